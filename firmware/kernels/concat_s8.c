@@ -1,0 +1,12 @@
+/* CONCATENATION, int8 with equal scales and zero points (TFLite's int8 rule): row-wise copies. */
+#include "td_kernels.h"
+
+void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out) {
+    for (int32_t o = 0; o < p->outer; ++o) {
+        int8_t *dst = out + o * p->inner_out;
+        for (int32_t k = 0; k < p->n_inputs; ++k) {
+            const int8_t *src = ins[k] + o * p->inner[k];
+            for (int32_t i = 0; i < p->inner[k]; ++i) *dst++ = src[i];
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/* QUANTIZE (float32 -> int8, and int8 -> int8 rescale) and DEQUANTIZE (int8 -> float32). */
+#include <math.h>
+#include "td_kernels.h"
+#include "td_quant.h"
+
+void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out) {
+    for (int32_t i = 0; i < p->size; ++i) {
+        int32_t q = (int32_t)roundf(in[i] / p->scale) + p->zero_point;
+        out[i] = (int8_t)td_clamp(q, -128, 127);
+    }
+}
+
+void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out) {
+    for (int32_t i = 0; i < p->size; ++i)
+        out[i] = (float)((double)p->scale * (double)((int32_t)in[i] - p->zero_point));
+}
+
+void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out) {
+    for (int32_t i = 0; i < p->size; ++i) {
+        int32_t v = td_mbqm((int32_t)in[i] - p->input_zero_point, p->multiplier, p->shift)
+                    + p->output_zero_point;
+        out[i] = (int8_t)td_clamp(v, p->act_min, p->act_max);
+    }
+}

@@ -1,0 +1,397 @@
+"""Lower each TFLite operator to one call of an int8 kernel in `firmware/kernels/`.
+
+A lowering checks that the operator is one the kernels implement (types, options, shapes), computes
+every constant the kernel needs (padding, requantization multipliers, activation clamps, broadcast
+strides) and returns a `Layer`: the kernel name, its parameter struct, the constant arrays it reads
+and the tensors it reads and writes. RESHAPE and SQUEEZE lower to an alias: no code, no copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from tinydeploy import quantmath as qm
+from tinydeploy.errors import TinyDeployError
+from tinydeploy.tflite_reader import Model, Operator, Tensor
+
+
+@dataclass
+class ConstArray:
+    """A constant array emitted into flash."""
+
+    name: str
+    ctype: str
+    values: np.ndarray
+
+
+@dataclass
+class Layer:
+    """One kernel call, or an alias (`func` is None) that makes `outputs[0]` share `inputs[0]`."""
+
+    op: Operator
+    func: str | None
+    param_type: str = ""
+    params: dict[str, object] = field(default_factory=dict)
+    consts: list[ConstArray] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)  # "t<N>" for arena tensors, const names otherwise
+    inputs: list[int] = field(default_factory=list)   # arena tensors read
+    outputs: list[int] = field(default_factory=list)  # arena tensors written
+    macs: int = 0
+
+
+class Unsupported(TinyDeployError):
+    """An operator, type or option the engine cannot compile."""
+
+
+def _unsupported(op: Operator, what: str) -> Unsupported:
+    return Unsupported(
+        f"node {op.index} ({op.opcode}): {what}",
+        "tinydeploy compiles int8 models only: re-export with full-integer quantization "
+        "(TFLITE_BUILTINS_INT8) or replace the operator; 'tinydeploy convert --help' lists the ops")
+
+
+def _require_int8(op: Operator, *tensors: Tensor) -> None:
+    for t in tensors:
+        if t.dtype != "int8":
+            raise _unsupported(op, f"tensor '{t.name}' is {t.dtype}, only int8 is supported here")
+        if not len(t.scale):
+            raise _unsupported(op, f"tensor '{t.name}' has no quantization parameters")
+
+
+def _pad(in_size: int, out_size: int, stride: int, k: int, dil: int, padding: str) -> int:
+    if padding != "SAME":
+        return 0
+    eff = (k - 1) * dil + 1
+    return max(0, ((out_size - 1) * stride + eff - in_size)) // 2
+
+
+def _hwc(t: Tensor, op: Operator) -> tuple[int, int, int]:
+    if len(t.shape) != 4 or t.shape[0] != 1:
+        raise _unsupported(op, f"tensor '{t.name}' has shape {list(t.shape)}; batch 1 NHWC is required")
+    return t.shape[1], t.shape[2], t.shape[3]
+
+
+def _const(layer_name: str, suffix: str, ctype: str, values: np.ndarray) -> ConstArray:
+    return ConstArray(f"{layer_name}_{suffix}", ctype, np.ascontiguousarray(values))
+
+
+def _conv_like(model: Model, op: Operator, depthwise: bool) -> Layer:
+    x, w = model.tensors[op.inputs[0]], model.tensors[op.inputs[1]]
+    b = model.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = model.tensors[op.outputs[0]]
+    _require_int8(op, x, w, y)
+    if not w.is_constant:
+        raise _unsupported(op, "weights must be constant")
+    if b is not None and (b.dtype != "int32" or not b.is_constant):
+        raise _unsupported(op, f"bias must be constant int32, found {b.dtype}")
+    in_h, in_w, in_c = _hwc(x, op)
+    out_h, out_w, out_c = _hwc(y, op)
+    o = op.options
+    k_h, k_w = (w.shape[1], w.shape[2])
+    groups_ok = depthwise or w.shape[3] == in_c
+    if not groups_ok:
+        raise _unsupported(op, f"grouped convolution (filter depth {w.shape[3]} vs input {in_c})")
+    if o.get("activation") not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise _unsupported(op, f"fused activation {o.get('activation')}")
+    mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_c)
+    act_min, act_max = qm.activation_range(o["activation"], y.scale0, y.zp0)
+    name = f"L{op.index}"
+    params: dict[str, object] = dict(
+        in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h, k_w=k_w,
+        stride_h=o["stride_h"], stride_w=o["stride_w"], dil_h=o["dilation_h"], dil_w=o["dilation_w"],
+        pad_h=_pad(in_h, out_h, o["stride_h"], k_h, o["dilation_h"], o["padding"]),
+        pad_w=_pad(in_w, out_w, o["stride_w"], k_w, o["dilation_w"], o["padding"]),
+        depth_multiplier=(out_c // in_c) if depthwise else 1,
+        input_offset=-x.zp0, output_offset=y.zp0, act_min=act_min, act_max=act_max,
+        mult=f"{name}_mult", shift=f"{name}_shift")
+    consts = [_const(name, "w", "int8_t", w.array().reshape(-1)),
+              _const(name, "mult", "int32_t", np.array(mult, np.int64)),
+              _const(name, "shift", "int32_t", np.array(shift, np.int64))]
+    if b is not None:
+        consts.append(_const(name, "bias", "int32_t", b.array().reshape(-1).astype(np.int64)))
+    macs = out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c)
+    return Layer(op, "td_depthwise_conv2d_s8" if depthwise else "td_conv2d_s8", "td_conv_params",
+                 params, consts,
+                 [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
+                 [x.index], [y.index], macs)
+
+
+def lower_conv2d(model: Model, op: Operator) -> Layer:
+    return _conv_like(model, op, depthwise=False)
+
+
+def lower_depthwise(model: Model, op: Operator) -> Layer:
+    return _conv_like(model, op, depthwise=True)
+
+
+def lower_fully_connected(model: Model, op: Operator) -> Layer:
+    x, w = model.tensors[op.inputs[0]], model.tensors[op.inputs[1]]
+    b = model.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = model.tensors[op.outputs[0]]
+    _require_int8(op, x, w, y)
+    if not w.is_constant or len(w.shape) != 2:
+        raise _unsupported(op, "weights must be a constant 2-D matrix")
+    if op.options.get("weights_format", 0) != 0:
+        raise _unsupported(op, "shuffled weights format")
+    out_depth, in_depth = w.shape
+    if x.size % in_depth:
+        raise _unsupported(op, f"input size {x.size} is not a multiple of the weight depth {in_depth}")
+    per_channel = len(w.scale) > 1
+    if per_channel:
+        mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_depth)
+    else:
+        real = float(np.float32(x.scale0)) * float(np.float32(w.scale0)) / float(np.float32(y.scale0))
+        m, s = qm.quantize_multiplier(real)
+        mult, shift = [m], [s]
+    act_min, act_max = qm.activation_range(op.options.get("activation", "NONE"), y.scale0, y.zp0)
+    name = f"L{op.index}"
+    params: dict[str, object] = dict(
+        batches=x.size // in_depth, in_depth=in_depth, out_depth=out_depth, input_offset=-x.zp0,
+        filter_offset=-w.zp0, output_offset=y.zp0, act_min=act_min, act_max=act_max,
+        mult=f"{name}_mult", shift=f"{name}_shift", per_channel=int(per_channel))
+    consts = [_const(name, "w", "int8_t", w.array().reshape(-1)),
+              _const(name, "mult", "int32_t", np.array(mult, np.int64)),
+              _const(name, "shift", "int32_t", np.array(shift, np.int64))]
+    if b is not None:
+        if b.dtype != "int32" or not b.is_constant:
+            raise _unsupported(op, f"bias must be constant int32, found {b.dtype}")
+        consts.append(_const(name, "bias", "int32_t", b.array().reshape(-1).astype(np.int64)))
+    return Layer(op, "td_fully_connected_s8", "td_fc_params", params, consts,
+                 [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
+                 [x.index], [y.index], x.size // in_depth * in_depth * out_depth)
+
+
+def _lower_pool(model: Model, op: Operator, func: str) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    _require_int8(op, x, y)
+    if x.zp0 != y.zp0 or not np.isclose(x.scale0, y.scale0):
+        raise _unsupported(op, "pooling input and output must share scale and zero point")
+    in_h, in_w, c = _hwc(x, op)
+    out_h, out_w, _ = _hwc(y, op)
+    o = op.options
+    act_min, act_max = qm.activation_range(o.get("activation", "NONE"), y.scale0, y.zp0)
+    params: dict[str, object] = dict(
+        in_h=in_h, in_w=in_w, c=c, out_h=out_h, out_w=out_w, f_h=o["filter_h"], f_w=o["filter_w"],
+        stride_h=o["stride_h"], stride_w=o["stride_w"],
+        pad_h=_pad(in_h, out_h, o["stride_h"], o["filter_h"], 1, o["padding"]),
+        pad_w=_pad(in_w, out_w, o["stride_w"], o["filter_w"], 1, o["padding"]),
+        act_min=act_min, act_max=act_max)
+    return Layer(op, func, "td_pool_params", params, [], [f"t{x.index}", f"t{y.index}"],
+                 [x.index], [y.index])
+
+
+def lower_avg_pool(model: Model, op: Operator) -> Layer:
+    return _lower_pool(model, op, "td_avg_pool_s8")
+
+
+def lower_max_pool(model: Model, op: Operator) -> Layer:
+    return _lower_pool(model, op, "td_max_pool_s8")
+
+
+def lower_softmax(model: Model, op: Operator) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    _require_int8(op, x, y)
+    if y.zp0 != -128 or not np.isclose(y.scale0, 1 / 256):
+        raise _unsupported(op, "int8 softmax output must have scale 1/256 and zero point -128")
+    mult, left, diff_min = qm.softmax_params(op.options.get("beta", 1.0), x.scale0)
+    depth = x.shape[-1]
+    params: dict[str, object] = dict(outer=x.size // depth, depth=depth, input_multiplier=mult,
+                                     input_left_shift=left, diff_min=diff_min)
+    return Layer(op, "td_softmax_s8", "td_softmax_params", params, [],
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+
+
+def _broadcast(model: Model, op: Operator) -> tuple[Tensor, Tensor, Tensor, dict[str, object]]:
+    a, b, y = (model.tensors[op.inputs[0]], model.tensors[op.inputs[1]],
+               model.tensors[op.outputs[0]])
+    _require_int8(op, a, b, y)
+    if len(y.shape) > 4:
+        raise _unsupported(op, f"{len(y.shape)}-D broadcasting (4-D at most)")
+    out = [1] * (4 - len(y.shape)) + list(y.shape)
+
+    def strides(t: Tensor) -> list[int]:
+        shape = [1] * (4 - len(t.shape)) + list(t.shape)
+        st, acc = [0] * 4, 1
+        for i in range(3, -1, -1):
+            if shape[i] not in (1, out[i]):
+                raise _unsupported(op, f"shapes {list(a.shape)} and {list(b.shape)} do not broadcast")
+            st[i] = acc if shape[i] != 1 else 0
+            acc *= shape[i]
+        return st
+
+    p: dict[str, object] = dict(out_dims=out, in1_strides=strides(a), in2_strides=strides(b),
+                                input1_offset=-a.zp0, input2_offset=-b.zp0, output_offset=y.zp0)
+    return a, b, y, p
+
+
+def _binary_inputs(model: Model, op: Operator, name: str, a: Tensor, b: Tensor
+                   ) -> tuple[list[str], list[ConstArray], list[int]]:
+    """Constant operands of ADD/MUL become flash arrays; the others are read from the arena."""
+    args, consts, reads = [], [], []
+    for i, t in enumerate((a, b)):
+        if t.is_constant:
+            consts.append(_const(name, f"in{i}", "int8_t", t.array().reshape(-1)))
+            args.append(f"{name}_in{i}")
+        else:
+            args.append(f"t{t.index}")
+            reads.append(t.index)
+    return args, consts, reads
+
+
+def lower_add(model: Model, op: Operator) -> Layer:
+    a, b, y, p = _broadcast(model, op)
+    p.update(qm.add_params(a.scale0, b.scale0, y.scale0))
+    p["act_min"], p["act_max"] = qm.activation_range(op.options.get("activation", "NONE"),
+                                                     y.scale0, y.zp0)
+    name = f"L{op.index}"
+    args, consts, reads = _binary_inputs(model, op, name, a, b)
+    return Layer(op, "td_add_s8", "td_binary_params", p, consts, args + [f"t{y.index}"],
+                 reads, [y.index])
+
+
+def lower_mul(model: Model, op: Operator) -> Layer:
+    a, b, y, p = _broadcast(model, op)
+    m, s = qm.quantize_multiplier(float(np.float32(a.scale0)) * float(np.float32(b.scale0))
+                                  / float(np.float32(y.scale0)))
+    p.update(output_multiplier=m, output_shift=s)
+    p["act_min"], p["act_max"] = qm.activation_range(op.options.get("activation", "NONE"),
+                                                     y.scale0, y.zp0)
+    name = f"L{op.index}"
+    args, consts, reads = _binary_inputs(model, op, name, a, b)
+    return Layer(op, "td_mul_s8", "td_binary_params", p, consts, args + [f"t{y.index}"],
+                 reads, [y.index])
+
+
+def lower_alias(model: Model, op: Operator) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    if x.dtype != y.dtype or x.size != y.size:
+        raise _unsupported(op, f"reshape from {list(x.shape)} {x.dtype} to {list(y.shape)} {y.dtype}")
+    if x.is_constant:
+        raise _unsupported(op, "reshape of a constant tensor (fold it in the converter)")
+    return Layer(op, None, inputs=[x.index], outputs=[y.index])
+
+
+def lower_pad(model: Model, op: Operator) -> Layer:
+    x, pads, y = (model.tensors[op.inputs[0]], model.tensors[op.inputs[1]],
+                  model.tensors[op.outputs[0]])
+    _require_int8(op, x, y)
+    if not pads.is_constant:
+        raise _unsupported(op, "paddings must be constant")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        pv = model.tensors[op.inputs[2]]
+        pad_value = int(pv.array().reshape(-1)[0]) if pv.is_constant else None
+        if pad_value is None:
+            raise _unsupported(op, "the pad value must be constant")
+    else:
+        pad_value = y.zp0
+    pw = pads.array().astype(np.int64).reshape(-1, 2)
+    rank = len(x.shape)
+    if rank > 4:
+        raise _unsupported(op, "padding of more than 4 dimensions")
+    before = [0] * (4 - rank) + [int(v) for v in pw[:, 0]]
+    in_dims = [1] * (4 - rank) + list(x.shape)
+    out_dims = [1] * (4 - rank) + list(y.shape)
+    params: dict[str, object] = dict(in_dims=in_dims, out_dims=out_dims, before=before,
+                                     pad_value=pad_value)
+    return Layer(op, "td_pad_s8", "td_pad_params", params, [], [f"t{x.index}", f"t{y.index}"],
+                 [x.index], [y.index])
+
+
+def lower_concat(model: Model, op: Operator) -> Layer:
+    xs = [model.tensors[i] for i in op.inputs]
+    y = model.tensors[op.outputs[0]]
+    _require_int8(op, y, *xs)
+    for t in xs:
+        if t.zp0 != y.zp0 or not np.isclose(t.scale0, y.scale0) or t.is_constant:
+            raise _unsupported(op, "int8 concatenation needs non-constant inputs sharing the "
+                                   "output's scale and zero point")
+    if op.options.get("activation", "NONE") != "NONE":
+        raise _unsupported(op, "fused activation on concatenation")
+    axis = op.options.get("axis", 0) % len(y.shape)
+    outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+    inner = [int(np.prod(t.shape[axis:], dtype=np.int64)) for t in xs]
+    name = f"L{op.index}"
+    params: dict[str, object] = dict(outer=outer, inner_out=sum(inner), n_inputs=len(xs),
+                                     inner=f"{name}_inner")
+    consts = [_const(name, "inner", "int32_t", np.array(inner, np.int64))]
+    args = ["{" + ", ".join(f"t{t.index}" for t in xs) + "}", f"t{y.index}"]
+    return Layer(op, "td_concat_s8", "td_concat_params", params, consts, args,
+                 [t.index for t in xs], [y.index])
+
+
+def lower_quantize(model: Model, op: Operator) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    if y.dtype != "int8" or x.dtype not in ("float32", "int8"):
+        raise _unsupported(op, f"QUANTIZE from {x.dtype} to {y.dtype} (float32/int8 -> int8 only)")
+    if x.dtype == "float32":
+        params: dict[str, object] = dict(size=x.size, zero_point=y.zp0, scale=float(y.scale0))
+        return Layer(op, "td_quantize_f32_s8", "td_affine_params", params, [],
+                     [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+    m, s = qm.quantize_multiplier(float(np.float32(x.scale0)) / float(np.float32(y.scale0)))
+    params = dict(size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0, multiplier=m,
+                  shift=s, act_min=-128, act_max=127)
+    return Layer(op, "td_requantize_s8", "td_requant_params", params, [],
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+
+
+def lower_dequantize(model: Model, op: Operator) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    if x.dtype != "int8" or y.dtype != "float32":
+        raise _unsupported(op, f"DEQUANTIZE from {x.dtype} to {y.dtype} (int8 -> float32 only)")
+    params: dict[str, object] = dict(size=x.size, zero_point=x.zp0, scale=float(x.scale0))
+    return Layer(op, "td_dequantize_s8_f32", "td_affine_params", params, [],
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+
+
+def _lower_relu(model: Model, op: Operator, activation: str) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    _require_int8(op, x, y)
+    m, s = qm.quantize_multiplier(float(np.float32(x.scale0)) / float(np.float32(y.scale0)))
+    act_min, act_max = qm.activation_range(activation, y.scale0, y.zp0)
+    params: dict[str, object] = dict(size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0,
+                                     multiplier=m, shift=s, act_min=act_min, act_max=act_max)
+    return Layer(op, "td_requantize_s8", "td_requant_params", params, [],
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+
+
+def lower_relu(model: Model, op: Operator) -> Layer:
+    return _lower_relu(model, op, "RELU")
+
+
+def lower_relu6(model: Model, op: Operator) -> Layer:
+    return _lower_relu(model, op, "RELU6")
+
+
+LOWERINGS: dict[str, Callable[[Model, Operator], Layer]] = {
+    "CONV_2D": lower_conv2d,
+    "DEPTHWISE_CONV_2D": lower_depthwise,
+    "FULLY_CONNECTED": lower_fully_connected,
+    "AVERAGE_POOL_2D": lower_avg_pool,
+    "MAX_POOL_2D": lower_max_pool,
+    "SOFTMAX": lower_softmax,
+    "ADD": lower_add,
+    "MUL": lower_mul,
+    "RESHAPE": lower_alias,
+    "SQUEEZE": lower_alias,
+    "PAD": lower_pad,
+    "CONCATENATION": lower_concat,
+    "QUANTIZE": lower_quantize,
+    "DEQUANTIZE": lower_dequantize,
+    "RELU": lower_relu,
+    "RELU6": lower_relu6,
+}
+
+
+def lower_model(model: Model) -> list[Layer]:
+    """Lower every operator; the first unsupported one stops compilation with a clear message."""
+    if model.subgraph_count > 1:
+        raise TinyDeployError(f"the model has {model.subgraph_count} subgraphs (control flow)",
+                              "tinydeploy compiles single-subgraph models; remove IF/WHILE ops")
+    for op in model.operators:
+        if op.opcode not in LOWERINGS:
+            raise _unsupported(op, f"operator {op.opcode} is not supported (supported: "
+                                   f"{', '.join(sorted(LOWERINGS))})")
+    return [LOWERINGS[op.opcode](model, op) for op in model.operators]

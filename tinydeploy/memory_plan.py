@@ -1,0 +1,75 @@
+"""Static memory plan: every activation tensor gets a fixed offset in one arena.
+
+Tensors live from the layer that writes them to the last layer that reads them (graph inputs from the
+start, graph outputs to the end). Aliases (RESHAPE, SQUEEZE) share their source's storage and extend
+its lifetime. Buffers are placed largest first at the lowest offset that does not overlap any
+already-placed buffer alive at the same time, the same greedy-by-size idea TFLite Micro uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tinydeploy.lowering import Layer
+from tinydeploy.tflite_reader import Model
+
+ALIGN = 16
+
+
+@dataclass
+class MemoryPlan:
+    arena_bytes: int
+    offsets: dict[int, int]          # tensor index -> byte offset in the arena
+    lifetimes: dict[int, tuple[int, int]]
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
+    root: dict[int, int] = {}
+
+    def find(t: int) -> int:
+        while t in root:
+            t = root[t]
+        return t
+
+    for layer in layers:
+        if layer.func is None:
+            root[layer.outputs[0]] = find(layer.inputs[0])
+
+    end = len(layers)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+
+    def touch(t: int, step: int) -> None:
+        r = find(t)
+        first[r] = min(first.get(r, step), step)
+        last[r] = max(last.get(r, step), step)
+
+    for t in model.inputs:
+        touch(t, -1)
+    for step, layer in enumerate(layers):
+        for t in layer.inputs + layer.outputs:
+            touch(t, step)
+    for t in model.outputs:
+        touch(t, end)
+
+    sizes = {r: _align(max(model.tensors[r].nbytes, 1)) for r in first}
+    order = sorted(first, key=lambda r: (-sizes[r], first[r], r))
+    placed: list[tuple[int, int, int]] = []  # (offset, size, root)
+    offsets: dict[int, int] = {}
+    for r in order:
+        conflicts = sorted((o, s) for o, s, q in placed
+                           if not (last[q] < first[r] or last[r] < first[q]))
+        offset = 0
+        for o, s in conflicts:
+            if offset + sizes[r] <= o:
+                break
+            offset = max(offset, o + s)
+        offsets[r] = offset
+        placed.append((offset, sizes[r], r))
+    arena = max((o + s for o, s, _ in placed), default=0)
+    all_offsets = {t: offsets[find(t)] for t in set(first) | set(root)}
+    return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first})

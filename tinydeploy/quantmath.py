@@ -1,0 +1,94 @@
+"""Compile-time quantization arithmetic, following TensorFlow Lite's reference rules exactly.
+
+Everything the int8 kernels need that depends only on scales and zero points is computed here, in
+the same float/double precision TFLite uses, so the C kernels only do integer work and the
+results match the TFLite reference interpreter bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinydeploy.errors import TinyDeployError
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """A real multiplier as (Q31 significand, power-of-two shift), as TFLite's QuantizeMultiplier."""
+    if real == 0.0:
+        return 0, 0
+    frac, shift = math.frexp(real)
+    q = round_half_away(frac * (1 << 31))
+    if q == (1 << 31):
+        q //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return int(q), int(shift)
+
+
+def round_half_away(x: float) -> int:
+    """C's round(): halves go away from zero (Python's round() goes to even)."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def quantize_value(value: float, scale: float, zero_point: int) -> int:
+    """TFLite's `zero_point + round(value / scale)`, the division done in float32."""
+    q = np.float32(value) / np.float32(scale)
+    return zero_point + round_half_away(float(q))
+
+
+def activation_range(activation: str, scale: float, zero_point: int,
+                     qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> tuple[int, int]:
+    """The clamp range a fused activation implies on the quantized output."""
+    if activation == "NONE":
+        return qmin, qmax
+    if activation == "RELU":
+        return max(qmin, quantize_value(0.0, scale, zero_point)), qmax
+    if activation == "RELU6":
+        return (max(qmin, quantize_value(0.0, scale, zero_point)),
+                min(qmax, quantize_value(6.0, scale, zero_point)))
+    if activation == "RELU_N1_TO_1":
+        return (max(qmin, quantize_value(-1.0, scale, zero_point)),
+                min(qmax, quantize_value(1.0, scale, zero_point)))
+    raise TinyDeployError(f"fused activation {activation} is not supported by the int8 kernels",
+                          "use NONE, RELU, RELU6 or RELU_N1_TO_1 in the model")
+
+
+def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale: float,
+                            channels: int) -> tuple[list[int], list[int]]:
+    """Conv/depthwise requantization per output channel (a single filter scale is broadcast)."""
+    mults, shifts = [], []
+    for c in range(channels):
+        fs = float(filter_scales[c] if len(filter_scales) > 1 else filter_scales[0])
+        m, s = quantize_multiplier(float(np.float32(input_scale)) * fs / float(np.float32(output_scale)))
+        mults.append(m)
+        shifts.append(s)
+    return mults, shifts
+
+
+def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
+    """(input_multiplier, input_left_shift, diff_min) of TFLite's reference int8 softmax."""
+    integer_bits = 5
+    real = min(float(np.float32(beta)) * float(np.float32(input_scale)) * (1 << (31 - integer_bits)),
+               float((1 << 31) - 1))
+    mult, left_shift = quantize_multiplier(real)
+    if left_shift < 0:
+        raise TinyDeployError("softmax input scale is too small for the int8 softmax kernel",
+                              "re-quantize the model so the softmax input has a larger scale")
+    radius = math.floor(1.0 * ((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+    return mult, left_shift, -int(radius)
+
+
+def add_params(scale1: float, scale2: float, out_scale: float) -> dict[str, int]:
+    """Multipliers of TFLite's int8 ADD: inputs rescaled to a common scale with 20 bits of headroom."""
+    left_shift = 20
+    twice_max = float(np.float32(2) * max(np.float32(scale1), np.float32(scale2)))
+    m1, s1 = quantize_multiplier(float(np.float32(scale1)) / twice_max)
+    m2, s2 = quantize_multiplier(float(np.float32(scale2)) / twice_max)
+    mo, so = quantize_multiplier(twice_max / float(np.float32(1 << left_shift) * np.float32(out_scale)))
+    return {"left_shift": left_shift, "input1_multiplier": m1, "input1_shift": s1,
+            "input2_multiplier": m2, "input2_shift": s2, "output_multiplier": mo, "output_shift": so}
