@@ -1,0 +1,14 @@
+/* The few board services the firmware needs; one implementation file per peripheral family. */
+#ifndef TD_HAL_H
+#define TD_HAL_H
+#include <stdint.h>
+
+void td_uart_init(void);
+void td_uart_putc(char c);
+int td_uart_getc(void);          /* blocks until a byte arrives */
+
+void td_timer_init(void);
+uint64_t td_timer_now(void);      /* monotonic ticks at TD_TIMER_HZ */
+
+void td_exit(int code);           /* ends a simulation (semihosting) or parks the core */
+#endif

@@ -1,0 +1,59 @@
+"""Build a rendered firmware project with PlatformIO (offline) and measure the ELF."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinydeploy.boards import Board
+from tinydeploy.errors import TinyDeployError
+from tinydeploy.toolchain import platformio_command, platformio_env, require
+
+FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
+RAM_SECTIONS = (".data", ".bss", ".stack")
+
+
+@dataclass
+class BuildResult:
+    elf: Path
+    bin: Path
+    flash_bytes: int
+    ram_bytes: int
+    log: str
+
+
+def elf_sections(elf: Path) -> dict[str, int]:
+    """Section sizes in bytes, read with arm-none-eabi-size."""
+    out = subprocess.run([require("arm-none-eabi-size"), "-A", "-d", str(elf)],
+                         capture_output=True, text=True, check=True).stdout
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def memory_use(elf: Path) -> tuple[int, int]:
+    """(flash, RAM) bytes of a firmware ELF: code + constants + initialised data; data + bss + stack."""
+    s = elf_sections(elf)
+    return (sum(s.get(k, 0) for k in FLASH_SECTIONS), sum(s.get(k, 0) for k in RAM_SECTIONS))
+
+
+def build_project(project: Path, board: Board, verbose: bool = False) -> BuildResult:
+    """Run `pio run` in the project. Failures raise with the compiler's own message."""
+    require("arm-none-eabi-gcc")
+    cmd = platformio_command() + ["run", "-d", str(project), "-e", board.name]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=platformio_env())
+    log = proc.stdout + proc.stderr
+    if verbose:
+        print(log)
+    if proc.returncode:
+        errors = [ln for ln in log.splitlines() if "error" in ln.lower()][:8]
+        raise TinyDeployError("firmware build failed:\n  " + "\n  ".join(errors or log.splitlines()[-10:]),
+                              f"see the full log with: pio run -d {project}")
+    build_dir = project / ".pio" / "build" / board.name
+    elf = build_dir / "firmware.elf"
+    flash, ram = memory_use(elf)
+    return BuildResult(elf, build_dir / "firmware.bin", flash, ram, log)

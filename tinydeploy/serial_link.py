@@ -1,0 +1,186 @@
+"""The host's half of the device protocol (MLPerf Tiny's plus tinydeploy's `td-` commands).
+
+Every read has a deadline, so a hung board, a reset, a wrong baud rate or a pulled cable becomes a
+clear `DeviceError` rather than a hang. Works with any pyserial URL: `/dev/ttyACM0` for a board,
+`socket://127.0.0.1:PORT` for a QEMU UART.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import serial
+
+from tinydeploy.errors import TinyDeployError
+
+CHUNK = 31              # bytes per `db` command, as the MLPerf runner sends them
+MAX_GARBAGE = 20        # lines that are not protocol before we call the line broken
+
+
+class DeviceError(TinyDeployError):
+    """The device did not answer as the protocol says."""
+
+
+@dataclass
+class Inference:
+    ticks: int
+    output: bytes
+
+
+class DeviceLink:
+    """A protocol session on an open serial line."""
+
+    def __init__(self, port: serial.SerialBase, url: str, timeout: float = 10.0) -> None:
+        self.port, self.url, self.timeout = port, url, timeout
+        self._buf = b""
+        self.log: list[str] = []
+
+    @classmethod
+    def open(cls, url: str, baud: int = 115200, timeout: float = 10.0,
+             connect_timeout: float = 10.0, alive: Callable[[], None] | None = None) -> "DeviceLink":
+        """Open the port (retrying while an emulator starts) and wait for the boot `m-ready`."""
+        deadline = time.monotonic() + connect_timeout
+        while True:
+            try:
+                port = serial.serial_for_url(url, baudrate=baud, timeout=0.05)
+                break
+            except (serial.SerialException, OSError, ValueError) as exc:
+                if alive:
+                    alive()
+                if time.monotonic() > deadline or not url.startswith("socket://"):
+                    raise DeviceError(f"cannot open serial port {url}: {exc}",
+                                      "check the cable and the --port value "
+                                      "(tinydeploy flash lists the ports it can see)") from None
+                time.sleep(0.05)
+        link = cls(port, url, timeout)
+        link.read_until_ready(what="the boot banner")
+        return link
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        except (serial.SerialException, OSError):
+            pass
+
+    def __enter__(self) -> "DeviceLink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- line level ----
+    def _read_line(self, deadline: float, what: str) -> str:
+        while b"\n" not in self._buf:
+            if time.monotonic() > deadline:
+                raise DeviceError(
+                    f"no answer from the device on {self.url} while waiting for {what} "
+                    f"(last lines: {self.log[-3:]})",
+                    "the board may be hung, reset, or on another baud rate; reset it and retry")
+            try:
+                chunk = self.port.read(4096)
+            except (serial.SerialException, OSError) as exc:
+                raise DeviceError(f"serial port {self.url} failed: {exc}",
+                                  "the device was disconnected; reconnect it and retry") from None
+            self._buf += chunk
+        raw, self._buf = self._buf.split(b"\n", 1)
+        line = raw.rstrip(b"\r").decode("ascii", "replace")
+        self.log.append(line)
+        return line
+
+    def read_until_ready(self, what: str, timeout: float | None = None) -> list[str]:
+        """Lines of one answer, up to and without the closing `m-ready`."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        lines: list[str] = []
+        garbage = 0
+        while True:
+            line = self._read_line(deadline, what)
+            if line == "m-ready":
+                return lines
+            if line.startswith("e-"):
+                self.read_until_ready(what, timeout)
+                raise DeviceError(f"device error while {what}: {line}",
+                                  "check that the firmware matches the model and input")
+            if line.startswith("m-"):
+                lines.append(line)
+            else:
+                garbage += 1
+                if garbage > MAX_GARBAGE or "\ufffd" in line:
+                    raise DeviceError(f"garbage on the serial line {self.url}: {line[:60]!r}",
+                                      "check the baud rate (--baud) and that the board runs "
+                                      "tinydeploy firmware")
+
+    def command(self, cmd: str, timeout: float | None = None) -> list[str]:
+        """Send one command and return its answer lines."""
+        try:
+            self.port.write(cmd.encode("ascii") + b"%")
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceError(f"serial port {self.url} failed: {exc}",
+                              "the device was disconnected; reconnect it and retry") from None
+        lines = self.read_until_ready(f"the answer to '{cmd[:20]}'", timeout)
+        if "m-init-done" in lines:
+            raise DeviceError(f"the device reset while running '{cmd[:20]}'",
+                              "check the power supply and the stack size; then retry")
+        return lines
+
+    # ---- protocol level ----
+    def load_input(self, data: bytes) -> None:
+        self.command(f"db load {len(data)}")
+        done = []
+        for i in range(0, len(data), CHUNK):
+            done = self.command("db " + data[i:i + CHUNK].hex())
+        if "m-load-done" not in done:
+            raise DeviceError(f"device did not confirm loading {len(data)} bytes",
+                              "the firmware expects another input size: rebuild it for this model")
+
+    def infer(self) -> Inference:
+        """One timed inference on the loaded input: exact ticks and raw output bytes."""
+        ticks, out = None, None
+        for line in self.command("td-infer"):
+            if line.startswith("m-td-ticks-"):
+                ticks = int(line[len("m-td-ticks-"):])
+            elif line.startswith("m-td-out-"):
+                out = bytes.fromhex(line[len("m-td-out-"):])
+        if ticks is None or out is None:
+            raise DeviceError("malformed answer to td-infer", "rebuild and reflash the firmware")
+        return Inference(ticks, out)
+
+    def layers(self) -> list[tuple[str, int]]:
+        """Ticks per kernel call of the last inference."""
+        result = []
+        for line in self.command("td-layers"):
+            if line.startswith("m-td-layer-"):
+                body = line[len("m-td-layer-"):]
+                _, rest = body.split("-", 1)
+                name, ticks = rest.rsplit("-", 1)
+                result.append((name, int(ticks)))
+        return result
+
+    def info(self) -> dict[str, str]:
+        info = {}
+        for line in self.command("td-info"):
+            body = line[len("m-td-"):]
+            if body.endswith("]") and "-[" in body:
+                k, v = body[:-1].split("-[", 1)
+            else:
+                k, v = body.rsplit("-", 1)
+            info[k] = v
+        return info
+
+    def mlperf_infer(self, runs: int, warmup: int) -> tuple[float, list[float]]:
+        """MLPerf `infer N W`: mean microseconds per run (device timer) and dequantized results."""
+        lines = self.command(f"infer {runs} {warmup}", timeout=self.timeout + runs)
+        laps = [int(ln[len("m-lap-us-"):]) for ln in lines if ln.startswith("m-lap-us-")]
+        res = [ln for ln in lines if ln.startswith("m-results-[")]
+        if len(laps) != 2 or not res:
+            raise DeviceError("malformed answer to infer", "rebuild and reflash the firmware")
+        values = [float(v) for v in res[0][len("m-results-["):-1].split(",")]
+        return (laps[1] - laps[0]) / runs, values
+
+    def exit(self) -> None:
+        """Ask a simulated board to end its run (semihosting exit)."""
+        try:
+            self.port.write(b"td-exit%")
+        except (serial.SerialException, OSError):
+            pass
