@@ -6,6 +6,7 @@ kernels; `BUILTIN_REF` selects the reference kernels, which TFLite Micro matches
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import tempfile
@@ -41,7 +42,7 @@ def tflm_arena_bytes(model: str | Path | bytes, arena_size: int = 4 << 20) -> in
     """TFLite Micro's arena use for the model (host build from the `tflite-micro` wheel), or None.
 
     The wheel has no API returning the figure; `print_allocations()` writes it to the C-level
-    stdout, so that file descriptor is redirected to a temporary file while it runs.
+    output streams, so those file descriptors are redirected to a temporary file while it runs.
     """
     try:
         from tflite_micro.python.tflite_micro import runtime
@@ -49,14 +50,20 @@ def tflm_arena_bytes(model: str | Path | bytes, arena_size: int = 4 << 20) -> in
         return None
     content = model if isinstance(model, bytes) else Path(model).read_bytes()
     interp = runtime.Interpreter.from_bytes(content, arena_size=arena_size)
+    libc = ctypes.CDLL(None)
     with tempfile.TemporaryFile() as f:
-        saved = os.dup(1)
+        saved = [os.dup(1), os.dup(2)]
         try:
+            libc.fflush(None)
             os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
             interp.print_allocations()
+            libc.fflush(None)
         finally:
-            os.dup2(saved, 1)
-            os.close(saved)
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
         f.seek(0)
         text = f.read().decode("utf-8", "replace")
     m = re.search(r"Arena allocation total (\d+) bytes", text)

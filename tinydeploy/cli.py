@@ -1,0 +1,366 @@
+"""Command line: one class per subcommand (as Zephyr's west does), each a thin layer over the API.
+
+Problems the user can fix print one line, `error: <problem> (<fix>)`, and exit with status 2;
+nothing the user had is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tinydeploy import __version__
+from tinydeploy.errors import TinyDeployError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class Command:
+    name = ""
+    help = ""
+    description = ""
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise NotImplementedError
+
+
+def _model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="an int8 .tflite model")
+
+
+def _board_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", default="qemu-m4",
+                   help="board name from 'tinydeploy boards' (default: qemu-m4, simulated)")
+
+
+def _write_json(path: Path | None, data: Any) -> None:
+    if path:
+        from tinydeploy.bench import write_json_atomic
+
+        write_json_atomic(path, data)
+        print(f"report: {path}")
+
+
+class Demo(Command):
+    name = "demo"
+    help = "the whole pipeline: train a keyword spotter, quantize, compile, run in QEMU, report"
+    description = ("Trains a DS-CNN on keywords spoken by espeak-ng, quantizes it to int8, compiles "
+                   "it to C, builds firmware for a simulated Cortex-M4 with PlatformIO, runs it in "
+                   "QEMU and compares every output with TFLite on the host. Takes a few minutes.")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", type=Path, help="write the report here (default OUT/report.json)")
+        p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+        _board_arg(p)
+        p.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
+        p.add_argument("--inputs", type=int, default=100,
+                       help="test inputs streamed to the device (default 100)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--quick", action="store_true",
+                       help="a smaller dataset and fewer epochs: a smoke test in about a minute")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.demo import run_demo
+
+        report = run_demo(args.out, args.board, 4 if args.quick else args.epochs,
+                          min(args.inputs, 30) if args.quick else args.inputs, args.seed,
+                          args.json, "tiny" if args.quick else "default")
+        return 0 if report["mismatches"] == 0 else 1
+
+
+class Train(Command):
+    name = "train"
+    help = "train a model and write model.tflite (int8), model_card.json and plots"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
+        p.add_argument("--dataset", default="builtin",
+                       help="'builtin' (synthetic keywords), 'digits' (8x8 digits) or a folder")
+        p.add_argument("--model", help="zoo model: ds_cnn, small_cnn, mobilenet_v1, resnet8, "
+                                       "fc_autoencoder (default: by task)")
+        p.add_argument("--epochs", type=int, default=12)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--out", type=Path, default=Path("out/train"))
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.train import train
+
+        r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed)
+        print(f"wrote {r.tflite_path} and {r.card_path}: float {r.card['accuracy_float']:.1%}, "
+              f"int8 {r.card['accuracy_int8']:.1%}")
+        return 0
+
+
+class Quantize(Command):
+    name = "quantize"
+    help = "full-integer int8 quantization of a Keras model with representative data"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", type=Path, help="a saved Keras model (.keras)")
+        p.add_argument("--data", type=Path, required=True,
+                       help=".npy array of representative float inputs [N, ...]")
+        p.add_argument("--out", type=Path, required=True, help="the .tflite to write")
+
+    def run(self, args: argparse.Namespace) -> int:
+        import numpy as np
+
+        from tinydeploy.quantize import quantize_int8
+
+        for f in (args.model, args.data):
+            if not f.is_file():
+                raise TinyDeployError(f"{f}: no such file", "check the path")
+        if args.out.exists():
+            raise TinyDeployError(f"{args.out} already exists", "choose a new output name")
+        import keras
+
+        tflite = quantize_int8(keras.models.load_model(args.model), np.load(args.data))
+        args.out.write_bytes(tflite)
+        print(f"wrote {args.out} ({len(tflite):,} bytes)")
+        return 0
+
+
+class Convert(Command):
+    name = "convert"
+    help = "write the TFLite Micro C array and the ahead-of-time compiled C for a .tflite"
+    description = ("Writes OUT/tflm/model_data.{h,c} (const, 16-byte aligned, op list, arena size) "
+                   "and OUT/aot/td_model.{h,c} (our engine: plain C calling firmware/kernels). "
+                   "Supported ops: ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, "
+                   "DEPTHWISE_CONV_2D, DEQUANTIZE, FULLY_CONNECTED, MAX_POOL_2D, MUL, PAD, "
+                   "QUANTIZE, RELU, RELU6, RESHAPE, SOFTMAX, SQUEEZE (int8).")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        _model_arg(p)
+        p.add_argument("--out", type=Path, default=Path("out/convert"))
+        p.add_argument("--json", type=Path, help="write a summary report here")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.compiler import compile_model
+        from tinydeploy.reference import tflm_arena_bytes
+        from tinydeploy.tflm_array import write_tflm_array
+
+        compiled = compile_model(args.model)
+        tflite = args.model.read_bytes()
+        tflm = tflm_arena_bytes(tflite)
+        paths = write_tflm_array(tflite, args.out / "tflm", arena_bytes=tflm)
+        paths += compiled.write(args.out / "aot")
+        summary = {"model": compiled.name, "arena_bytes": compiled.arena_bytes,
+                   "tflm_arena_bytes_host": tflm, "weights_bytes": compiled.weight_bytes,
+                   "macs": compiled.macs, "layers": len([x for x in compiled.layers if x.func]),
+                   "files": [str(p) for p in paths]}
+        for p in paths:
+            print(f"wrote {p}")
+        print(f"arena {compiled.arena_bytes:,} B (TFLM host: {tflm if tflm else 'n/a'}), "
+              f"weights {compiled.weight_bytes:,} B, {compiled.macs:,} MACs")
+        _write_json(args.json, summary)
+        return 0
+
+
+class Build(Command):
+    name = "build"
+    help = "render the firmware project for a board and build it with PlatformIO (offline)"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        _model_arg(p)
+        _board_arg(p)
+        p.add_argument("--out", type=Path, help="project folder (default out/firmware/BOARD)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.bench import make_firmware
+        from tinydeploy.boards import get_board
+        from tinydeploy.compiler import compile_model
+
+        board = get_board(args.board)
+        fw = make_firmware(compile_model(args.model), board,
+                           args.out or Path("out/firmware") / board.name)
+        print(f"built {fw.build.elf}: flash {fw.build.flash_bytes:,} B, RAM {fw.build.ram_bytes:,} B")
+        return 0
+
+
+class Bench(Command):
+    name = "bench"
+    help = "run a model on a board (QEMU or real) and measure latency, accuracy and bit agreement"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        _model_arg(p)
+        _board_arg(p)
+        p.add_argument("--port", help="serial port or pyserial URL of a real board "
+                                      "(default: start QEMU for simulated boards)")
+        p.add_argument("--baud", type=int, help="baud rate (default: the board's)")
+        p.add_argument("--inputs", type=Path,
+                       help="folder of input files (.bin raw int8 or .npy); labels from "
+                            "labels.json ({file: class index}) when present")
+        p.add_argument("--count", type=int, default=20,
+                       help="random inputs when --inputs is not given (default 20)")
+        p.add_argument("--json", type=Path, help="write the report here")
+        p.add_argument("--out", type=Path, help="firmware folder (default out/firmware/BOARD)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        import numpy as np
+
+        from tinydeploy.bench import bench, format_report, make_firmware
+        from tinydeploy.boards import get_board
+        from tinydeploy.compiler import compile_model
+        from tinydeploy.verify import random_inputs, read_input_file
+
+        board = get_board(args.board)
+        compiled = compile_model(args.model)
+        labels = None
+        if args.inputs:
+            files = sorted(f for f in args.inputs.glob("*") if f.suffix in (".bin", ".npy"))
+            if not files:
+                raise TinyDeployError(f"{args.inputs}: no .bin or .npy input files",
+                                      "put one input per file in the folder")
+            xs = np.stack([read_input_file(f, compiled)[0] for f in files])
+            lab = args.inputs / "labels.json"
+            if lab.is_file():
+                table = json.loads(lab.read_text())
+                labels = np.array([int(table[f.name]) for f in files])
+        else:
+            xs = np.stack([s[0] for s in random_inputs(compiled, args.count)])
+        fw = make_firmware(compiled, board, args.out or Path("out/firmware") / board.name)
+        report = bench(fw, args.model.read_bytes(), xs, labels, args.port, args.baud)
+        print(format_report(report))
+        _write_json(args.json, report)
+        return 0 if report["mismatches"] == 0 else 1
+
+
+class Run(Bench):
+    name = "run"
+    help = "run a model in QEMU (or on a board) on a few inputs; same as bench"
+
+
+class Flash(Command):
+    name = "flash"
+    help = "build and upload in one command (real boards: PlatformIO upload; QEMU: start it)"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        _model_arg(p)
+        _board_arg(p)
+        p.add_argument("--port", help="serial/upload port (default: found automatically)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        import subprocess
+
+        from serial.tools import list_ports
+
+        from tinydeploy.bench import make_firmware
+        from tinydeploy.boards import get_board
+        from tinydeploy.compiler import compile_model
+        from tinydeploy.qemu import QemuSession
+        from tinydeploy.toolchain import platformio_command, platformio_env
+
+        board = get_board(args.board)
+        fw = make_firmware(compile_model(args.model), board, Path("out/firmware") / board.name)
+        if board.is_qemu:
+            with QemuSession(board, fw.build.elf) as q:
+                print(f"QEMU is running {fw.build.elf}; its UART is {q.url} (Ctrl-C stops it)")
+                try:
+                    q.proc.wait()  # type: ignore[union-attr]
+                except KeyboardInterrupt:
+                    pass
+            return 0
+        port = args.port
+        if port is None:
+            ports = [p.device for p in list_ports.comports() if p.vid is not None]
+            if len(ports) != 1:
+                raise TinyDeployError(
+                    "no board found" if not ports else f"several boards found: {', '.join(ports)}",
+                    "connect the board, or choose one with --port")
+            port = ports[0]
+        cmd = platformio_command() + ["run", "-d", str(fw.project), "-e", board.name, "-t",
+                                      "upload", "--upload-port", port]
+        rc = subprocess.run(cmd, env=platformio_env()).returncode
+        if rc:
+            raise TinyDeployError(f"upload to {port} failed",
+                                  "check the cable, the port and the board's upload tool")
+        return 0
+
+
+class Boards(Command):
+    name = "boards"
+    help = "list the boards (one data file each in boards/) with their memory"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print a JSON list")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.boards import list_boards
+
+        boards = list_boards()
+        if args.json:
+            print(json.dumps([b.as_dict() for b in boards], indent=2))
+            return 0
+        print(f"{'board':<16} {'core':<12} {'clock':>8} {'flash':>10} {'RAM':>10}  description")
+        for b in boards:
+            print(f"{b.name:<16} {b.core:<12} {b.clock_hz / 1e6:>5g}MHz {b.flash_size // 1024:>8}KB "
+                  f"{b.ram_size // 1024:>8}KB  {b.description}")
+        return 0
+
+
+class Verify(Command):
+    name = "verify"
+    help = "compile the generated C for this machine and compare it with TFLite bit for bit"
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        _model_arg(p)
+        p.add_argument("--inputs", type=int, default=100, help="random inputs (default 100)")
+        p.add_argument("--input", type=Path, action="append", default=[],
+                       help="an input file (.bin raw, .npy) to check too; may repeat")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", type=Path, help="write the report here")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.verify import verify
+
+        r = verify(args.model, args.inputs, args.input, args.seed)
+        print(f"{r['model']}: {r['mismatches']} of {r['inputs']} inputs differ from TFLite "
+              f"(per output {r['mismatches_per_output']}); arena {r['arena_bytes']:,} B"
+              + (f" (TFLM host {r['tflm_arena_bytes_host']:,} B)" if r["tflm_arena_bytes_host"] else ""))
+        _write_json(args.json, r)
+        return 0 if r["mismatches"] == 0 else 1
+
+
+COMMANDS: list[Command] = [Demo(), Train(), Quantize(), Convert(), Build(), Run(), Bench(),
+                           Flash(), Boards(), Verify()]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinydeploy",
+        description="From a model to measured results on a microcontroller, offline. Stages: "
+                    "train -> quantize -> convert -> build -> bench (or flash). "
+                    "Start with 'tinydeploy demo'.")
+    parser.add_argument("--version", action="version", version=f"tinydeploy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(handler=cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler.run(args)
+    except TinyDeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

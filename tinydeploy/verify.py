@@ -1,0 +1,67 @@
+"""The verify stage: the generated C, compiled for this machine, against TFLite's reference kernels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinydeploy.compiler import compile_model
+from tinydeploy.errors import TinyDeployError
+from tinydeploy.host_runner import HostModel
+from tinydeploy.progress import progress
+from tinydeploy.reference import ReferenceInterpreter, tflm_arena_bytes
+
+
+def random_inputs(compiled: Any, count: int, seed: int = 0) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    sets = []
+    for _ in range(count):
+        one = []
+        for t in compiled.input_tensors:
+            if t.dtype == "float32":
+                one.append(rng.normal(0, 1, t.shape).astype(np.float32))
+            else:
+                info = np.iinfo(t.dtype)
+                one.append(rng.integers(info.min, info.max + 1, t.shape).astype(t.dtype))
+        sets.append(one)
+    return sets
+
+
+def read_input_file(path: Path, compiled: Any) -> list[np.ndarray]:
+    """A raw little-endian .bin in the model's input type, or a .npy array."""
+    t = compiled.input_tensors[0]
+    a = np.load(path) if path.suffix == ".npy" else np.fromfile(path, dtype=t.dtype)
+    if a.size != t.size:
+        raise TinyDeployError(f"{path}: {a.size} values, the model's input has {t.size}",
+                              f"give a file with {t.size} {t.dtype} values")
+    return [a.astype(t.dtype).reshape(t.shape)]
+
+
+def verify(model_path: str | Path, count: int = 100, files: list[Path] | None = None,
+           seed: int = 0) -> dict[str, Any]:
+    """Compare the compiled C with the interpreter on random and given inputs."""
+    compiled = compile_model(model_path)
+    host = HostModel(compiled)
+    ref = ReferenceInterpreter(model_path)
+    cases = [read_input_file(Path(f), compiled) for f in files or []]
+    cases += random_inputs(compiled, count, seed)
+    per_output = [0] * len(compiled.output_tensors)
+    values = [0] * len(compiled.output_tensors)
+    max_diff = 0
+    for inputs in progress(cases, total=len(cases), desc="verifying"):
+        for i, (a, b) in enumerate(zip(host.run(inputs), ref.run(inputs))):
+            b = b.reshape(a.shape)
+            if not np.array_equal(a, b):
+                per_output[i] += 1
+                values[i] += int(np.sum(a != b))
+                max_diff = max(max_diff, int(np.max(np.abs(a.astype(np.float64) - b))))
+    return {
+        "model": compiled.name, "inputs": len(cases), "mismatches": sum(per_output),
+        "mismatches_per_output": per_output, "mismatched_values_per_output": values,
+        "max_abs_difference": max_diff, "arena_bytes": compiled.arena_bytes,
+        "tflm_arena_bytes_host": tflm_arena_bytes(model_path),
+        "weights_bytes": compiled.weight_bytes, "macs": compiled.macs,
+        "ops": sorted({lay.op.opcode for lay in compiled.layers}),
+    }
