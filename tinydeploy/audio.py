@@ -2,8 +2,8 @@
 
 Definition (the MLPerf Tiny keyword-spotting features): 16 kHz mono, 30 ms frames (480 samples)
 every 20 ms (320 samples), periodic Hann window, 512-point real FFT magnitude, 40 mel filters
-(HTK mel scale) from 20 to 4000 Hz, natural log of (energy + 1e-6), orthonormal DCT-II, first 10
-coefficients. One second of audio gives 49 frames x 10 coefficients.
+(HTK mel scale) from 20 to 4000 Hz, natural log of (magnitude + 1e-6), DCT-II scaled by sqrt(2/40) (the scaling of
+tf.signal.mfccs_from_log_mel_spectrograms), first 10 coefficients. One second of audio gives 49 frames x 10 coefficients.
 """
 
 from __future__ import annotations
@@ -47,11 +47,10 @@ def mel_matrix() -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def dct_matrix() -> np.ndarray:
-    """[MELS, COEFFS] orthonormal DCT-II."""
+    """[MELS, COEFFS] DCT-II scaled by sqrt(2 / MELS), as tf.signal scales it."""
     n = np.arange(MELS)
     k = np.arange(COEFFS)
     m = np.cos(np.pi / MELS * (n[:, None] + 0.5) * k[None, :]) * np.sqrt(2.0 / MELS)
-    m[:, 0] *= np.sqrt(0.5)
     return m.astype(np.float32)
 
 

@@ -16,7 +16,8 @@ from tinydeploy.tflite_reader import parse_model
 
 def resolver_method(opcode: str) -> str:
     """TFLM's MicroMutableOpResolver method for an op: CONV_2D -> AddConv2D."""
-    return "Add" + "".join(part.capitalize() for part in opcode.split("_"))
+    camel = "".join(part[:1] + part[1:].lower() for part in opcode.split("_"))
+    return "Add" + re.sub(r"(\d)d", r"\1D", camel)
 
 
 def write_tflm_array(tflite: bytes, out_dir: str | Path, symbol: str = "g_model_data",

@@ -1,0 +1,47 @@
+"""The static memory plan: no two live tensors overlap, aliases share storage, arenas are small."""
+
+import pytest
+
+from conftest import REFERENCE_MODELS, shared_model
+from tinydeploy.compiler import compile_model
+from tinydeploy.reference import tflm_arena_bytes
+
+
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
+def test_live_tensors_never_overlap(name):
+    cm = compile_model(shared_model(name))
+    plan, model = cm.plan, cm.model
+    roots = list(plan.lifetimes)
+    for i, a in enumerate(roots):
+        a0, a1 = plan.lifetimes[a]
+        sa = model.tensors[a].nbytes
+        assert plan.offsets[a] % 16 == 0
+        assert plan.offsets[a] + sa <= plan.arena_bytes
+        for b in roots[i + 1:]:
+            b0, b1 = plan.lifetimes[b]
+            if a1 < b0 or b1 < a0:
+                continue
+            sb = model.tensors[b].nbytes
+            oa, ob = plan.offsets[a], plan.offsets[b]
+            assert oa + sa <= ob or ob + sb <= oa, f"tensors {a} and {b} overlap while both live"
+
+
+def test_reshape_aliases_its_input(kws01):
+    cm = compile_model(kws01)
+    reshape = next(lay for lay in cm.layers if lay.op.opcode == "RESHAPE")
+    assert reshape.func is None
+    assert cm.plan.offsets[reshape.inputs[0]] == cm.plan.offsets[reshape.outputs[0]]
+
+
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
+def test_arena_at_most_tflm(name):
+    path = shared_model(name)
+    ours = compile_model(path).arena_bytes
+    tflm = tflm_arena_bytes(path)
+    assert tflm is not None, "the tflite-micro wheel should report its arena"
+    assert ours <= tflm
+
+
+def test_kws01_arena_is_two_activation_buffers(kws01):
+    # the largest activations are 25x5x64 int8 = 8000 bytes; two are live at once
+    assert compile_model(kws01).arena_bytes == 16000
