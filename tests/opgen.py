@@ -21,7 +21,7 @@ def make_model(kind: str, seed: int) -> tuple[bytes, str]:
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     h, w, c = int(rng.integers(3, 14)), int(rng.integers(3, 14)), int(rng.integers(1, 9))
-    inputs = [keras.Input((h, w, c), batch_size=1)]
+    inputs = [keras.Input((h, w, c), batch_size=1, name="in0")]
     desc: dict[str, Any] = {"kind": kind, "hwc": (h, w, c)}
     if kind in ("conv", "depthwise"):
         k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
@@ -54,7 +54,8 @@ def make_model(kind: str, seed: int) -> tuple[bytes, str]:
         desc.update(pool=p, stride=s, pad=pad)
     elif kind in ("add", "mul"):
         broadcast = rng.random() < 0.4
-        inputs.append(keras.Input((1, 1, c) if broadcast else (h, w, c), batch_size=1))
+        # named so the calibrator's input order (by name) is the list order, whatever ran before
+        inputs.append(keras.Input((1, 1, c) if broadcast else (h, w, c), batch_size=1, name="in1"))
         out = (L.Add() if kind == "add" else L.Multiply())(inputs)
         desc.update(broadcast=broadcast)
     elif kind == "pad":

@@ -28,8 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture
 def td_board(request: pytest.FixtureRequest) -> Board:
-    """The board named by --td-board."""
-    return get_board(request.config.getoption("--td-board"))
+    """The board named by --td-board, or by indirect parametrization of `td_board`."""
+    return get_board(getattr(request, "param", None) or request.config.getoption("--td-board"))
 
 
 @pytest.fixture

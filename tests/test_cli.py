@@ -1,0 +1,97 @@
+"""The command line as a user runs it: real subprocesses, one-line errors, reports on disk."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import shared_model
+from tinydeploy.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tinydeploy.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def assert_one_line_error(proc, pattern):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and pattern in lines[0], proc.stderr
+
+
+def test_verify_json(kws01, tmp_path):
+    out = tmp_path / "verify.json"
+    assert main(["verify", str(kws01), "--inputs", "10", "--input",
+                 str(kws01.parent / "kws01_input0.bin"), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["mismatches"] == 0 and r["mismatches_per_output"] == [0] and r["inputs"] == 11
+    assert r["arena_bytes"] == 16000 and r["tflm_arena_bytes_host"] == 24272
+
+
+def test_convert_writes_both_forms(kws01, tmp_path):
+    assert main(["convert", str(kws01), "--out", str(tmp_path / "c")]) == 0
+    for f in ("tflm/model_data.h", "tflm/model_data.c", "aot/td_model.h", "aot/td_model.c"):
+        assert (tmp_path / "c" / f).is_file()
+    header = (tmp_path / "c" / "aot" / "td_model.h").read_text()
+    assert "#define TD_MODEL_ARENA_BYTES 16000" in header
+    source = (tmp_path / "c" / "aot" / "td_model.c").read_text()
+    assert "static const int8_t L0_w[2560]" in source  # weights stay const, in flash
+
+
+def test_corrupt_model_is_one_line_error(kws01, tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(kws01.read_bytes()[:3000])
+    assert_one_line_error(run_cli("verify", bad), "corrupt or truncated")
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"hello, this is not a model at all")
+    assert_one_line_error(run_cli("convert", junk, "--out", tmp_path / "o"), "not a TFLite model")
+
+
+def test_float_model_is_refused_naming_the_node(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    m = keras.Sequential([keras.Input((4,), batch_size=1), keras.layers.Dense(3)])
+    path = tmp_path / "float.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(m).convert())
+    proc = run_cli("convert", path, "--out", tmp_path / "o")
+    assert_one_line_error(proc, "node 0 (FULLY_CONNECTED)")
+    assert "float32" in proc.stderr and "full-integer" in proc.stderr
+    assert not (tmp_path / "o").exists()  # nothing written before the check
+
+
+def test_unsupported_op_is_refused(tmp_path):
+    import keras
+
+    from tinydeploy.quantize import quantize_int8
+
+    m = keras.Sequential([keras.Input((8,), batch_size=1), keras.layers.Dense(4),
+                          keras.layers.Activation("sigmoid")])
+    path = tmp_path / "sigmoid.tflite"
+    path.write_bytes(quantize_int8(m, np.random.default_rng(0).normal(size=(16, 8))))
+    assert_one_line_error(run_cli("verify", path), "operator LOGISTIC is not supported")
+
+
+def test_foreign_output_folder_is_not_overwritten(kws01, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    assert_one_line_error(run_cli("build", kws01, "--out", out), "was not made by tinydeploy")
+    assert (out / "notes.txt").read_text() == "precious"
+
+
+def test_dead_port_is_one_line_error(tmp_path):
+    proc = run_cli("bench", shared_model("tflm/hello_world_int8"), "--port",
+                   "/dev/ttyNOPE", "--count", "1", "--out", tmp_path / "fw")
+    assert_one_line_error(proc, "cannot open serial port /dev/ttyNOPE")
+
+
+def test_help_teaches():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for cmd in ("demo", "train", "quantize", "convert", "build", "bench", "flash", "boards",
+                "verify"):
+        assert cmd in proc.stdout

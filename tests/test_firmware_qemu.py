@@ -1,0 +1,115 @@
+"""Firmware built with PlatformIO, run in QEMU, driven over its UART: real runs, real traffic."""
+
+import numpy as np
+import pytest
+
+from conftest import shared_model
+from tinydeploy.bench import bench, make_firmware
+from tinydeploy.boards import get_board
+from tinydeploy.compiler import compile_model
+from tinydeploy.errors import TinyDeployError
+from tinydeploy.host_runner import HostModel
+from tinydeploy.qemu import QemuSession
+from tinydeploy.serial_link import DeviceError, DeviceLink
+
+
+@pytest.fixture(scope="module")
+def kws_firmware(tmp_path_factory):
+    cm = compile_model(shared_model("mlperf/kws01"))
+    return make_firmware(cm, get_board("qemu-m4"), tmp_path_factory.mktemp("fw") / "kws01")
+
+
+@pytest.fixture
+def kws_link(kws_firmware):
+    with QemuSession(kws_firmware.board, kws_firmware.build.elf) as q:
+        link = DeviceLink.open(q.url, alive=q.check_alive, timeout=30)
+        yield link
+        link.close()
+
+
+def test_build_measures_flash_and_ram(kws_firmware):
+    b = kws_firmware.build
+    assert b.elf.is_file() and b.bin.is_file()
+    weights = kws_firmware.compiled.weight_bytes
+    assert weights < b.flash_bytes < weights + 32 * 1024  # weights plus a small engine
+    assert kws_firmware.compiled.arena_bytes < b.ram_bytes < 64 * 1024
+
+
+def test_mlperf_protocol(kws_link, kws01_input):
+    assert kws_link.command("name") == ["m-name-dut-[tinydeploy]"]
+    assert kws_link.command("profile") == ["m-profile-[ULPMark for tinyML Firmware V0.0.1]",
+                                           "m-model-[kws01]"]
+    assert kws_link.command("db load 490") == ["m-[Expecting 490 bytes]"]
+    data = kws01_input.tobytes()
+    for i in range(0, 490, 31):
+        last = kws_link.command("db " + data[i:i + 31].hex())
+    assert last == ["m-load-done"]
+    printed = kws_link.command("db print")
+    assert printed[0] == "m-buffer-" + "-".join(f"{b:02x}" for b in data[:8])
+    us, results = kws_link.mlperf_infer(runs=2, warmup=1)
+    assert us > 0 and len(results) == 12
+    assert kws_link.command("results")[0].startswith("m-results-[")
+    assert abs(sum(results) - 1.0) < 0.05
+
+
+def test_device_output_is_bit_exact(kws_link, kws_firmware, kws01_input):
+    host = HostModel(kws_firmware.compiled)
+    rng = np.random.default_rng(3)
+    inputs = [kws01_input] + [rng.integers(-128, 128, (1, 49, 10, 1)).astype(np.int8)
+                              for _ in range(3)]
+    ticks = []
+    for x in inputs:
+        kws_link.load_input(x.tobytes())
+        inf = kws_link.infer()
+        np.testing.assert_array_equal(np.frombuffer(inf.output, np.int8),
+                                      host.run([x])[0].reshape(-1))
+        ticks.append(inf.ticks)
+    # under -icount the same code path takes nearly the same count every time
+    assert max(ticks) - min(ticks) < 0.01 * max(ticks)
+    layers = kws_link.layers()
+    assert [n for n, _ in layers][0] == "0:CONV_2D" and len(layers) == 12
+    assert sum(t for _, t in layers) <= ticks[-1]
+
+
+def test_device_reports_errors(kws_link):
+    with pytest.raises(DeviceError, match="Unknown command: bogus"):
+        kws_link.command("bogus")
+    with pytest.raises(DeviceError, match="490 bytes"):
+        kws_link.command("db load 5")
+    with pytest.raises(DeviceError, match="bad hex"):
+        kws_link.command("db load 490")
+        kws_link.command("db zz")
+    assert kws_link.command("name") == ["m-name-dut-[tinydeploy]"]  # still answering
+
+
+def test_bench_report(kws_firmware, kws01):
+    rng = np.random.default_rng(0)
+    xs = rng.integers(-128, 128, (3, 1, 49, 10, 1)).astype(np.int8)
+    r = bench(kws_firmware, kws01.read_bytes(), xs, labels=np.array([0, 1, 2]))
+    assert r["mismatches"] == 0 and r["inputs"] == 3
+    assert r["latency_unit"] == "instructions"
+    assert r["latency_instructions_min"] <= r["latency_instructions_median"] <= r["latency_instructions_max"]
+    assert r["arena_bytes"] == r["arena_bytes_device"] == 16000
+    assert r["accuracy_device"] == r["accuracy_host_int8"]
+    assert r["flash_bytes"] == kws_firmware.build.flash_bytes
+
+
+@pytest.mark.parametrize("td_board", ["qemu-m3", "qemu-m7", "qemu-m33", "qemu-m55"],
+                         indirect=True)
+def test_every_qemu_board_runs(td_board, td_device):
+    """The other simulated cores, through the pytest plugin's fixtures, as a user would use them."""
+    cm = compile_model(shared_model("tflm/micro_speech_quantized"))
+    link = td_device(cm)
+    assert link.info()["board"] == td_board.name
+    x = np.random.default_rng(1).integers(-128, 128, (1, 1960)).astype(np.int8)
+    link.load_input(x.tobytes())
+    out = np.frombuffer(link.infer().output, np.int8)
+    np.testing.assert_array_equal(out, HostModel(cm).run([x])[0].reshape(-1))
+
+
+def test_model_too_big_is_refused(tmp_path):
+    cm = compile_model(shared_model("mlperf/vww01"))
+    with pytest.raises(TinyDeployError, match=r"needs 100,352 bytes of RAM \(arena 64,512 .*"
+                                              r"qemu-m3 has 65,536"):
+        make_firmware(cm, get_board("qemu-m3"), tmp_path / "fw")
+    assert not (tmp_path / "fw").exists()  # refused before anything was written
