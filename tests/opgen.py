@@ -68,6 +68,21 @@ def make_model(kind: str, seed: int) -> tuple[bytes, str]:
         a = L.Conv2D(int(rng.integers(1, 5)), 1)(inputs[0])
         b = L.Conv2D(int(rng.integers(1, 5)), 1)(inputs[0])
         out = L.Concatenate()([a, b])
+    elif kind in ("logistic", "tanh", "hard_swish"):
+        y = L.Conv2D(c, 1)(inputs[0])
+        fn = {"logistic": "sigmoid", "tanh": "tanh", "hard_swish": "hard_swish"}[kind]
+        out = L.Activation(fn)(y)
+    elif kind == "mean":
+        y = L.Conv2D(c, 1)(inputs[0])
+        keep = bool(rng.integers(2))
+        axis = [(1, 2), (1,), (2,), (3,), (1, 2, 3)][int(rng.integers(5))]
+        import tensorflow as tf
+
+        out = L.Lambda(lambda t: tf.reduce_mean(t, axis=axis, keepdims=keep))(y)
+        desc.update(axis=axis, keep=keep)
+    elif kind == "gap":
+        y = L.Conv2D(c, 1)(inputs[0])
+        out = L.GlobalAveragePooling2D(keepdims=bool(rng.integers(2)))(y)
     elif kind == "softmax":
         x = L.Reshape((h * w * c,))(inputs[0])
         beta = float(rng.uniform(0.5, 4.0))

@@ -69,10 +69,10 @@ def test_unsupported_op_is_refused(tmp_path):
     from tinydeploy.quantize import quantize_int8
 
     m = keras.Sequential([keras.Input((8,), batch_size=1), keras.layers.Dense(4),
-                          keras.layers.Activation("sigmoid")])
-    path = tmp_path / "sigmoid.tflite"
+                          keras.layers.LeakyReLU(0.2)])
+    path = tmp_path / "leaky.tflite"
     path.write_bytes(quantize_int8(m, np.random.default_rng(0).normal(size=(16, 8))))
-    assert_one_line_error(run_cli("verify", path), "operator LOGISTIC is not supported")
+    assert_one_line_error(run_cli("verify", path), "operator LEAKY_RELU is not supported")
 
 
 def test_foreign_output_folder_is_not_overwritten(kws01, tmp_path):

@@ -36,7 +36,10 @@ CASES = ([("conv", s) for s in range(10)] + [("depthwise", s) for s in range(8)]
          + [("dense", s) for s in range(5)] + [("avgpool", s) for s in range(4)]
          + [("maxpool", s) for s in range(3)] + [("add", s) for s in range(4)]
          + [("mul", s) for s in range(3)] + [("pad", s) for s in range(2)]
-         + [("concat", s) for s in range(2)] + [("softmax", s) for s in range(4)])
+         + [("concat", s) for s in range(2)] + [("softmax", s) for s in range(4)]
+         + [("logistic", s) for s in range(2)] + [("tanh", s) for s in range(2)]
+         + [("hard_swish", s) for s in range(3)] + [("mean", s) for s in range(6)]
+         + [("gap", s) for s in range(3)])
 
 
 @pytest.mark.parametrize("kind,seed", CASES, ids=[f"{k}-{s}" for k, s in CASES])

@@ -15,6 +15,7 @@ from typing import Any
 
 from tinydeploy import __version__
 from tinydeploy.errors import TinyDeployError
+from tinydeploy.lowering import LOWERINGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -131,9 +132,7 @@ class Convert(Command):
     help = "write the TFLite Micro C array and the ahead-of-time compiled C for a .tflite"
     description = ("Writes OUT/tflm/model_data.{h,c} (const, 16-byte aligned, op list, arena size) "
                    "and OUT/aot/td_model.{h,c} (our engine: plain C calling firmware/kernels). "
-                   "Supported ops: ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, "
-                   "DEPTHWISE_CONV_2D, DEQUANTIZE, FULLY_CONNECTED, MAX_POOL_2D, MUL, PAD, "
-                   "QUANTIZE, RELU, RELU6, RESHAPE, SOFTMAX, SQUEEZE (int8).")
+                   f"Supported ops (int8): {', '.join(sorted(LOWERINGS))}.")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         _model_arg(p)

@@ -8,6 +8,8 @@ and the tensors it reads and writes. RESHAPE and SQUEEZE lower to an alias: no c
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -365,6 +367,93 @@ def lower_relu6(model: Model, op: Operator) -> Layer:
     return _lower_relu(model, op, "RELU6")
 
 
+def _libm() -> ctypes.CDLL:
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    for fn in ("tanhf", "expf"):
+        getattr(libm, fn).restype = ctypes.c_float
+        getattr(libm, fn).argtypes = [ctypes.c_float]
+    return libm
+
+
+def _float_lut(x: Tensor, y: Tensor, fn: Callable[[np.float32], np.float32]) -> np.ndarray:
+    """TFLite's PopulateLookupTable: dequantize, transform and requantize in float32, indexed
+    by the input byte read as uint8."""
+    table = np.zeros(256, np.int64)
+    inv = np.float32(1) / np.float32(y.scale0)
+    for v in range(-128, 128):
+        deq = np.float32(x.scale0) * np.float32(v - x.zp0)
+        q = qm.round_half_away(float(np.float32(fn(deq)) * inv)) + y.zp0
+        table[v & 0xFF] = min(127, max(-128, q))
+    return table
+
+
+def _lower_lut(model: Model, op: Operator, fn: Callable[[np.float32], np.float32],
+               out_scale: float, out_zp: int) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    _require_int8(op, x, y)
+    if y.zp0 != out_zp or not np.isclose(y.scale0, out_scale):
+        raise _unsupported(op, f"int8 {op.opcode} output must have scale {out_scale:g} and zero "
+                               f"point {out_zp}")
+    name = f"L{op.index}"
+    params: dict[str, object] = dict(size=x.size, table=f"{name}_table")
+    return Layer(op, "td_lut_s8", "td_lut_params", params,
+                 [_const(name, "table", "int8_t", _float_lut(x, y, fn))],
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+
+
+def lower_logistic(model: Model, op: Operator) -> Layer:
+    libm = _libm()
+    return _lower_lut(model, op, lambda v: np.float32(1) / (np.float32(1) + np.float32(
+        libm.expf(-float(v)))), 1 / 256, -128)
+
+
+def lower_tanh(model: Model, op: Operator) -> Layer:
+    libm = _libm()
+    return _lower_lut(model, op, lambda v: np.float32(libm.tanhf(float(v))), 1 / 128, 0)
+
+
+def _int16_multiplier(real: float) -> tuple[int, int]:
+    """QuantizeMultiplier, then the Q31 significand rounded to Q15 (TFLite's DownScale...)."""
+    m, e = qm.quantize_multiplier(real)
+    return (32767 if m >= (1 << 31) - 1 - (1 << 15) else (m + (1 << 15)) >> 16), e
+
+
+def lower_hard_swish(model: Model, op: Operator) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    _require_int8(op, x, y)
+    hires = np.float32(1.0 / 128.0) * np.float32(x.scale0)
+    out_m, out_e = _int16_multiplier(float(np.float32(hires / np.float32(y.scale0))))
+    relu_m, relu_e = _int16_multiplier(float(np.float32(hires / np.float32(3.0 / 32768.0))))
+    if out_e > 0:
+        raise _unsupported(op, "output scale too small for the int8 hard-swish kernel")
+    params: dict[str, object] = dict(
+        size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0, reluish_multiplier=relu_m,
+        output_multiplier=out_m, reluish_exponent=relu_e, output_exponent=out_e)
+    return Layer(op, "td_hard_swish_s8", "td_hard_swish_params", params, [],
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+
+
+def lower_mean(model: Model, op: Operator) -> Layer:
+    x, axes_t, y = (model.tensors[op.inputs[0]], model.tensors[op.inputs[1]],
+                    model.tensors[op.outputs[0]])
+    _require_int8(op, x, y)
+    if not axes_t.is_constant or len(x.shape) > 4:
+        raise _unsupported(op, "MEAN needs constant axes and at most 4 dimensions")
+    rank = len(x.shape)
+    axes = sorted({int(a) % rank for a in axes_t.array().reshape(-1)})
+    dims = [1] * (4 - rank) + list(x.shape)
+    reduce = [0] * 4
+    for a in axes:
+        reduce[a + 4 - rank] = 1
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    multiplier, shift = qm.mean_multiplier(x.scale0, y.scale0, count)
+    params: dict[str, object] = dict(dims=dims, reduce=reduce, count=count,
+                                     input_zero_point=x.zp0, output_zero_point=y.zp0,
+                                     multiplier=multiplier, shift=shift)
+    return Layer(op, "td_mean_s8", "td_mean_params", params, [], [f"t{x.index}", f"t{y.index}"],
+                 [x.index], [y.index])
+
+
 LOWERINGS: dict[str, Callable[[Model, Operator], Layer]] = {
     "CONV_2D": lower_conv2d,
     "DEPTHWISE_CONV_2D": lower_depthwise,
@@ -382,6 +471,10 @@ LOWERINGS: dict[str, Callable[[Model, Operator], Layer]] = {
     "DEQUANTIZE": lower_dequantize,
     "RELU": lower_relu,
     "RELU6": lower_relu6,
+    "LOGISTIC": lower_logistic,
+    "TANH": lower_tanh,
+    "HARD_SWISH": lower_hard_swish,
+    "MEAN": lower_mean,
 }
 
 

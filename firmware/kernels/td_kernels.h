@@ -60,6 +60,23 @@ typedef struct {
     int32_t size, input_zero_point, output_zero_point, multiplier, shift, act_min, act_max;
 } td_requant_params;
 
+typedef struct {
+    int32_t size;
+    const int8_t *table;               /* 256 entries, indexed by the input byte as uint8 */
+} td_lut_params;
+
+typedef struct {
+    int32_t size, input_zero_point, output_zero_point;
+    int16_t reluish_multiplier, output_multiplier;
+    int32_t reluish_exponent, output_exponent;
+} td_hard_swish_params;
+
+/* MEAN over any of 4 dimensions (reduce[d] != 0 marks a reduced dimension). */
+typedef struct {
+    int32_t dims[4], reduce[4], count;
+    int32_t input_zero_point, output_zero_point, multiplier, shift;
+} td_mean_params;
+
 void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
                   const int32_t *bias, int8_t *out);
 void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
@@ -76,4 +93,7 @@ void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *o
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
+void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 #endif

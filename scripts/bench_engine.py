@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Engine yardstick: every reference model on QEMU Cortex-M4 (-icount shift=0).
+
+For each model: instructions per inference (exact and repeatable under -icount), arena bytes, engine
+code bytes (kernels + generated glue, no weights), weight bytes, TFLM's arena from the host wheel,
+and the TFLM reference figures kept in engine_reference.json, printed as ratios. Every figure comes
+from this run except those reference figures.
+
+    python scripts/bench_engine.py [--json FILE] [--board qemu-m4] [--models kws01,ic01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TINYDEPLOY_QUIET", "1")
+
+from tinydeploy.bench import make_firmware, write_json_atomic  # noqa: E402
+from tinydeploy.boards import get_board  # noqa: E402
+from tinydeploy.compiler import compile_model  # noqa: E402
+from tinydeploy.paths import SHARED_MODELS  # noqa: E402
+from tinydeploy.qemu import QemuSession  # noqa: E402
+from tinydeploy.reference import tflm_arena_bytes  # noqa: E402
+from tinydeploy.serial_link import DeviceLink  # noqa: E402
+from tinydeploy.toolchain import require  # noqa: E402
+
+REFERENCE = json.loads((Path(__file__).parent / "engine_reference.json").read_text())
+
+
+def _symbols(path: Path) -> dict[str, int]:
+    """Function symbols and sizes (nm --print-size), local ones included."""
+    out = subprocess.run([require("arm-none-eabi-nm"), "--print-size", "--defined-only", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    syms = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "tTwW":
+            syms[parts[3]] = int(parts[1], 16)
+    return syms
+
+
+def engine_code_bytes(build_dir: Path, elf: Path) -> int:
+    """Bytes of code in the ELF that come from the kernels and the generated model C."""
+    owned: set[str] = set()
+    for obj in list((build_dir / "src" / "kernels").glob("*.o")) + [build_dir / "src" / "td_model.o"]:
+        owned |= set(_symbols(obj))
+    return sum(size for name, size in _symbols(elf).items() if name in owned)
+
+
+def model_input(name: str, compiled) -> np.ndarray:  # type: ignore[no-untyped-def]
+    given = SHARED_MODELS / f"{name}_input0.bin"
+    t = compiled.input_tensors[0]
+    if given.is_file():
+        return np.fromfile(given, np.int8).reshape(t.shape)
+    return np.random.default_rng(0).integers(-128, 128, t.shape).astype(np.int8)
+
+
+def measure(name: str, board_name: str, work: Path) -> dict:
+    path = SHARED_MODELS / f"{name}.tflite"
+    compiled = compile_model(path, name=name.split("/")[-1])
+    board = get_board(board_name)
+    fw = make_firmware(compiled, board, work / name.replace("/", "_"))
+    x = model_input(name, compiled)
+    with QemuSession(board, fw.build.elf) as q:
+        with DeviceLink.open(q.url, board.baud, timeout=120, alive=q.check_alive) as link:
+            link.load_input(x.tobytes())
+            runs = [link.infer().ticks for _ in range(2)]
+            layers = link.layers()
+            link.exit()
+    per_tick = 1e9 / board.clock_hz
+    row = {
+        "model": name, "board": board.name,
+        "instructions_per_inference": int(round(runs[-1] * per_tick)),
+        "repeatable": runs[0] == runs[1],
+        "arena_bytes": compiled.arena_bytes,
+        "code_bytes": engine_code_bytes(fw.project / ".pio" / "build" / board.name, fw.build.elf),
+        "weights_bytes": compiled.weight_bytes, "flash_bytes": fw.build.flash_bytes,
+        "ram_bytes": fw.build.ram_bytes, "macs": compiled.macs,
+        "instructions_per_mac": round(runs[-1] * per_tick / max(compiled.macs, 1), 2),
+        "tflm_arena_bytes_host": tflm_arena_bytes(path),
+        "layers": [{"layer": n, "instructions": int(round(t * per_tick))} for n, t in layers],
+    }
+    ref = REFERENCE["models"].get(name, {})
+    row.update({k: v for k, v in ref.items() if k != "macs"})
+    if ref.get("tflm_cmsis_nn_instructions"):
+        row["ratio_vs_tflm_cmsis_nn"] = round(row["instructions_per_inference"]
+                                              / ref["tflm_cmsis_nn_instructions"], 3)
+        row["ratio_vs_tflm_reference"] = round(row["instructions_per_inference"]
+                                               / ref["tflm_reference_instructions"], 3)
+    target_arena = ref.get("tflm_arena_bytes_target") or row["tflm_arena_bytes_host"]
+    if target_arena:
+        row["ratio_arena_vs_tflm"] = round(row["arena_bytes"] / target_arena, 3)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (f"{'model':<30}{'insns/inf':>13}{'insns/MAC':>10}{'vs CMSIS-NN':>12}{'vs TFLM ref':>12}"
+            f"{'arena':>9}{'vs TFLM':>9}{'code':>8}{'weights':>9}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['model']:<30}{r['instructions_per_inference']:>13,}{r['instructions_per_mac']:>10}"
+              f"{r.get('ratio_vs_tflm_cmsis_nn', '-'):>12}{r.get('ratio_vs_tflm_reference', '-'):>12}"
+              f"{r['arena_bytes']:>9,}{r.get('ratio_arena_vs_tflm', '-'):>9}{r['code_bytes']:>8,}"
+              f"{r['weights_bytes']:>9,}")
+    print("\nInstruction counts from QEMU -icount shift=0 (not cycles). Ratios < 1 beat TFLite Micro;"
+          " reference figures: scripts/engine_reference.json.")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", type=Path, help="write the rows as JSON")
+    ap.add_argument("--board", default="qemu-m4")
+    ap.add_argument("--models", help="comma-separated subset, e.g. kws01,ad01")
+    args = ap.parse_args()
+    names = list(REFERENCE["models"])
+    if args.models:
+        wanted = args.models.split(",")
+        names = [n for n in names if n.split("/")[-1] in wanted or n in wanted]
+    with tempfile.TemporaryDirectory(prefix="td-bench-") as work:
+        rows = [measure(n, args.board, Path(work)) for n in names]
+    print_table(rows)
+    if args.json:
+        write_json_atomic(args.json, {"rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
