@@ -31,7 +31,7 @@ from tinydeploy.boards import get_board  # noqa: E402
 from tinydeploy.compiler import compile_model  # noqa: E402
 from tinydeploy.paths import SHARED_MODELS  # noqa: E402
 from tinydeploy.qemu import QemuSession  # noqa: E402
-from tinydeploy.reference import tflm_arena_bytes  # noqa: E402
+from tinydeploy.reference import ReferenceInterpreter, tflm_arena_bytes  # noqa: E402
 from tinydeploy.serial_link import DeviceLink  # noqa: E402
 from tinydeploy.toolchain import require  # noqa: E402
 
@@ -75,14 +75,17 @@ def measure(name: str, board_name: str, work: Path) -> dict:
     with QemuSession(board, fw.build.elf) as q:
         with DeviceLink.open(q.url, board.baud, timeout=120, alive=q.check_alive) as link:
             link.load_input(x.tobytes())
-            runs = [link.infer().ticks for _ in range(2)]
+            results = [link.infer() for _ in range(2)]
             layers = link.layers()
             link.exit()
+    runs = [r.ticks for r in results]
+    expected = ReferenceInterpreter(path).run([x])[0].tobytes()
     per_tick = 1e9 / board.clock_hz
     row = {
         "model": name, "board": board.name,
         "instructions_per_inference": int(round(runs[-1] * per_tick)),
         "repeatable": runs[0] == runs[1],
+        "bit_exact": all(r.output == expected for r in results),
         "arena_bytes": compiled.arena_bytes,
         "code_bytes": engine_code_bytes(fw.project / ".pio" / "build" / board.name, fw.build.elf),
         "weights_bytes": compiled.weight_bytes, "flash_bytes": fw.build.flash_bytes,
@@ -113,8 +116,10 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['model']:<30}{r['instructions_per_inference']:>13,}{r['instructions_per_mac']:>10}"
               f"{r.get('ratio_vs_tflm_cmsis_nn', '-'):>12}{r.get('ratio_vs_tflm_reference', '-'):>12}"
               f"{r['arena_bytes']:>9,}{r.get('ratio_arena_vs_tflm', '-'):>9}{r['code_bytes']:>8,}"
-              f"{r['weights_bytes']:>9,}")
-    print("\nInstruction counts from QEMU -icount shift=0 (not cycles). Ratios < 1 beat TFLite Micro;"
+              f"{r['weights_bytes']:>9,}" + ("" if r["bit_exact"] else "  NOT BIT-EXACT"))
+    exact = sum(r["bit_exact"] for r in rows)
+    print(f"\n{exact} of {len(rows)} models bit-exact with TFLite's reference kernels on the device. "
+          "Instruction counts from QEMU -icount shift=0 (not cycles). Ratios < 1 beat TFLite Micro;"
           " reference figures: scripts/engine_reference.json.")
 
 

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from conftest import shared_model
+from conftest import REFERENCE_MODELS, shared_model
 from tinydeploy.bench import bench, make_firmware
 from tinydeploy.boards import get_board
 from tinydeploy.compiler import compile_model
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.host_runner import HostModel
 from tinydeploy.qemu import QemuSession
+from tinydeploy.reference import ReferenceInterpreter
 from tinydeploy.serial_link import DeviceError, DeviceLink
 
 
@@ -107,9 +108,44 @@ def test_every_qemu_board_runs(td_board, td_device):
     np.testing.assert_array_equal(out, HostModel(cm).run([x])[0].reshape(-1))
 
 
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
+def test_reference_models_bitexact_in_qemu(name, td_device):
+    """Every reference model, compiled for the Cortex-M4 and run in QEMU, matches TFLite."""
+    path = shared_model(name)
+    cm = compile_model(path)
+    link = td_device(cm)
+    ref = ReferenceInterpreter(path)
+    for seed in range(2):
+        x = np.random.default_rng(seed).integers(-128, 128, cm.input_tensors[0].shape).astype(np.int8)
+        link.load_input(x.tobytes())
+        assert link.infer().output == ref.run([x])[0].tobytes()
+
+
 def test_model_too_big_is_refused(tmp_path):
     cm = compile_model(shared_model("mlperf/vww01"))
     with pytest.raises(TinyDeployError, match=r"needs 100,352 bytes of RAM \(arena 64,512 .*"
                                               r"qemu-m3 has 65,536"):
         make_firmware(cm, get_board("qemu-m3"), tmp_path / "fw")
     assert not (tmp_path / "fw").exists()  # refused before anything was written
+
+
+def test_bench_engine_script(tmp_path):
+    """The engine yardstick runs, checks outputs on the device and writes its JSON."""
+    import json
+    import subprocess
+    import sys
+
+    from tinydeploy.paths import ROOT
+
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_engine.py"), "--models",
+                           "hello_world_int8,ad01", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["model"]: r for r in json.loads(out.read_text())["rows"]}
+    ad = rows["mlperf/ad01"]
+    assert ad["bit_exact"] and ad["repeatable"]
+    assert ad["instructions_per_inference"] > ad["macs"]  # at least an instruction per MAC
+    assert ad["ratio_vs_tflm_cmsis_nn"] == round(ad["instructions_per_inference"] / 580000, 3)
+    assert 0 < ad["code_bytes"] < 20000 and ad["arena_bytes"] == 768
+    assert "2 of 2 models bit-exact" in proc.stdout

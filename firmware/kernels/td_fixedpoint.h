@@ -1,4 +1,4 @@
-/* gemmlowp-style fixed-point transcendental functions, as TFLite's reference int8 kernels use them.
+/* gemmlowp-style fixed-point exp and reciprocal, as TFLite's reference int8 softmax uses them.
  * A value with I integer bits is an int32 raw r meaning r / 2^(31 - I). */
 #ifndef TD_FIXEDPOINT_H
 #define TD_FIXEDPOINT_H
@@ -43,45 +43,17 @@ static inline int32_t td_exp_negative(int32_t a, int integer_bits) {
     return a == 0 ? INT32_MAX : result;
 }
 
-/* Newton-Raphson core shared by 1/(1+x) and (1-x)/(1+x): returns x ~ 1/half_denominator in Q2.29. */
-static inline int32_t td_nr_reciprocal(int32_t half_denominator) {
-    int32_t x = 1515870810 + td_srdhm(half_denominator, -1010580540);  /* 48/17 - 32/17 d */
+/* 1 / (1 + x) for x in [0, 1), Q0.31 in and out: three Newton-Raphson steps in Q2.29 on the
+ * half denominator (1 + x) / 2, starting from 48/17 - 32/17 d. */
+static inline int32_t td_one_over_one_plus_x(int32_t a) {
+    const int64_t sum = (int64_t)a + INT32_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    int32_t x = 1515870810 + td_srdhm(half_denominator, -1010580540);
     for (int i = 0; i < 3; ++i) {
         int32_t one_minus = (1 << 29) - td_srdhm(half_denominator, x);
         x = x + td_sat_mul_pot(td_srdhm(x, one_minus), 2);
     }
-    return x;
+    return td_sat_mul_pot(x, 1);
 }
 
-static inline int32_t td_rounding_half_sum(int32_t a, int32_t b) {
-    int64_t sum = (int64_t)a + b;
-    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-}
-
-/* 1 / (1 + x) for x in [0, 1), Q0.31 in and out. */
-static inline int32_t td_one_over_one_plus_x(int32_t a) {
-    return td_sat_mul_pot(td_nr_reciprocal(td_rounding_half_sum(a, INT32_MAX)), 1);
-}
-
-/* (1 - x) / (1 + x) for x in [0, 1), Q0.31 in and out. */
-static inline int32_t td_one_minus_x_over_one_plus_x(int32_t a) {
-    return td_sat_mul_pot(td_nr_reciprocal(td_rounding_half_sum(a, INT32_MAX)) - (1 << 29), 2);
-}
-
-/* logistic(a), a with `integer_bits` integer bits; result in Q0.31. */
-static inline int32_t td_logistic_fp(int32_t a, int integer_bits) {
-    if (a == 0) return 1 << 30;
-    int32_t abs_a = a > 0 ? a : -a;
-    int32_t pos = td_one_over_one_plus_x(td_exp_negative(-abs_a, integer_bits));
-    return a > 0 ? pos : INT32_MAX - pos;
-}
-
-/* tanh(a), a with `integer_bits` integer bits; result in Q0.31. */
-static inline int32_t td_tanh_fp(int32_t a, int integer_bits) {
-    if (a == 0) return 0;
-    int32_t n = a < 0 ? a : -a;  /* -|a| */
-    /* exp(2n): the same raw value read with one more integer bit */
-    int32_t t = td_one_minus_x_over_one_plus_x(td_exp_negative(n, integer_bits + 1));
-    return a < 0 ? -t : t;
-}
 #endif
