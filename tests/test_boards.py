@@ -12,7 +12,16 @@ from tinydeploy.paths import BOARDS
 
 def test_qemu_boards_for_every_core():
     cores = {b.core for b in list_boards() if b.is_qemu}
-    assert {"cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"} <= cores
+    assert {"cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"} <= cores
+
+
+def test_real_boards_people_benchmark_on():
+    names = {b.name for b in list_boards()}
+    assert {"nucleo-l4r5zi", "nucleo-f446re", "nucleo-h7a3zi", "stm32f746g-disco", "nrf52840-dk",
+            "nano33ble", "rpi-pico"} <= names
+    for b in list_boards():
+        assert b.flash_size > 0 and b.ram_size > 0 and b.baud > 0
+        assert b.is_qemu or b.timer == "dwt" or b.core.startswith("cortex-m0")
 
 
 def test_default_board():
@@ -32,6 +41,8 @@ def test_unknown_board_lists_choices():
     (lambda t: t.replace("clock_hz = 25_000_000", 'clock_hz = "fast"'), "clock_hz"),
     (lambda t: t.replace("baud = 115200\n", ""), "uart.baud"),
     (lambda t: t.replace('driver = "cmsdk"', 'driver = "usb"'), "uart.driver"),
+    (lambda t: t + '\n[[init]]\naddr = 0x40000000\nmask = 1\n', "value"),
+    (lambda t: t + '\n[[init]]\nop = "poke"\naddr = 1\nmask = 1\nvalue = 1\n', "op"),
 ])
 def test_bad_board_file_names_the_field(tmp_path, edit, field):
     p = tmp_path / "mine.toml"

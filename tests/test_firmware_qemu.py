@@ -95,14 +95,16 @@ def test_bench_report(kws_firmware, kws01):
     assert r["flash_bytes"] == kws_firmware.build.flash_bytes
 
 
-@pytest.mark.parametrize("td_board", ["qemu-m3", "qemu-m7", "qemu-m33", "qemu-m55"],
+@pytest.mark.parametrize("td_board", ["qemu-m0", "qemu-m3", "qemu-m7", "qemu-m33", "qemu-m55"],
                          indirect=True)
 def test_every_qemu_board_runs(td_board, td_device):
     """The other simulated cores, through the pytest plugin's fixtures, as a user would use them."""
-    cm = compile_model(shared_model("tflm/micro_speech_quantized"))
+    small = td_board.ram_size < 32 * 1024  # the micro:bit has 16 KB of RAM
+    cm = compile_model(shared_model("tflm/hello_world_int8" if small
+                                    else "tflm/micro_speech_quantized"))
     link = td_device(cm)
     assert link.info()["board"] == td_board.name
-    x = np.random.default_rng(1).integers(-128, 128, (1, 1960)).astype(np.int8)
+    x = np.random.default_rng(1).integers(-128, 128, cm.input_tensors[0].shape).astype(np.int8)
     link.load_input(x.tobytes())
     out = np.frombuffer(link.infer().output, np.int8)
     np.testing.assert_array_equal(out, HostModel(cm).run([x])[0].reshape(-1))

@@ -17,8 +17,20 @@ from tinydeploy.paths import BOARDS
 
 CORES = {"cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33",
          "cortex-m55"}
-UART_DRIVERS = {"cmsdk", "pl011"}
+UART_DRIVERS = {"cmsdk", "pl011", "stm32_usart_v1", "stm32_usart_v2", "nrf"}
+INIT_OPS = {"write", "wait"}
 TIMERS = {"systick", "dwt"}
+
+
+@dataclass(frozen=True)
+class InitStep:
+    """One bring-up step: a masked register write, or a wait until (reg & mask) == value."""
+
+    op: str
+    addr: int
+    mask: int
+    value: int
+    note: str
 
 
 @dataclass(frozen=True)
@@ -38,12 +50,19 @@ class Board:
     uart_driver: str
     uart_base: int
     baud: int
+    uart_clock_hz: int
+    brr_scale: int
     timer: str
     pio_board: str
     upload_protocol: str
     qemu_machine: str | None
     qemu_cpu: str | None
     path: Path
+    init: tuple[InitStep, ...] = ()
+    set_vtor: bool = False
+    uf2_family: int | None = None
+    official_board: str | None = None
+    official_platform: str | None = None
 
     @property
     def is_qemu(self) -> bool:
@@ -85,7 +104,7 @@ def _get(data: dict[str, Any], path: Path, key: str, kind: type, choices: set[st
             raise TinyDeployError(f"board file {path}: missing field '{key}'",
                                   "add it; see boards/qemu-m4.toml for a complete example")
         node = node[part]
-    if kind is int and isinstance(node, bool) or not isinstance(node, kind):
+    if (kind is int and isinstance(node, bool)) or not isinstance(node, kind):
         raise TinyDeployError(f"board file {path}: field '{key}' must be {kind.__name__}, "
                               f"found {node!r}", "fix the value in the board file")
     if choices is not None and node not in choices:
@@ -104,12 +123,22 @@ def load_board_file(path: Path) -> Board:
         raise TinyDeployError(f"board file {path}: not valid TOML ({exc})",
                               "fix the syntax; see boards/qemu-m4.toml") from None
     qemu = data.get("qemu")
+    steps = data.get("init", [])
+    if not isinstance(steps, list):
+        raise TinyDeployError(f"board file {path}: 'init' must be a list of [[init]] tables",
+                              "see boards/nucleo-f446re.toml")
+    init = tuple(
+        InitStep(_get(st, path, "op", str, INIT_OPS, default="write"), _get(st, path, "addr", int),
+                 _get(st, path, "mask", int), _get(st, path, "value", int),
+                 _get(st, path, "note", str, default=""))
+        for st in steps)
+    clock = _get(data, path, "clock_hz", int)
     return Board(
         name=path.stem,
         description=_get(data, path, "description", str),
         core=_get(data, path, "core", str, CORES),
         fpu=_get(data, path, "fpu", str),
-        clock_hz=_get(data, path, "clock_hz", int),
+        clock_hz=clock,
         flash_origin=_get(data, path, "flash.origin", int),
         flash_size=_get(data, path, "flash.size", int),
         ram_origin=_get(data, path, "ram.origin", int),
@@ -118,12 +147,19 @@ def load_board_file(path: Path) -> Board:
         uart_driver=_get(data, path, "uart.driver", str, UART_DRIVERS),
         uart_base=_get(data, path, "uart.base", int),
         baud=_get(data, path, "uart.baud", int),
+        uart_clock_hz=_get(data, path, "uart.clock_hz", int, default=clock),
+        brr_scale=_get(data, path, "uart.brr_scale", int, default=1),
         timer=_get(data, path, "timer.kind", str, TIMERS),
         pio_board=_get(data, path, "platformio.board", str),
         upload_protocol=_get(data, path, "platformio.upload_protocol", str),
         qemu_machine=_get(data, path, "qemu.machine", str) if qemu is not None else None,
         qemu_cpu=_get(data, path, "qemu.cpu", str) if qemu is not None else None,
         path=path,
+        init=init,
+        set_vtor=_get(data, path, "set_vtor", bool, default=False),
+        uf2_family=_get(data, path, "platformio.uf2_family", int, default=None),
+        official_board=_get(data, path, "platformio.official_board", str, default=None),
+        official_platform=_get(data, path, "platformio.official_platform", str, default=None),
     )
 
 

@@ -84,7 +84,7 @@ def render_project(compiled: CompiledModel, board: Board, out_dir: str | Path,
         shutil.copy(f, src / "kernels" / f.name)
     hal = FIRMWARE / "hal"
     exit_impl = "exit_semihosting.c" if board.is_qemu else "exit_park.c"
-    for name in ("td_hal.h", "startup_cortexm.c", f"uart_{board.uart_driver}.c",
+    for name in ("td_hal.h", "startup_cortexm.c", "board_init.c", f"uart_{board.uart_driver}.c",
                  f"timer_{board.timer}.c", exit_impl):
         shutil.copy(hal / name, src / "hal" / name)
     return out

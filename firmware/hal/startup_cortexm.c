@@ -5,15 +5,21 @@
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);
 void SysTick_Handler(void);
+void td_board_init(void);
+extern void (*const td_vectors[])(void);
 
 void Reset_Handler(void) {
     uint32_t *src = &_sidata, *dst = &_sdata;
     while (dst < &_edata) *dst++ = *src++;
     for (dst = &_sbss; dst < &_ebss;) *dst++ = 0;
+#if TD_SET_VTOR
+    *(volatile uint32_t *)0xE000ED08u = (uint32_t)td_vectors;  /* behind a bootloader */
+#endif
 #if defined(__ARM_FP)
     *(volatile uint32_t *)0xE000ED88u |= (0xFu << 20);   /* CPACR: CP10, CP11 full access */
     __asm volatile("dsb\n isb");
 #endif
+    td_board_init();
     main();
     for (;;) {}
 }

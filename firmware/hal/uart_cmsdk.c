@@ -8,7 +8,7 @@
 #define UART_BAUDDIV (*(volatile uint32_t *)(TD_UART_BASE + 0x10))
 
 void td_uart_init(void) {
-    UART_BAUDDIV = TD_CLOCK_HZ / TD_UART_BAUD > 16 ? TD_CLOCK_HZ / TD_UART_BAUD : 16;
+    UART_BAUDDIV = TD_UART_CLOCK_HZ / TD_UART_BAUD > 16 ? TD_UART_CLOCK_HZ / TD_UART_BAUD : 16;
     UART_CTRL = 3;               /* TX and RX enable */
     (void)UART_DATA;             /* a first dummy read keeps the first host line from stalling */
 }

@@ -62,3 +62,25 @@ else:
 AlwaysBuild(upload)
 
 Default([target_bin, target_size])
+
+
+def _write_uf2(target, source, env):
+    """UF2 (the RP2040 bootrom's drag-and-drop format): 256 payload bytes per 512-byte block."""
+    import struct
+
+    family = int(board.get("build.td_uf2_family"))
+    data = open(str(source[0]), "rb").read()
+    base = int(board.get("build.td_load_address"), 0)
+    blocks = [data[i:i + 256] for i in range(0, len(data), 256)]
+    with open(str(target[0]), "wb") as f:
+        for n, chunk in enumerate(blocks):
+            header = struct.pack("<IIIIIIII", 0x0A324655, 0x9E5D5157, 0x00002000, base + 256 * n,
+                                 256, n, len(blocks), family)
+            f.write(header + chunk.ljust(476, b"\0") + struct.pack("<I", 0x0AB16F30))
+    return None
+
+
+if board.get("build.td_uf2_family", None):
+    target_uf2 = env.Command(os.path.join("$BUILD_DIR", "firmware.uf2"), target_bin,
+                             env.VerboseAction(_write_uf2, "Writing UF2 $TARGET"))
+    Default(target_uf2)

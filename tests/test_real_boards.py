@@ -1,0 +1,58 @@
+"""Firmware for the real boards: every one compiles and links offline with the system toolchain
+through the project's PlatformIO platform (they cannot run here; the QEMU boards do)."""
+
+import struct
+
+import pytest
+
+from conftest import shared_model
+from tinydeploy.bench import make_firmware
+from tinydeploy.boards import get_board, list_boards
+from tinydeploy.build import elf_sections
+from tinydeploy.compiler import compile_model
+
+REAL = [b.name for b in list_boards() if not b.is_qemu]
+
+
+@pytest.fixture(scope="module")
+def kws01_compiled():
+    return compile_model(shared_model("mlperf/kws01"))
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_board_firmware_links(name, kws01_compiled, tmp_path):
+    board = get_board(name)
+    fw = make_firmware(kws01_compiled, board, tmp_path / name)
+    sections = elf_sections(fw.build.elf)
+    assert sections[".isr_vector"] >= 16 * 4
+    assert fw.build.flash_bytes <= board.flash_size and fw.build.ram_bytes <= board.ram_size
+    board_config = (fw.project / "src" / "board_config.h").read_text()
+    for step in board.init:  # every bring-up step of the board file reaches the firmware
+        assert f"0x{step.addr:08X}u" in board_config
+    ini = (fw.project / "platformio.ini").read_text()
+    assert f"upload_protocol = {board.upload_protocol}" in ini
+
+
+def test_pico_uf2_layout(kws01_compiled, tmp_path):
+    board = get_board("rpi-pico")
+    fw = make_firmware(kws01_compiled, board, tmp_path / "pico")
+    image = fw.build.bin.read_bytes()
+    uf2 = (fw.build.bin.parent / "firmware.uf2").read_bytes()
+    assert len(uf2) % 512 == 0 and len(uf2) // 512 == (len(image) + 255) // 256
+    payload = b""
+    for n in range(len(uf2) // 512):
+        block = uf2[512 * n: 512 * (n + 1)]
+        magic0, magic1, flags, addr, size, index, total, family = struct.unpack("<8I", block[:32])
+        assert (magic0, magic1, struct.unpack("<I", block[508:])[0]) == (0x0A324655, 0x9E5D5157,
+                                                                        0x0AB16F30)
+        assert flags == 0x2000 and family == 0xE48BFF56  # family id present: RP2040
+        assert addr == 0x20000000 + 256 * n and size == 256 and index == n
+        assert total == len(uf2) // 512
+        payload += block[32:32 + size]
+    assert payload[:len(image)] == image
+
+
+def test_board_too_small_for_model(tmp_path):
+    cm = compile_model(shared_model("mlperf/kws01"))
+    with pytest.raises(Exception, match="qemu-m0 has 16,384"):
+        make_firmware(cm, get_board("qemu-m0"), tmp_path / "fw")
