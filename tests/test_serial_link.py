@@ -43,8 +43,14 @@ def read_command(conn):
     return data[:-1].decode()
 
 
+BANNER = b"m-timestamp-mode-performance\r\nm-lap-us-0\r\nm-init-done\r\nm-ready\r\n"
+
+
 def boot(conn):
-    conn.sendall(b"m-timestamp-mode-performance\r\nm-lap-us-0\r\nm-init-done\r\nm-ready\r\n")
+    """Answer the host's opening `name` handshake, after a boot banner as QEMU would print."""
+    conn.sendall(BANNER)
+    assert read_command(conn) == "name"
+    conn.sendall(b"m-name-dut-[fake]\r\nm-ready\r\n")
 
 
 def test_healthy_fake_device():
@@ -60,13 +66,14 @@ def test_healthy_fake_device():
 def test_silent_device_times_out():
     dev = FakeDevice(lambda conn: time.sleep(3))
     t = time.monotonic()
-    with pytest.raises(DeviceError, match="no answer .* boot banner"):
+    with pytest.raises(DeviceError, match="no answer from the device .*sent 'name'"):
         DeviceLink.open(dev.url, timeout=0.5)
     assert time.monotonic() - t < 2.5
 
 
 def test_garbage_on_the_wire():
-    def script(conn):
+    def script(conn):  # a device on another baud rate: every answer is noise
+        read_command(conn)
         conn.sendall(bytes(range(128, 256)) * 4 + b"\r\n")
         time.sleep(1)
     dev = FakeDevice(script)
@@ -78,7 +85,7 @@ def test_device_that_resets_mid_command():
     def script(conn):
         boot(conn)
         read_command(conn)
-        boot(conn)
+        conn.sendall(BANNER)
     dev = FakeDevice(script)
     with DeviceLink.open(dev.url, timeout=2) as link:
         with pytest.raises(DeviceError, match="reset while running 'td-infer'"):
@@ -118,3 +125,28 @@ def test_malformed_load_confirmation():
     with DeviceLink.open(dev.url, timeout=1) as link:
         with pytest.raises(DeviceError, match="did not confirm loading 4 bytes"):
             link.load_input(b"\x01\x02\x03\x04")
+
+
+def test_glitch_is_retried():
+    """A device that resets once mid-inference, then behaves: run_input retries and succeeds."""
+    state = {"resets": 0}
+
+    def script(conn):
+        boot(conn)
+        while True:
+            cmd = read_command(conn)
+            if cmd == "td-infer" and state["resets"] == 0:
+                state["resets"] += 1
+                conn.sendall(BANNER)  # the board resets
+            elif cmd.startswith("db load"):
+                conn.sendall(b"m-[Expecting 2 bytes]\r\nm-ready\r\n")
+            elif cmd.startswith("db "):
+                conn.sendall(b"m-load-done\r\nm-ready\r\n")
+            elif cmd == "td-infer":
+                conn.sendall(b"m-td-ticks-7\r\nm-td-out-0aff\r\nm-ready\r\n")
+            else:
+                conn.sendall(b"m-ready\r\n")
+    dev = FakeDevice(script)
+    with DeviceLink.open(dev.url, timeout=1) as link:
+        inf = link.run_input(b"\x01\x02")
+    assert inf.ticks == 7 and inf.output == b"\x0a\xff" and state["resets"] == 1

@@ -34,13 +34,22 @@ class Firmware:
     board: Board
     project: Path
     build: BuildResult
+    input_format: str = "int8"
+
+    def wire_bytes(self, x: np.ndarray) -> bytes:
+        """An int8 model input as the firmware expects it on the wire."""
+        a = np.ascontiguousarray(x, np.int8)
+        if self.input_format == "uint8_minus_128":
+            return (a.astype(np.int16) + 128).astype(np.uint8).tobytes()
+        return a.tobytes()
 
 
-def make_firmware(compiled: CompiledModel, board: Board, out_dir: str | Path) -> Firmware:
+def make_firmware(compiled: CompiledModel, board: Board, out_dir: str | Path,
+                  input_format: str = "int8") -> Firmware:
     """Render and build the firmware for a compiled model on a board."""
     step(f"rendering firmware for {board.name} and building it with PlatformIO")
-    project = render_project(compiled, board, out_dir)
-    return Firmware(compiled, board, project, build_project(project, board))
+    project = render_project(compiled, board, out_dir, input_format)
+    return Firmware(compiled, board, project, build_project(project, board), input_format)
 
 
 def _latency(ticks: list[int], board: Board) -> dict[str, Any]:
@@ -74,8 +83,12 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
 
 
 def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray, labels: np.ndarray | None = None,
-          port: str | None = None, baud: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
-    """Measure the firmware on its board. inputs: [N, ...] int8 in the model's input layout."""
+          port: str | None = None, baud: int | None = None, timeout: float = 30.0,
+          runs: int = 10, warmup: int = 1) -> dict[str, Any]:
+    """Measure the firmware on its board. inputs: [N, ...] int8 in the model's input layout.
+
+    Every input runs once with exact timing and its raw output is compared with the host; then
+    the MLPerf Tiny `infer runs warmup` command times `runs` back-to-back inferences."""
     compiled, board = fw.compiled, fw.board
     step(f"running {len(inputs)} inputs on {board.name}"
          + (" (QEMU)" if board.is_qemu and port is None else f" ({port})"))
@@ -90,11 +103,11 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray, labels: np.ndarray | 
             info = link.info()
             out_t = compiled.output_tensors[0]
             for x in progress(inputs, total=len(inputs), desc="inputs"):
-                link.load_input(np.ascontiguousarray(x, np.int8).tobytes())
-                inf = link.infer()
+                inf = link.run_input(fw.wire_bytes(x))
                 ticks.append(inf.ticks)
                 device_out.append(np.frombuffer(inf.output, out_t.dtype).reshape(out_t.shape))
             layer_ticks = link.layers()
+            mlperf_us = link.mlperf_infer(runs, warmup)[0] if runs > 0 else None
             if qemu:
                 link.exit()
     finally:
@@ -109,6 +122,7 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray, labels: np.ndarray | 
         "simulated": board.is_qemu, "inputs": len(inputs),
         "mismatches": len(mismatched), "mismatched_inputs": mismatched[:20],
         **_latency(ticks, board),
+        "latency_mlperf_us": mlperf_us, "mlperf_runs": runs,
         "flash_bytes": fw.build.flash_bytes, "ram_bytes": fw.build.ram_bytes,
         "arena_bytes": compiled.arena_bytes, "arena_bytes_device": int(info.get("arena", 0)),
         "weights_bytes": compiled.weight_bytes, "macs": compiled.macs,

@@ -185,10 +185,16 @@ class Build(Command):
 class Bench(Command):
     name = "bench"
     help = "run a model on a board (QEMU or real) and measure latency, accuracy and bit agreement"
+    description = ("Builds the firmware, streams inputs over serial, compares every output with "
+                   "TFLite on the host, times each inference, profiles layers and runs MLPerf "
+                   "Tiny's timed 'infer N W'. Several models and boards (--board a,b) compare in "
+                   "one report. QEMU boards start automatically; real boards need --port.")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        _model_arg(p)
-        _board_arg(p)
+        p.add_argument("model", type=Path, nargs="+", help="one or more int8 .tflite models")
+        p.add_argument("--board", default="qemu-m4",
+                       help="board name(s) from 'tinydeploy boards', comma-separated "
+                            "(default: qemu-m4, simulated)")
         p.add_argument("--port", help="serial port or pyserial URL of a real board "
                                       "(default: start QEMU for simulated boards)")
         p.add_argument("--baud", type=int, help="baud rate (default: the board's)")
@@ -197,37 +203,72 @@ class Bench(Command):
                             "labels.json ({file: class index}) when present")
         p.add_argument("--count", type=int, default=20,
                        help="random inputs when --inputs is not given (default 20)")
+        p.add_argument("--runs", type=int, default=10,
+                       help="back-to-back timed inferences for MLPerf-style latency (default 10)")
+        p.add_argument("--warmup", type=int, default=1, help="warm-up inferences (default 1)")
+        p.add_argument("--input-format", choices=["int8", "uint8_minus_128"], default="int8",
+                       help="bytes on the wire: int8 as the model takes them, or uint8 that the "
+                            "device shifts by -128 (MLPerf Tiny's image inputs)")
         p.add_argument("--json", type=Path, help="write the report here")
-        p.add_argument("--out", type=Path, help="firmware folder (default out/firmware/BOARD)")
+        p.add_argument("--csv", type=Path, help="write one CSV row per model and board")
+        p.add_argument("--html", type=Path, help="write an HTML report with plots")
+        p.add_argument("--out", type=Path, default=Path("out/firmware"),
+                       help="firmware folders go under here (default out/firmware)")
 
-    def run(self, args: argparse.Namespace) -> int:
+    def _inputs(self, args: argparse.Namespace, compiled: Any) -> tuple[Any, Any]:
         import numpy as np
 
+        from tinydeploy.verify import random_inputs, read_input_file
+
+        if not args.inputs:
+            return np.stack([s[0] for s in random_inputs(compiled, args.count)]), None
+        files = sorted(f for f in args.inputs.glob("*") if f.suffix in (".bin", ".npy"))
+        if not files:
+            raise TinyDeployError(f"{args.inputs}: no .bin or .npy input files",
+                                  "put one input per file in the folder")
+        xs = np.stack([read_input_file(f, compiled)[0] for f in files])
+        lab = args.inputs / "labels.json"
+        if not lab.is_file():
+            return xs, None
+        table = json.loads(lab.read_text())
+        missing = [f.name for f in files if f.name not in table]
+        if missing:
+            raise TinyDeployError(f"{lab}: no label for {', '.join(missing[:3])}",
+                                  "give every input file a class index in labels.json")
+        return xs, np.array([int(table[f.name]) for f in files])
+
+    def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.bench import bench, format_report, make_firmware
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
-        from tinydeploy.verify import random_inputs, read_input_file
+        from tinydeploy.report import write_csv, write_html
 
-        board = get_board(args.board)
-        compiled = compile_model(args.model)
-        labels = None
-        if args.inputs:
-            files = sorted(f for f in args.inputs.glob("*") if f.suffix in (".bin", ".npy"))
-            if not files:
-                raise TinyDeployError(f"{args.inputs}: no .bin or .npy input files",
-                                      "put one input per file in the folder")
-            xs = np.stack([read_input_file(f, compiled)[0] for f in files])
-            lab = args.inputs / "labels.json"
-            if lab.is_file():
-                table = json.loads(lab.read_text())
-                labels = np.array([int(table[f.name]) for f in files])
-        else:
-            xs = np.stack([s[0] for s in random_inputs(compiled, args.count)])
-        fw = make_firmware(compiled, board, args.out or Path("out/firmware") / board.name)
-        report = bench(fw, args.model.read_bytes(), xs, labels, args.port, args.baud)
-        print(format_report(report))
-        _write_json(args.json, report)
-        return 0 if report["mismatches"] == 0 else 1
+        boards = [get_board(b) for b in args.board.split(",") if b]
+        if args.port and len(boards) > 1:
+            raise TinyDeployError("--port names one board's serial port",
+                                  "bench several real boards one at a time")
+        runs = []
+        for model in args.model:
+            compiled = compile_model(model)
+            xs, labels = self._inputs(args, compiled)
+            for board in boards:
+                fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
+                                   args.input_format)
+                report = bench(fw, model.read_bytes(), xs, labels, args.port, args.baud,
+                               runs=args.runs, warmup=args.warmup)
+                print(format_report(report))
+                runs.append(report)
+        result: dict[str, Any] = runs[0] if len(runs) == 1 else {
+            "runs": runs, "mismatches": sum(r["mismatches"] for r in runs),
+            "inputs": sum(r["inputs"] for r in runs)}
+        _write_json(args.json, result)
+        if args.csv:
+            write_csv(runs, args.csv)
+            print(f"csv: {args.csv}")
+        if args.html:
+            write_html(runs, args.html)
+            print(f"html: {args.html}")
+        return 0 if result["mismatches"] == 0 else 1
 
 
 class Run(Bench):

@@ -40,7 +40,10 @@ class DeviceLink:
     @classmethod
     def open(cls, url: str, baud: int = 115200, timeout: float = 10.0,
              connect_timeout: float = 10.0, alive: Callable[[], None] | None = None) -> "DeviceLink":
-        """Open the port (retrying while an emulator starts) and wait for the boot `m-ready`."""
+        """Open the port (retrying while an emulator starts) and check the device answers.
+
+        The boot banner is not relied on: a board booted before the port was opened, and
+        pyserial discards whatever arrived before `open` returned."""
         deadline = time.monotonic() + connect_timeout
         while True:
             try:
@@ -55,8 +58,33 @@ class DeviceLink:
                                       "(tinydeploy flash lists the ports it can see)") from None
                 time.sleep(0.05)
         link = cls(port, url, timeout)
-        link.read_until_ready(what="the boot banner")
+        link.handshake()
         return link
+
+    def handshake(self) -> str:
+        """Send `name` until the device answers with its name (banner lines are skipped)."""
+        deadline = time.monotonic() + self.timeout
+        garbage = 0
+        while time.monotonic() < deadline:
+            self._write(b"name%")
+            resend = min(deadline, time.monotonic() + 1.0)
+            name = None
+            try:
+                while True:
+                    line = self._read_line(resend, "the device to answer 'name'")
+                    if line.startswith("m-name-dut-"):
+                        name = line
+                    elif line == "m-ready" and name:
+                        return name
+                    elif not line.startswith(("m-", "e-")):
+                        garbage = self._garbage(line, garbage)
+            except DeviceError as exc:
+                if "garbage" in str(exc) or "failed" in str(exc):
+                    raise
+        raise DeviceError(f"no answer from the device on {self.url} (sent 'name' for "
+                          f"{self.timeout:g} s, last lines: {self.log[-3:]})",
+                          "check the port, the baud rate and that the board runs tinydeploy "
+                          "firmware; reset it and retry")
 
     def close(self) -> None:
         try:
@@ -89,6 +117,14 @@ class DeviceLink:
         self.log.append(line)
         return line
 
+    def _garbage(self, line: str, seen: int) -> int:
+        """Count a line that is not protocol; too many, or undecodable bytes, mean a bad line."""
+        if seen + 1 > MAX_GARBAGE or "\ufffd" in line:
+            raise DeviceError(f"garbage on the serial line {self.url}: {line[:60]!r}",
+                              "check the baud rate (--baud) and that the board runs "
+                              "tinydeploy firmware")
+        return seen + 1
+
     def read_until_ready(self, what: str, timeout: float | None = None) -> list[str]:
         """Lines of one answer, up to and without the closing `m-ready`."""
         deadline = time.monotonic() + (timeout or self.timeout)
@@ -105,19 +141,18 @@ class DeviceLink:
             if line.startswith("m-"):
                 lines.append(line)
             else:
-                garbage += 1
-                if garbage > MAX_GARBAGE or "\ufffd" in line:
-                    raise DeviceError(f"garbage on the serial line {self.url}: {line[:60]!r}",
-                                      "check the baud rate (--baud) and that the board runs "
-                                      "tinydeploy firmware")
+                garbage = self._garbage(line, garbage)
 
-    def command(self, cmd: str, timeout: float | None = None) -> list[str]:
-        """Send one command and return its answer lines."""
+    def _write(self, data: bytes) -> None:
         try:
-            self.port.write(cmd.encode("ascii") + b"%")
+            self.port.write(data)
         except (serial.SerialException, OSError) as exc:
             raise DeviceError(f"serial port {self.url} failed: {exc}",
                               "the device was disconnected; reconnect it and retry") from None
+
+    def command(self, cmd: str, timeout: float | None = None) -> list[str]:
+        """Send one command and return its answer lines."""
+        self._write(cmd.encode("ascii") + b"%")
         lines = self.read_until_ready(f"the answer to '{cmd[:20]}'", timeout)
         if "m-init-done" in lines:
             raise DeviceError(f"the device reset while running '{cmd[:20]}'",
@@ -145,6 +180,36 @@ class DeviceLink:
         if ticks is None or out is None:
             raise DeviceError("malformed answer to td-infer", "rebuild and reflash the firmware")
         return Inference(ticks, out)
+
+    def resync(self) -> None:
+        """After a failed exchange: drop what is buffered and wait for the device to answer again."""
+        try:
+            self.port.reset_input_buffer()
+        except (serial.SerialException, OSError, AttributeError):
+            pass
+        self._buf = b""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                self._write(b"%")  # ends any half-received command; answered by m-ready
+                self.read_until_ready("the device to recover", timeout=1.0)
+                return
+            except DeviceError:
+                continue
+        raise DeviceError(f"the device on {self.url} stopped answering",
+                          "reset or reconnect the board, then run the benchmark again")
+
+    def run_input(self, data: bytes, retries: int = 2) -> Inference:
+        """Load one input and run it, re-synchronising and retrying after a glitch on the line."""
+        for attempt in range(retries + 1):
+            try:
+                self.load_input(data)
+                return self.infer()
+            except DeviceError:
+                if attempt == retries:
+                    raise
+                self.resync()
+        raise AssertionError("unreachable")
 
     def layers(self) -> list[tuple[str, int]]:
         """Ticks per kernel call of the last inference."""
@@ -181,6 +246,6 @@ class DeviceLink:
     def exit(self) -> None:
         """Ask a simulated board to end its run (semihosting exit)."""
         try:
-            self.port.write(b"td-exit%")
-        except (serial.SerialException, OSError):
+            self._write(b"td-exit%")
+        except DeviceError:
             pass
