@@ -95,3 +95,9 @@ def test_help_teaches():
     for cmd in ("demo", "train", "quantize", "convert", "build", "bench", "flash", "boards",
                 "verify"):
         assert cmd in proc.stdout
+
+
+def test_real_board_without_port_names_the_problem(tmp_path):
+    proc = run_cli("bench", shared_model("tflm/hello_world_int8"), "--board", "nucleo-f446re",
+                   "--count", "1", "--out", tmp_path)
+    assert_one_line_error(proc, "no board found on USB serial ports")

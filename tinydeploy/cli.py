@@ -243,10 +243,14 @@ class Bench(Command):
         from tinydeploy.compiler import compile_model
         from tinydeploy.report import write_csv, write_html
 
+        from tinydeploy.serial_link import find_port
+
         boards = [get_board(b) for b in args.board.split(",") if b]
-        if args.port and len(boards) > 1:
-            raise TinyDeployError("--port names one board's serial port",
-                                  "bench several real boards one at a time")
+        real = [b for b in boards if not b.is_qemu]
+        if len(real) > 1:
+            raise TinyDeployError("several real boards in one run",
+                                  "bench real boards one at a time, each with its --port")
+        port = args.port or (find_port() if real else None)
         runs = []
         for model in args.model:
             compiled = compile_model(model)
@@ -254,7 +258,10 @@ class Bench(Command):
             for board in boards:
                 fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
                                    args.input_format)
-                report = bench(fw, model.read_bytes(), xs, labels, args.port, args.baud,
+                # an explicit --port wins (e.g. an emulator the user started); else QEMU boards
+                # start their own emulator
+                report = bench(fw, model.read_bytes(), xs, labels,
+                               args.port or (None if board.is_qemu else port), args.baud,
                                runs=args.runs, warmup=args.warmup)
                 print(format_report(report))
                 runs.append(report)
@@ -288,12 +295,11 @@ class Flash(Command):
     def run(self, args: argparse.Namespace) -> int:
         import subprocess
 
-        from serial.tools import list_ports
-
         from tinydeploy.bench import make_firmware
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
         from tinydeploy.qemu import QemuSession
+        from tinydeploy.serial_link import find_port
         from tinydeploy.toolchain import platformio_command, platformio_env
 
         board = get_board(args.board)
@@ -306,14 +312,7 @@ class Flash(Command):
                 except KeyboardInterrupt:
                     pass
             return 0
-        port = args.port
-        if port is None:
-            ports = [p.device for p in list_ports.comports() if p.vid is not None]
-            if len(ports) != 1:
-                raise TinyDeployError(
-                    "no board found" if not ports else f"several boards found: {', '.join(ports)}",
-                    "connect the board, or choose one with --port")
-            port = ports[0]
+        port = args.port or find_port()
         cmd = platformio_command() + ["run", "-d", str(fw.project), "-e", board.name, "-t",
                                       "upload", "--upload-port", port]
         rc = subprocess.run(cmd, env=platformio_env()).returncode

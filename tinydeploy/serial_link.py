@@ -19,6 +19,18 @@ CHUNK = 31              # bytes per `db` command, as the MLPerf runner sends the
 MAX_GARBAGE = 20        # lines that are not protocol before we call the line broken
 
 
+def find_port() -> str:
+    """The one USB serial port that looks like a board, or an error listing the candidates."""
+    from serial.tools import list_ports
+
+    ports = [p.device for p in list_ports.comports() if p.vid is not None]
+    if len(ports) == 1:
+        return ports[0]
+    raise TinyDeployError("no board found on USB serial ports" if not ports else
+                          f"several boards found: {', '.join(ports)}",
+                          "connect the board, or choose one with --port")
+
+
 class DeviceError(TinyDeployError):
     """The device did not answer as the protocol says."""
 
