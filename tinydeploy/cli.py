@@ -79,23 +79,38 @@ class Demo(Command):
 class Train(Command):
     name = "train"
     help = "train a model and write model.tflite (int8), model_card.json and plots"
+    description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a Speech "
+                   "Commands folder; --task image with 'digits' (scikit-learn's 8x8 digits), an "
+                   "image-folder tree, CIFAR-10 binary batches or MNIST idx files; --task anomaly "
+                   "with 'builtin' (synthetic machines) or a DCASE/ToyADMOS folder. Models: "
+                   "ds_cnn[:xs|s|m|l], small_cnn[:width], mobilenet_v1[:alpha], resnet8[:width], "
+                   "fc_autoencoder[:width].")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
         p.add_argument("--dataset", default="builtin",
-                       help="'builtin' (synthetic keywords), 'digits' (8x8 digits) or a folder")
-        p.add_argument("--model", help="zoo model: ds_cnn, small_cnn, mobilenet_v1, resnet8, "
-                                       "fc_autoencoder (default: by task)")
+                       help="'builtin', 'digits' or a dataset folder (default builtin)")
+        p.add_argument("--model", help="zoo model and size, e.g. ds_cnn:s or mobilenet_v1:0.25 "
+                                       "(default: ds_cnn:xs, small_cnn:16, fc_autoencoder:64)")
+        p.add_argument("--board", help="pick the largest size of --model that fits this board")
         p.add_argument("--epochs", type=int, default=12)
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="same seed, same .tflite bytes")
+        p.add_argument("--prune", type=float, default=0.0, metavar="SPARSITY",
+                       help="magnitude pruning to this fraction of zero weights, e.g. 0.5")
+        p.add_argument("--distill-from", metavar="MODEL",
+                       help="train this larger zoo model first and distil it into --model")
+        p.add_argument("--qat", action="store_true", help="quantization-aware training")
         p.add_argument("--out", type=Path, default=Path("out/train"))
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.train import train
 
-        r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed)
-        print(f"wrote {r.tflite_path} and {r.card_path}: float {r.card['accuracy_float']:.1%}, "
-              f"int8 {r.card['accuracy_int8']:.1%}")
+        r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed,
+                  board=args.board, prune=args.prune, distill_from=args.distill_from,
+                  qat=args.qat)
+        metric = r.card["metric"]
+        print(f"wrote {r.tflite_path} and {r.card_path}: {metric} float "
+              f"{r.card['accuracy_float']:.1%}, int8 {r.card['accuracy_int8']:.1%}")
         return 0
 
 

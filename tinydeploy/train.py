@@ -1,7 +1,8 @@
 """The train stage: dataset -> Keras model -> int8 `.tflite`, with a model card and plots.
 
-Float and int8 accuracy are both measured on the held-out test split; int8 accuracy uses TFLite's
-reference kernels (the same arithmetic the device runs, bit for bit).
+Float and int8 metrics are both measured on the held-out test split; int8 uses TFLite's reference
+kernels (the same arithmetic the device runs, bit for bit). Options: magnitude pruning, distillation
+from a larger teacher, and choosing the largest zoo size that fits a board.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from tinydeploy.progress import step
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DEFAULT_MODELS = {"kws": ("ds_cnn", {"size": "xs"}), "image": ("small_cnn", {}),
-                  "anomaly": ("fc_autoencoder", {})}
+DEFAULT_MODELS = {"kws": "ds_cnn:xs", "image": "small_cnn:16", "anomaly": "fc_autoencoder:64"}
+ENGINE_CODE_ALLOWANCE = 24 * 1024  # flash for kernels, glue and firmware besides the weights
 
 
 @dataclass
@@ -34,24 +35,32 @@ class TrainResult:
 
 
 def load_dataset(task: str, dataset: str, seed: int = 0, size: str = "default") -> Dataset:
-    """Resolve a dataset name ('builtin', 'digits') or folder for a task."""
-    if task == "kws" and dataset == "builtin":
-        from tinydeploy.datasets.synth_kws import synth_kws
+    """Resolve a dataset name ('builtin', 'digits') or a folder for a task."""
+    if task == "kws":
+        if dataset == "builtin":
+            from tinydeploy.datasets.synth_kws import synth_kws
 
-        per_class = {"tiny": 40, "default": 160}[size]
-        return synth_kws(per_class=per_class, seed=seed)
-    if task == "image" and dataset == "digits":
-        from tinydeploy.datasets.digits import digits
+            return synth_kws(per_class={"tiny": 40, "default": 160}[size], seed=seed)
+        from tinydeploy.datasets.speech_commands import speech_commands
 
-        return digits(seed=seed)
-    raise TinyDeployError(f"dataset '{dataset}' is not available for task '{task}'",
-                          "use --task kws --dataset builtin, or --task image --dataset digits")
+        return speech_commands(dataset, seed)
+    if task == "image":
+        from tinydeploy.datasets.images import digits, open_image_dataset
+
+        return digits(seed) if dataset in ("digits", "builtin") else open_image_dataset(dataset, seed)
+    if task == "anomaly":
+        from tinydeploy.datasets.machine_sounds import machine_folder, synthetic_machines
+
+        return synthetic_machines(seed) if dataset == "builtin" else machine_folder(dataset, seed)
+    raise TinyDeployError(f"unknown task '{task}'", "use --task kws, image or anomaly")
 
 
 def _set_seed(seed: int) -> None:
+    """Seed everything and reset Keras's layer-name counters, which end up in the .tflite."""
     import keras
     import tensorflow as tf
 
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -62,40 +71,40 @@ def _confusion(y: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-def int8_predictions(tflite: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 inputs, int8 outputs) of the model over float features x, on TFLite's reference kernels."""
+def int8_outputs(tflite: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(int8 inputs, dequantized float outputs, input details) over float features x, on TFLite's
+    reference kernels."""
     from tinydeploy.quantize import quantize_inputs
     from tinydeploy.reference import ReferenceInterpreter
 
     ref = ReferenceInterpreter(tflite)
-    d = ref.input_details[0]
-    scale, zp = d["quantization"]
+    scale, zp = ref.input_details[0]["quantization"]
+    oscale, ozp = ref.output_details[0]["quantization"]
     xq = quantize_inputs(x, scale, zp)
-    outs = np.stack([ref.run([xi[None]])[0][0] for xi in xq])
-    return xq, outs
+    outs = np.stack([ref.run([xi[None]])[0][0] for xi in xq]).astype(np.float32)
+    return xq, (outs - ozp) * oscale, (scale, zp)
 
 
-def _plots(out: Path, history: dict[str, list[float]], confusion: np.ndarray,
+def _plots(out: Path, history: dict[str, list[float]], confusion: np.ndarray | None,
            classes: list[str]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax[0].plot(history.get("loss", []), label="train")
-    ax[0].plot(history.get("val_loss", []), label="validation")
-    ax[0].set_title("loss")
-    ax[0].set_xlabel("epoch")
-    ax[0].legend()
-    ax[1].plot(history.get("accuracy", []), label="train")
-    ax[1].plot(history.get("val_accuracy", []), label="validation")
-    ax[1].set_title("accuracy")
-    ax[1].set_xlabel("epoch")
-    ax[1].legend()
+    keys = [k for k in ("loss", "accuracy") if k in history]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        ax.plot(history.get(key, []), label="train")
+        ax.plot(history.get(f"val_{key}", []), label="validation")
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(out / "training_curves.png", dpi=100)
     plt.close(fig)
+    if confusion is None:
+        return ["training_curves.png"]
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.imshow(confusion, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=90)
@@ -114,58 +123,216 @@ def _plots(out: Path, history: dict[str, list[float]], confusion: np.ndarray,
     return ["training_curves.png", "confusion_matrix.png"]
 
 
+def choose_for_board(name: str, ds: Dataset, board_name: str) -> tuple[dict[str, Any], str]:
+    """The largest zoo size of `name` whose compiled int8 model fits the board, and why."""
+    from tinydeploy import zoo
+    from tinydeploy.boards import get_board
+    from tinydeploy.compiler import compile_model
+    from tinydeploy.firmware import STACK_BYTES
+    from tinydeploy.quantize import quantize_int8
+
+    board = get_board(board_name)
+    reasons = []
+    classes = len(ds.classes) if ds.test_groups is None else 0
+    for knobs in zoo.ladder(name):
+        spec = zoo.spec_string(name, knobs)
+        compiled = compile_model(quantize_int8(zoo.build(name, ds.input_shape, classes, **knobs),
+                                               ds.train.x, samples=8), name=spec)
+        flash = compiled.weight_bytes + ENGINE_CODE_ALLOWANCE
+        ram = compiled.arena_bytes + STACK_BYTES + compiled.input_tensors[0].nbytes
+        if flash <= board.flash_size and ram <= board.ram_size:
+            why = (f"{spec} fits {board.name}: about {flash:,} of {board.flash_size:,} flash bytes "
+                   f"and {ram:,} of {board.ram_size:,} RAM bytes")
+            return knobs, "; ".join(reasons + [why])
+        reasons.append(f"{spec} needs about {flash:,} flash and {ram:,} RAM bytes")
+    raise TinyDeployError(f"no {name} size fits {board.name} ({'; '.join(reasons)})",
+                          "pick a board with more memory or a smaller model family")
+
+
+class _Pruner:
+    """Magnitude pruning for Keras 3: kernels' smallest weights are zeroed on a polynomial schedule
+    that reaches `sparsity` at the last epoch (tensorflow-model-optimization needs legacy Keras)."""
+
+    def __init__(self, model: Any, sparsity: float, epochs: int) -> None:
+        import keras
+
+        self.model, self.sparsity, self.epochs = model, sparsity, max(epochs, 1)
+        self.kernels = [w for layer in model.layers for w in layer.weights
+                        if w.path.endswith("kernel") and len(w.shape) > 1]
+        pruner = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                pruner.prune(1 - (1 - (epoch + 1) / pruner.epochs) ** 3)
+
+        self.callback = Callback()
+
+    def prune(self, progress: float) -> None:
+        target = self.sparsity * min(1.0, progress)
+        for w in self.kernels:
+            v = np.asarray(w.numpy())
+            k = int(v.size * target)
+            if k:
+                threshold = np.partition(np.abs(v).reshape(-1), k - 1)[k - 1]
+                w.assign(np.where(np.abs(v) <= threshold, 0, v))
+
+    def measured(self) -> float:
+        total = sum(int(np.prod(w.shape)) for w in self.kernels)
+        zeros = sum(int(np.sum(np.asarray(w.numpy()) == 0)) for w in self.kernels)
+        return zeros / max(total, 1)
+
+
+def _distill_targets(teacher: Any, x: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
+    return np.concatenate([np.eye(classes, dtype=np.float32)[y],
+                           teacher.predict(x, verbose=0).astype(np.float32)], axis=1)
+
+
+def _distill_loss(classes: int, temperature: float = 4.0, alpha: float = 0.3) -> Any:
+    """Hinton distillation: alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T).
+    The zoo's models end in softmax, so log-probabilities serve as logits."""
+    import keras.ops as K
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        onehot, teacher = y_true[:, :classes], y_true[:, classes:]
+        eps = 1e-7
+        ce = -K.sum(onehot * K.log(y_pred + eps), axis=-1)
+        soft_t = K.softmax(K.log(teacher + eps) / temperature)
+        soft_s = K.softmax(K.log(y_pred + eps) / temperature)
+        kl = K.sum(soft_t * (K.log(soft_t + eps) - K.log(soft_s + eps)), axis=-1)
+        return alpha * ce + (1 - alpha) * temperature ** 2 * kl
+
+    return loss
+
+
+def _distill_accuracy(classes: int) -> Any:
+    import keras.ops as K
+
+    def accuracy(y_true: Any, y_pred: Any) -> Any:
+        return K.cast(K.equal(K.argmax(y_true[:, :classes], -1), K.argmax(y_pred, -1)), "float32")
+
+    return accuracy
+
+
 def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | None = None,
           epochs: int = 20, out_dir: str | Path = "out/train", seed: int = 0,
-          batch_size: int = 64, size: str = "default", **knobs: Any) -> TrainResult:
+          batch_size: int = 64, size: str = "default", board: str | None = None,
+          prune: float = 0.0, distill_from: str | None = None, qat: bool = False) -> TrainResult:
     """Train, quantize and describe a model. Writes model.tflite, model_card.json and plots."""
+    import keras
+
     from tinydeploy import zoo
     from tinydeploy.compiler import compile_model
     from tinydeploy.quantize import quantize_int8
 
+    if qat:
+        raise TinyDeployError(
+            "quantization-aware training needs tensorflow-model-optimization, which works only "
+            "with legacy tf.keras (TF_USE_LEGACY_KERAS=1 and the tf-keras package), not with the "
+            "Keras 3 this TensorFlow uses",
+            "train without --qat: full-integer post-training quantization is applied and its "
+            "accuracy is reported beside the float accuracy")
+    if not 0.0 <= prune < 1.0:
+        raise TinyDeployError(f"--prune {prune} is not a sparsity in [0, 1)", "try --prune 0.5")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _set_seed(seed)
     step(f"preparing dataset '{dataset if isinstance(dataset, str) else dataset.name}'")
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(task, dataset, seed, size)
-    name, default_knobs = DEFAULT_MODELS[task] if model is None else (model, {})
-    knobs = {**default_knobs, **knobs}
-    net = zoo.build(name, ds.input_shape, len(ds.classes), **knobs)
-    import keras
-
-    net.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"])
+    anomaly = ds.test_groups is not None
+    if len(ds.train.y) == 0:
+        raise TinyDeployError("the dataset has no training examples", "check the dataset folder")
+    name, knobs = zoo.parse_spec(model or DEFAULT_MODELS[task])
+    board_choice = None
+    if board:
+        knobs, board_choice = choose_for_board(name, ds, board)
+        step(f"board {board}: {board_choice}")
+    classes = 0 if anomaly else len(ds.classes)
+    net = zoo.build(name, ds.input_shape, classes, **knobs)
+    callbacks = []
+    pruner = _Pruner(net, prune, epochs) if prune else None
+    if pruner:
+        callbacks.append(pruner.callback)
+    fit_y, val_y = ds.train.y, ds.val.y
+    if anomaly:
+        net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        fit_y, val_y = ds.train.x, ds.val.x
+    elif distill_from:
+        t_name, t_knobs = zoo.parse_spec(distill_from)
+        teacher = zoo.build(t_name, ds.input_shape, classes, **t_knobs)
+        teacher.compile(optimizer=keras.optimizers.Adam(2e-3),
+                        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        step(f"training the teacher {teacher.name} ({teacher.count_params():,} parameters)")
+        teacher.fit(ds.train.x, ds.train.y, epochs=epochs, batch_size=batch_size, verbose=0)
+        fit_y = _distill_targets(teacher, ds.train.x, ds.train.y, classes)
+        val_y = _distill_targets(teacher, ds.val.x, ds.val.y, classes)
+        net.compile(optimizer=keras.optimizers.Adam(2e-3), loss=_distill_loss(classes),
+                    metrics=[_distill_accuracy(classes)])
+    else:
+        net.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
     step(f"training {net.name} ({net.count_params():,} parameters) for {epochs} epochs on "
          f"{len(ds.train.y):,} examples")
-    hist = net.fit(ds.train.x, ds.train.y, validation_data=(ds.val.x, ds.val.y), epochs=epochs,
-                   batch_size=batch_size, verbose=2 if os.environ.get("TINYDEPLOY_QUIET") != "1" else 0,
-                   shuffle=True)
-    float_pred = np.argmax(net.predict(ds.test.x, verbose=0), axis=-1)
-    acc_float = float(np.mean(float_pred == ds.test.y))
+    verbose = 2 if os.environ.get("TINYDEPLOY_QUIET") != "1" else 0
+    hist = net.fit(ds.train.x, fit_y, validation_data=(ds.val.x, val_y) if len(val_y) else None,
+                   epochs=epochs, batch_size=batch_size, verbose=verbose, shuffle=True,
+                   callbacks=callbacks)
+    history = {k.replace("accuracy_1", "accuracy"): [float(v) for v in vals]
+               for k, vals in hist.history.items()}
+    if pruner:
+        pruner.prune(1.0)
     step("quantizing to full-integer int8")
     tflite = quantize_int8(net, ds.train.x)
     tflite_path = out / "model.tflite"
     tflite_path.write_bytes(tflite)
-    _, q_out = int8_predictions(tflite, ds.test.x)
-    int8_pred = np.argmax(q_out, axis=-1)
-    acc_int8 = float(np.mean(int8_pred == ds.test.y))
-    conf = _confusion(ds.test.y, int8_pred, len(ds.classes))
+    float_out = net.predict(ds.test.x, verbose=0)
+    _, int8_out, (in_scale, in_zp) = int8_outputs(tflite, ds.test.x)
+    conf = None
+    if anomaly:
+        from tinydeploy.datasets.machine_sounds import auc
+
+        def clip_scores(recon: np.ndarray) -> np.ndarray:
+            err = np.mean((recon.reshape(len(recon), -1) - ds.test.x.reshape(len(recon), -1)) ** 2, 1)
+            return np.array([err[ds.test_groups == g].mean()
+                             for g in range(len(ds.group_labels))])  # type: ignore[arg-type]
+
+        metric = "auc"
+        m_float = auc(clip_scores(float_out), ds.group_labels)  # type: ignore[arg-type]
+        m_int8 = auc(clip_scores(int8_out), ds.group_labels)  # type: ignore[arg-type]
+    else:
+        metric = "accuracy"
+        m_float = float(np.mean(np.argmax(float_out, -1) == ds.test.y))
+        int8_pred = np.argmax(int8_out, axis=-1)
+        m_int8 = float(np.mean(int8_pred == ds.test.y))
+        conf = _confusion(ds.test.y, int8_pred, len(ds.classes))
     compiled = compile_model(tflite, name=net.name)
     inp = compiled.input_tensors[0]
-    card = {
-        "model": net.name, "task": task, "dataset": ds.name, "dataset_description": ds.description,
-        "classes": ds.classes, "examples": {"train": len(ds.train.y), "val": len(ds.val.y),
-                                            "test": len(ds.test.y)},
+    card: dict[str, Any] = {
+        "model": net.name, "model_spec": zoo.spec_string(name, knobs), "task": task,
+        "dataset": ds.name, "dataset_description": ds.description, "classes": ds.classes,
+        "examples": {"train": len(ds.train.y), "val": len(ds.val.y), "test": len(ds.test.y)},
         "input": {"shape": list(inp.shape), "dtype": inp.dtype, "scale": float(inp.scale0),
                   "zero_point": inp.zp0},
-        "accuracy_float": acc_float, "accuracy_int8": acc_int8,
-        "confusion_matrix_int8": conf.tolist(),
+        "metric": metric, "accuracy_float": m_float, "accuracy_int8": m_int8,
+        f"{metric}_float": m_float, f"{metric}_int8": m_int8,
         "parameters": int(net.count_params()), "macs": compiled.macs,
-        "flash_weights_bytes": compiled.weight_bytes, "arena_bytes": compiled.arena_bytes,
-        "tflite_bytes": len(tflite), "epochs": epochs, "seed": seed,
-        "history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
+        "flash_weights_bytes": compiled.weight_bytes,
+        "flash_estimate_bytes": compiled.weight_bytes + ENGINE_CODE_ALLOWANCE,
+        "arena_bytes": compiled.arena_bytes, "tflite_bytes": len(tflite), "epochs": epochs,
+        "seed": seed, "history": history,
     }
-    card["plots"] = _plots(out, hist.history, conf, ds.classes)
+    if conf is not None:
+        card["confusion_matrix_int8"] = conf.tolist()
+    if board_choice:
+        card["board"] = board
+        card["board_choice"] = board_choice
+    if pruner:
+        card["sparsity"] = round(pruner.measured(), 4)
+        card["sparsity_note"] = ("zeroed weights compress well, but the int8 file and the engine do "
+                                 "not skip them yet: flash and latency are unchanged")
+    if distill_from:
+        card["distilled_from"] = distill_from
+    card["plots"] = _plots(out, history, conf, ds.classes)
     card_path = out / "model_card.json"
     card_path.write_text(json.dumps(card, indent=2))
-    step(f"accuracy on the test split: float {acc_float:.1%}, int8 {acc_int8:.1%}")
+    step(f"{metric} on the test split: float {m_float:.1%}, int8 {m_int8:.1%}")
     return TrainResult(out, tflite_path, card_path, card, ds)

@@ -136,3 +136,38 @@ def build(name: str, input_shape: tuple[int, ...], classes: int, **knobs: Any) -
     if name not in ZOO:
         raise TinyDeployError(f"unknown model '{name}'", f"choose one of: {', '.join(ZOO)}")
     return ZOO[name](input_shape, classes, **knobs)
+
+
+# Each model's size knob: (keyword, type, ladder from largest to smallest) for --model NAME:KNOB
+# and for picking the largest configuration that fits a board.
+KNOBS: dict[str, tuple[str, type, list[Any]]] = {
+    "ds_cnn": ("size", str, ["l", "m", "s", "xs"]),
+    "mobilenet_v1": ("alpha", float, [1.0, 0.75, 0.5, 0.25]),
+    "resnet8": ("width", int, [64, 32, 16, 8]),
+    "small_cnn": ("width", int, [64, 32, 16, 8]),
+    "fc_autoencoder": ("width", int, [512, 256, 128, 64]),
+}
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """'ds_cnn:s' -> ('ds_cnn', {'size': 's'}); a bare name keeps the model's default size."""
+    name, _, knob = spec.partition(":")
+    if name not in ZOO:
+        raise TinyDeployError(f"unknown model '{name}'", f"choose one of: {', '.join(ZOO)}")
+    if not knob:
+        return name, {}
+    key, kind, _ = KNOBS[name]
+    try:
+        return name, {key: kind(knob)}
+    except ValueError:
+        raise TinyDeployError(f"'{knob}' is not a valid {key} for {name}",
+                              f"for example {name}:{KNOBS[name][2][-1]}") from None
+
+
+def ladder(name: str) -> list[dict[str, Any]]:
+    key, _, values = KNOBS[name]
+    return [{key: v} for v in values]
+
+
+def spec_string(name: str, knobs: dict[str, Any]) -> str:
+    return f"{name}:{next(iter(knobs.values()))}" if knobs else name

@@ -21,6 +21,9 @@ class Dataset:
     val: Split
     test: Split
     description: str = ""
+    # anomaly detection scores clips, not examples: the clip of each test example, clip labels
+    test_groups: np.ndarray | None = None
+    group_labels: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
