@@ -151,3 +151,29 @@ def test_bench_engine_script(tmp_path):
     assert ad["ratio_vs_tflm_cmsis_nn"] == round(ad["instructions_per_inference"] / 580000, 3)
     assert 0 < ad["code_bytes"] < 20000 and ad["arena_bytes"] == 768
     assert "2 of 2 models bit-exact" in proc.stdout
+
+
+def test_audio_front_end_on_the_device(kws01, tmp_path):
+    """Raw audio in, MFCCs computed by the device, inference: equal to the host pipeline
+    (numpy MFCC -> int8 quantization -> TFLite)."""
+    from tinydeploy import audio
+    from tinydeploy.quantize import quantize_inputs
+
+    cm = compile_model(kws01)
+    fw = make_firmware(cm, get_board("qemu-m4"), tmp_path / "fw", audio_frontend=True)
+    t = np.arange(audio.SAMPLE_RATE) / audio.SAMPLE_RATE
+    pcm = (0.3 * np.sin(2 * np.pi * 500 * t) * np.hanning(audio.SAMPLE_RATE) * 32767).astype("<i2")
+    inp = cm.input_tensors[0]
+    features = quantize_inputs(audio.mfcc(pcm.astype(np.float32) / 32768.0), inp.scale0, inp.zp0)
+    expected = ReferenceInterpreter(kws01).run([features.reshape(inp.shape)])[0]
+    with QemuSession(fw.board, fw.build.elf) as q:
+        with DeviceLink.open(q.url, alive=q.check_alive, timeout=60) as link:
+            feature_ticks, inf = link.run_audio(pcm.tobytes())
+    assert inf.output == expected.tobytes()
+    assert feature_ticks > 0
+
+
+def test_audio_front_end_needs_mfcc_input(tmp_path):
+    cm = compile_model(shared_model("mlperf/ic01"))
+    with pytest.raises(TinyDeployError, match="49x10 int8 MFCCs"):
+        make_firmware(cm, get_board("qemu-m4"), tmp_path / "fw", audio_frontend=True)

@@ -45,10 +45,10 @@ class Firmware:
 
 
 def make_firmware(compiled: CompiledModel, board: Board, out_dir: str | Path,
-                  input_format: str = "int8") -> Firmware:
+                  input_format: str = "int8", audio_frontend: bool = False) -> Firmware:
     """Render and build the firmware for a compiled model on a board."""
     step(f"rendering firmware for {board.name} and building it with PlatformIO")
-    project = render_project(compiled, board, out_dir, input_format)
+    project = render_project(compiled, board, out_dir, input_format, audio_frontend)
     return Firmware(compiled, board, project, build_project(project, board), input_format)
 
 

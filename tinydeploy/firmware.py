@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 
+from tinydeploy.audio import c_tables
 from tinydeploy.boards import Board
 from tinydeploy.compiler import CompiledModel
 from tinydeploy.errors import TinyDeployError
@@ -29,9 +30,13 @@ def qemu_command(board: Board) -> str:
             "-monitor none -semihosting-config enable=on,target=native -icount shift=0")
 
 
-def check_fits(compiled: CompiledModel, board: Board) -> None:
+AUDIO_BUFFER_BYTES = 32000  # one second of 16-bit audio at 16 kHz, for the on-device front end
+
+
+def check_fits(compiled: CompiledModel, board: Board, audio_frontend: bool = False) -> None:
     """Refuse a model that cannot fit the board, before anything is built."""
-    ram_needed = compiled.arena_bytes + STACK_BYTES + compiled.input_tensors[0].nbytes
+    ram_needed = (compiled.arena_bytes + STACK_BYTES + compiled.input_tensors[0].nbytes
+                  + (AUDIO_BUFFER_BYTES if audio_frontend else 0))
     if compiled.weight_bytes > board.flash_size:
         raise TinyDeployError(
             f"model '{compiled.name}' needs {compiled.weight_bytes:,} bytes of flash for weights, "
@@ -56,12 +61,20 @@ def _prepare_dir(out: Path) -> None:
 
 
 def render_project(compiled: CompiledModel, board: Board, out_dir: str | Path,
-                   input_format: str = "int8") -> Path:
-    """Write the PlatformIO project for `compiled` on `board` into out_dir; returns out_dir."""
+                   input_format: str = "int8", audio_frontend: bool = False) -> Path:
+    """Write the PlatformIO project for `compiled` on `board` into out_dir; returns out_dir.
+
+    audio_frontend adds the MFCC front end (firmware/dsp) and the td-audio commands, for
+    keyword-spotting models whose int8 input is 49x10 MFCCs."""
     if input_format not in INPUT_FORMATS:
         raise TinyDeployError(f"unknown input format '{input_format}'",
                               f"use one of {', '.join(INPUT_FORMATS)}")
-    check_fits(compiled, board)
+    inp = compiled.input_tensors[0]
+    if audio_frontend and (inp.dtype != "int8" or inp.size != 490):
+        raise TinyDeployError(f"the audio front end makes 49x10 int8 MFCCs; '{compiled.name}' "
+                              f"takes {list(inp.shape)} {inp.dtype}",
+                              "use it only with keyword-spotting models trained on these features")
+    check_fits(compiled, board, audio_frontend)
     out = Path(out_dir)
     _prepare_dir(out)
     src = out / "src"
@@ -71,6 +84,7 @@ def render_project(compiled: CompiledModel, board: Board, out_dir: str | Path,
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     ctx = dict(board=board, model_name=compiled.name, input_format=input_format,
+               audio_frontend=audio_frontend,
                platform_path=PIO_PLATFORM, qemu_command=qemu_command(board),
                stack_bytes=STACK_BYTES)
     (out / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(ctx))
@@ -82,6 +96,11 @@ def render_project(compiled: CompiledModel, board: Board, out_dir: str | Path,
     shutil.copy(FIRMWARE / "src" / "main.c", src / "main.c")
     for f in list(KERNELS.glob("*.c")) + list(KERNELS.glob("*.h")):
         shutil.copy(f, src / "kernels" / f.name)
+    if audio_frontend:
+        (src / "dsp").mkdir()
+        shutil.copy(FIRMWARE / "dsp" / "td_mfcc.c", src / "dsp" / "td_mfcc.c")
+        shutil.copy(FIRMWARE / "dsp" / "td_mfcc.h", src / "dsp" / "td_mfcc.h")
+        (src / "dsp" / "td_mfcc_tables.h").write_text(c_tables())
     hal = FIRMWARE / "hal"
     exit_impl = "exit_semihosting.c" if board.is_qemu else "exit_park.c"
     for name in ("td_hal.h", "startup_cortexm.c", "board_init.c", f"uart_{board.uart_driver}.c",

@@ -7,6 +7,7 @@ clear `DeviceError` rather than a hang. Works with any pyserial URL: `/dev/ttyAC
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,9 @@ class DeviceLink:
                                       "check the cable and the --port value "
                                       "(tinydeploy flash lists the ports it can see)") from None
                 time.sleep(0.05)
+        sock = getattr(port, "_socket", None)
+        if sock is not None:  # socket:// (QEMU): without this, every round trip waits ~40 ms
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         link = cls(port, url, timeout)
         link.handshake()
         return link
@@ -119,7 +123,11 @@ class DeviceLink:
                     f"(last lines: {self.log[-3:]})",
                     "the board may be hung, reset, or on another baud rate; reset it and retry")
             try:
-                chunk = self.port.read(4096)
+                # block for one byte (up to the port's short timeout), then take what is waiting:
+                # read(4096) would sit out the whole timeout on every exchange
+                chunk = self.port.read(1)
+                if chunk and self.port.in_waiting:
+                    chunk += self.port.read(self.port.in_waiting)
             except (serial.SerialException, OSError) as exc:
                 raise DeviceError(f"serial port {self.url} failed: {exc}",
                                   "the device was disconnected; reconnect it and retry") from None
@@ -222,6 +230,26 @@ class DeviceLink:
                     raise
                 self.resync()
         raise AssertionError("unreachable")
+
+    def run_audio(self, pcm: bytes) -> tuple[int, Inference]:
+        """Send raw 16-bit audio; the device computes MFCCs and runs the model.
+        Returns (feature ticks, inference)."""
+        self.command(f"td-audio load {len(pcm) // 2}")
+        done: list[str] = []
+        for i in range(0, len(pcm), CHUNK):
+            done = self.command("td-audio " + pcm[i:i + CHUNK].hex())
+        if "m-td-audio-done" not in done:
+            raise DeviceError("device did not confirm the audio", "rebuild with the audio front end")
+        lines = self.command("td-audio-infer")
+        found = {ln.split("-")[2]: ln for ln in lines if ln.startswith("m-td-")}
+        try:
+            feature = int(found["feature"].rsplit("-", 1)[1])
+            ticks = int(found["ticks"].rsplit("-", 1)[1])
+            out = bytes.fromhex(found["out"][len("m-td-out-"):])
+        except (KeyError, ValueError):
+            raise DeviceError("malformed answer to td-audio-infer",
+                              "rebuild and reflash the firmware") from None
+        return feature, Inference(ticks, out)
 
     def layers(self) -> list[tuple[str, int]]:
         """Ticks per kernel call of the last inference."""

@@ -9,6 +9,9 @@
 #include "board_config.h"
 #include "td_hal.h"
 #include "td_model.h"
+#if TD_AUDIO_FRONTEND
+#include "td_mfcc.h"
+#endif
 
 #define CMD_MAX 160
 
@@ -192,6 +195,54 @@ static void cmd_td_infer(void) {
     print_raw_output();
 }
 
+#if TD_AUDIO_FRONTEND
+/* Raw audio in, features computed on the device: td-audio load N (samples), td-audio <hex of
+ * little-endian int16>, then td-audio-infer (ticks cover features + inference). */
+static int16_t audio_buf[TD_AUDIO_SAMPLES];
+static uint32_t audio_expected, audio_bytes;
+
+static void cmd_td_audio(char *args) {
+    uint32_t n;
+    if (strncmp(args, "load ", 5) == 0) {
+        if (!parse_u32(args + 5, &n) || n != TD_AUDIO_SAMPLES) {
+            put_str("e-[td-audio load expects ");
+            put_u64(TD_AUDIO_SAMPLES);
+            put_line(" samples]");
+            return;
+        }
+        audio_expected = 2u * n;
+        audio_bytes = 0;
+        put_line("m-td-audio-expecting");
+        return;
+    }
+    uint8_t *bytes = (uint8_t *)audio_buf;
+    for (char *p = args; p[0] && p[1]; p += 2) {
+        int hi = hex_val(p[0]), lo = hex_val(p[1]);
+        if (hi < 0 || lo < 0) { put_line("e-[td-audio: bad hex]"); return; }
+        if (audio_bytes >= audio_expected) { put_line("e-[td-audio: more bytes than expected]"); return; }
+        bytes[audio_bytes++] = (uint8_t)(hi * 16 + lo);
+    }
+    if (audio_expected && audio_bytes == audio_expected) put_line("m-td-audio-done");
+}
+
+static void cmd_td_audio_infer(void) {
+    if (!audio_expected || audio_bytes != audio_expected) {
+        put_line("e-[no audio loaded: send td-audio load N then td-audio bytes]");
+        return;
+    }
+    uint64_t t0 = td_timer_now();
+    td_mfcc_s8(audio_buf, TD_AUDIO_SAMPLES, TD_MODEL_INPUT0_SCALE, TD_MODEL_INPUT0_ZERO_POINT,
+               (int8_t *)td_model_input(0));
+    uint64_t t1 = td_timer_now();
+    layer_start = t1;
+    td_model_invoke();
+    uint64_t t2 = td_timer_now();
+    put_str("m-td-feature-ticks-"); put_u64(t1 - t0); put_str("\r\n");
+    put_str("m-td-ticks-"); put_u64(t2 - t1); put_str("\r\n");
+    print_raw_output();
+}
+#endif
+
 static void cmd_td_layers(void) {
     for (int i = 0; i < TD_MODEL_NUM_LAYERS; ++i) {
         put_str("m-td-layer-");
@@ -237,6 +288,12 @@ static void handle(char *cmd) {
         cmd_td_layers();
     } else if (strcmp(cmd, "td-info") == 0) {
         cmd_td_info();
+#if TD_AUDIO_FRONTEND
+    } else if (strncmp(cmd, "td-audio ", 9) == 0) {
+        cmd_td_audio(cmd + 9);
+    } else if (strcmp(cmd, "td-audio-infer") == 0) {
+        cmd_td_audio_infer();
+#endif
     } else if (strcmp(cmd, "td-exit") == 0) {
         put_line("m-ready");
         td_exit(0);

@@ -61,7 +61,7 @@ def synth_kws(per_class: int = 160, seed: int = 0, copies: int = 2) -> Dataset:
         raise TinyDeployError("espeak-ng not found: the built-in keyword set is spoken with it",
                               "apt-get install espeak-ng (or run scripts/setup.sh), "
                               "or pass --dataset PATH to your own Speech Commands folder")
-    key = hashlib.sha1(f"v2-{per_class}-{seed}-{copies}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"v3-{per_class}-{seed}-{copies}".encode()).hexdigest()[:12]
     cached = cache_dir() / f"synth_kws_{key}.npz"
     if cached.exists():
         z = np.load(cached)
