@@ -50,7 +50,8 @@ def build_project(project: Path, board: Board, verbose: bool = False) -> BuildRe
     if verbose:
         print(log)
     if proc.returncode:
-        errors = [ln for ln in log.splitlines() if "error" in ln.lower()][:8]
+        errors = [ln for ln in log.splitlines()
+                  if "error" in ln.lower() or "undefined reference" in ln][:8]
         raise TinyDeployError("firmware build failed:\n  " + "\n  ".join(errors or log.splitlines()[-10:]),
                               f"see the full log with: pio run -d {project}")
     build_dir = project / ".pio" / "build" / board.name

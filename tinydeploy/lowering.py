@@ -109,14 +109,23 @@ def _conv_like(model: Model, op: Operator, depthwise: bool) -> Layer:
         depth_multiplier=(out_c // in_c) if depthwise else 1,
         input_offset=-x.zp0, output_offset=y.zp0, act_min=act_min, act_max=act_max,
         mult=f"{name}_mult", shift=f"{name}_shift")
+    wa = w.array().astype(np.int64)
+    bias = b.array().reshape(-1).astype(np.int64) if b is not None else np.zeros(out_c, np.int64)
+    # per output channel: sum of its weights (depthwise: over the window, [1, KH, KW, C*M])
+    wsum = wa.reshape(-1, out_c).sum(axis=0) if depthwise else wa.reshape(out_c, -1).sum(axis=1)
+    params["bias_folded"] = f"{name}_bias_folded"
     consts = [_const(name, "w", "int8_t", w.array().reshape(-1)),
               _const(name, "mult", "int32_t", np.array(mult, np.int64)),
-              _const(name, "shift", "int32_t", np.array(shift, np.int64))]
+              _const(name, "shift", "int32_t", np.array(shift, np.int64)),
+              _const(name, "bias_folded", "int32_t", bias - x.zp0 * wsum)]
     if b is not None:
-        consts.append(_const(name, "bias", "int32_t", b.array().reshape(-1).astype(np.int64)))
+        consts.append(_const(name, "bias", "int32_t", bias))
     macs = out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c)
-    return Layer(op, "td_depthwise_conv2d_s8" if depthwise else "td_conv2d_s8", "td_conv_params",
-                 params, consts,
+    pointwise = (not depthwise and k_h == k_w == 1 and params["pad_h"] == params["pad_w"] == 0
+                 and o["stride_h"] == o["stride_w"] == 1)
+    func = ("td_depthwise_conv2d_s8" if depthwise else
+            "td_conv1x1_s8" if pointwise else "td_conv2d_s8")
+    return Layer(op, func, "td_conv_params", params, consts,
                  [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
                  [x.index], [y.index], macs)
 
@@ -157,10 +166,18 @@ def lower_fully_connected(model: Model, op: Operator) -> Layer:
     consts = [_const(name, "w", "int8_t", w.array().reshape(-1)),
               _const(name, "mult", "int32_t", np.array(mult, np.int64)),
               _const(name, "shift", "int32_t", np.array(shift, np.int64))]
+    bias = np.zeros(out_depth, np.int64)
     if b is not None:
         if b.dtype != "int32" or not b.is_constant:
             raise _unsupported(op, f"bias must be constant int32, found {b.dtype}")
-        consts.append(_const(name, "bias", "int32_t", b.array().reshape(-1).astype(np.int64)))
+        bias = b.array().reshape(-1).astype(np.int64)
+        consts.append(_const(name, "bias", "int32_t", bias))
+    if w.zp0 == 0:  # symmetric weights: fold the input offset into the bias
+        wsum = w.array().astype(np.int64).sum(axis=1)
+        consts.append(_const(name, "bias_folded", "int32_t", bias - x.zp0 * wsum))
+        params["bias_folded"] = f"{name}_bias_folded"
+    else:
+        params["bias_folded"] = "0"
     return Layer(op, "td_fully_connected_s8", "td_fc_params", params, consts,
                  [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
                  [x.index], [y.index], x.size // in_depth * in_depth * out_depth)

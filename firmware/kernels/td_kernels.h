@@ -12,6 +12,9 @@ typedef struct {
     int32_t input_offset, output_offset, act_min, act_max;
     const int32_t *mult;               /* per output channel */
     const int32_t *shift;
+    /* bias + input_offset * (sum of the channel's weights): lets windows that lie wholly inside
+     * the input skip the offset and run as plain int8 dot products */
+    const int32_t *bias_folded;
 } td_conv_params;
 
 typedef struct {
@@ -20,6 +23,7 @@ typedef struct {
     const int32_t *mult;               /* one entry, or one per output when per-channel */
     const int32_t *shift;
     int32_t per_channel;
+    const int32_t *bias_folded;        /* bias + input_offset * row sums; 0 when filter_offset != 0 */
 } td_fc_params;
 
 typedef struct {
@@ -79,6 +83,8 @@ typedef struct {
 
 void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
                   const int32_t *bias, int8_t *out);
+void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
+                   const int32_t *bias, int8_t *out);
 void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
                             const int32_t *bias, int8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const int8_t *w,
