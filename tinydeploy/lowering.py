@@ -42,6 +42,10 @@ class Layer:
     inputs: list[int] = field(default_factory=list)   # arena tensors read
     outputs: list[int] = field(default_factory=list)  # arena tensors written
     macs: int = 0
+    scratch_bytes: int = 0  # arena space the kernel needs while it runs (params "scratch")
+
+
+SCRATCH = "@scratch"  # parameter placeholder: the code generator puts the layer's arena scratch here
 
 
 class Unsupported(TinyDeployError):
@@ -125,9 +129,11 @@ def _conv_like(model: Model, op: Operator, depthwise: bool) -> Layer:
                  and o["stride_h"] == o["stride_w"] == 1)
     func = ("td_depthwise_conv2d_s8" if depthwise else
             "td_conv1x1_s8" if pointwise else "td_conv2d_s8")
+    scratch = 2 * k_h * k_w * in_c if func == "td_conv2d_s8" else 0  # two im2col windows
+    params["scratch"] = SCRATCH if scratch else "0"
     return Layer(op, func, "td_conv_params", params, consts,
                  [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
-                 [x.index], [y.index], macs)
+                 [x.index], [y.index], macs, scratch)
 
 
 def lower_conv2d(model: Model, op: Operator) -> Layer:

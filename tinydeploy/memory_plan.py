@@ -21,6 +21,7 @@ class MemoryPlan:
     arena_bytes: int
     offsets: dict[int, int]          # tensor index -> byte offset in the arena
     lifetimes: dict[int, tuple[int, int]]
+    scratch: dict[int, int]          # layer position -> offset of its scratch buffer
 
 
 def _align(n: int) -> int:
@@ -57,6 +58,11 @@ def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
         touch(t, end)
 
     sizes = {r: _align(max(model.tensors[r].nbytes, 1)) for r in first}
+    # a kernel's scratch is a buffer alive during its own layer only; keys -1, -2, ...
+    for step, layer in enumerate(layers):
+        if layer.scratch_bytes:
+            first[-1 - step] = last[-1 - step] = step
+            sizes[-1 - step] = _align(layer.scratch_bytes)
     order = sorted(first, key=lambda r: (-sizes[r], first[r], r))
     placed: list[tuple[int, int, int]] = []  # (offset, size, root)
     offsets: dict[int, int] = {}
@@ -71,5 +77,7 @@ def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
         offsets[r] = offset
         placed.append((offset, sizes[r], r))
     arena = max((o + s for o, s, _ in placed), default=0)
-    all_offsets = {t: offsets[find(t)] for t in set(first) | set(root)}
-    return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first})
+    tensors = {t for t in set(first) | set(root) if t >= 0}
+    all_offsets = {t: offsets[find(t)] for t in tensors}
+    return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first if r >= 0},
+                      {-1 - r: offsets[r] for r in offsets if r < 0})

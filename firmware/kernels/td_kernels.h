@@ -15,6 +15,7 @@ typedef struct {
     /* bias + input_offset * (sum of the channel's weights): lets windows that lie wholly inside
      * the input skip the offset and run as plain int8 dot products */
     const int32_t *bias_folded;
+    int8_t *scratch;                   /* conv: room for two im2col windows, placed in the arena */
 } td_conv_params;
 
 typedef struct {

@@ -66,22 +66,25 @@ static inline void td_dot_2x1_s8(const int8_t *w0, const int8_t *w1, const int8_
 static inline void td_dot_2x2_s8(const int8_t *w0, const int8_t *w1, const int8_t *x0,
                                  const int8_t *x1, int32_t n, int32_t acc[4]) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t i = 0;
 #ifdef TD_DSP
-    for (; i + 4 <= n; i += 4) {
-        const int32_t wa = td_load4(w0 + i), wb = td_load4(w1 + i);
-        const int32_t xa = td_load4(x0 + i), xb = td_load4(x1 + i);
-        const int32_t wa_e = __sxtb16(wa), wa_o = td_sxtb16_hi(wa);
-        const int32_t wb_e = __sxtb16(wb), wb_o = td_sxtb16_hi(wb);
+    /* walking pointers and a count keep the loop in registers (no spills on Cortex-M4) */
+    for (int32_t blocks = n >> 2; blocks > 0; --blocks, w0 += 4, w1 += 4, x0 += 4, x1 += 4) {
+        const int32_t xa = td_load4(x0), xb = td_load4(x1);
         const int32_t xa_e = __sxtb16(xa), xa_o = td_sxtb16_hi(xa);
         const int32_t xb_e = __sxtb16(xb), xb_o = td_sxtb16_hi(xb);
-        a00 = __smlad(wa_o, xa_o, __smlad(wa_e, xa_e, a00));
-        a01 = __smlad(wa_o, xb_o, __smlad(wa_e, xb_e, a01));
-        a10 = __smlad(wb_o, xa_o, __smlad(wb_e, xa_e, a10));
-        a11 = __smlad(wb_o, xb_o, __smlad(wb_e, xb_e, a11));
+        int32_t wv = td_load4(w0);
+        int32_t we = __sxtb16(wv), wo = td_sxtb16_hi(wv);
+        a00 = __smlad(wo, xa_o, __smlad(we, xa_e, a00));
+        a01 = __smlad(wo, xb_o, __smlad(we, xb_e, a01));
+        wv = td_load4(w1);
+        we = __sxtb16(wv);
+        wo = td_sxtb16_hi(wv);
+        a10 = __smlad(wo, xa_o, __smlad(we, xa_e, a10));
+        a11 = __smlad(wo, xb_o, __smlad(we, xb_e, a11));
     }
+    n &= 3;
 #endif
-    for (; i < n; ++i) {
+    for (int32_t i = 0; i < n; ++i) {
         a00 += (int32_t)w0[i] * x0[i];
         a01 += (int32_t)w0[i] * x1[i];
         a10 += (int32_t)w1[i] * x0[i];
