@@ -43,6 +43,7 @@ class Layer:
     outputs: list[int] = field(default_factory=list)  # arena tensors written
     macs: int = 0
     scratch_bytes: int = 0  # arena space the kernel needs while it runs (params "scratch")
+    inplace: bool = False   # the kernel may write its output over inputs[0] (same size)
 
 
 SCRATCH = "@scratch"  # parameter placeholder: the code generator puts the layer's arena scratch here
@@ -129,11 +130,20 @@ def _conv_like(model: Model, op: Operator, depthwise: bool) -> Layer:
                  and o["stride_h"] == o["stride_w"] == 1)
     func = ("td_depthwise_conv2d_s8" if depthwise else
             "td_conv1x1_s8" if pointwise else "td_conv2d_s8")
-    scratch = 2 * k_h * k_w * in_c if func == "td_conv2d_s8" else 0  # two im2col windows
+    unit = (o["stride_h"] == o["stride_w"] == 1 and o["dilation_h"] == o["dilation_w"] == 1
+            and in_h == out_h and in_w == out_w and in_c == out_c)
+    if func == "td_conv2d_s8":
+        scratch, inplace = 2 * k_h * k_w * in_c, False       # two im2col windows
+    elif unit and pointwise:
+        scratch, inplace = 2 * out_c, True                   # two output pixels
+    elif unit and depthwise:
+        scratch, inplace = (params["pad_h"] + 1) * out_w * out_c, True  # ring of output rows
+    else:
+        scratch, inplace = 0, False
     params["scratch"] = SCRATCH if scratch else "0"
     return Layer(op, func, "td_conv_params", params, consts,
                  [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
-                 [x.index], [y.index], macs, scratch)
+                 [x.index], [y.index], macs, scratch, inplace)
 
 
 def lower_conv2d(model: Model, op: Operator) -> Layer:
@@ -274,7 +284,7 @@ def lower_add(model: Model, op: Operator) -> Layer:
     name = f"L{op.index}"
     args, consts, reads = _binary_inputs(model, op, name, a, b)
     return Layer(op, "td_add_s8", "td_binary_params", p, consts, args + [f"t{y.index}"],
-                 reads, [y.index])
+                 reads, [y.index], inplace=not a.is_constant and a.size == y.size)
 
 
 def lower_mul(model: Model, op: Operator) -> Layer:
@@ -287,7 +297,7 @@ def lower_mul(model: Model, op: Operator) -> Layer:
     name = f"L{op.index}"
     args, consts, reads = _binary_inputs(model, op, name, a, b)
     return Layer(op, "td_mul_s8", "td_binary_params", p, consts, args + [f"t{y.index}"],
-                 reads, [y.index])
+                 reads, [y.index], inplace=not a.is_constant and a.size == y.size)
 
 
 def lower_alias(model: Model, op: Operator) -> Layer:
@@ -379,7 +389,7 @@ def _lower_relu(model: Model, op: Operator, activation: str) -> Layer:
     params: dict[str, object] = dict(size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0,
                                      multiplier=m, shift=s, act_min=act_min, act_max=act_max)
     return Layer(op, "td_requantize_s8", "td_requant_params", params, [],
-                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index], inplace=True)
 
 
 def lower_relu(model: Model, op: Operator) -> Layer:
@@ -421,7 +431,7 @@ def _lower_lut(model: Model, op: Operator, fn: Callable[[np.float32], np.float32
     params: dict[str, object] = dict(size=x.size, table=f"{name}_table")
     return Layer(op, "td_lut_s8", "td_lut_params", params,
                  [_const(name, "table", "int8_t", _float_lut(x, y, fn))],
-                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index], inplace=True)
 
 
 def lower_logistic(model: Model, op: Operator) -> Layer:
@@ -453,7 +463,7 @@ def lower_hard_swish(model: Model, op: Operator) -> Layer:
         size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0, reluish_multiplier=relu_m,
         output_multiplier=out_m, reluish_exponent=relu_e, output_exponent=out_e)
     return Layer(op, "td_hard_swish_s8", "td_hard_swish_params", params, [],
-                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index], inplace=True)
 
 
 def lower_mean(model: Model, op: Operator) -> Layer:

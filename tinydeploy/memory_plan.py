@@ -2,7 +2,8 @@
 
 Tensors live from the layer that writes them to the last layer that reads them (graph inputs from the
 start, graph outputs to the end). Aliases (RESHAPE, SQUEEZE) share their source's storage and extend
-its lifetime. Buffers are placed largest first at the lowest offset that does not overlap any
+its lifetime. Kernels that can work in place (element-wise ops; 1x1 and depthwise convolutions with a
+small scratch) write their output over an input that no later layer reads. Buffers are placed largest first at the lowest offset that does not overlap any
 already-placed buffer alive at the same time, the same greedy-by-size idea TFLite Micro uses.
 """
 
@@ -57,6 +58,17 @@ def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
     for t in model.outputs:
         touch(t, end)
 
+    # in place: an output takes over an input of the same size whose last reader is this layer
+    for step, layer in enumerate(layers):
+        if not layer.inplace or not layer.inputs:
+            continue
+        src, dst = find(layer.inputs[0]), layer.outputs[0]
+        if (find(dst) == dst and last.get(src) == step
+                and model.tensors[src].nbytes == model.tensors[dst].nbytes
+                and sum(find(t) == src for t in layer.inputs) == 1):
+            root[dst] = src
+            last[src] = last.pop(dst)
+            first.pop(dst)
     sizes = {r: _align(max(model.tensors[r].nbytes, 1)) for r in first}
     # a kernel's scratch is a buffer alive during its own layer only; keys -1, -2, ...
     for step, layer in enumerate(layers):

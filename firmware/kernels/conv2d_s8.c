@@ -57,33 +57,33 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
 }
 
 /* 1x1 convolution, stride 1, no padding: a matrix product over pixels, two pixels by two output
- * channels at a time so every loaded word feeds two dual multiply-accumulates. */
+ * channels at a time so every loaded word feeds two dual multiply-accumulates. With a scratch of
+ * two output pixels the output may overwrite the input (in_c == out_c): a pair is written back
+ * only after both of its input pixels have been read. */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
                    const int32_t *bias, int8_t *out) {
     (void)bias;
     const int32_t pixels = (int32_t)p->out_h * p->out_w, n = p->in_c, oc_n = p->out_c;
-    int32_t px = 0;
-    for (; px + 2 <= pixels; px += 2) {
-        const int8_t *x0 = in + px * n, *x1 = x0 + n;
-        int8_t *o0 = out + px * oc_n, *o1 = o0 + oc_n;
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int pair = px + 1 < pixels;
+        const int8_t *x0 = in + px * n, *x1 = pair ? x0 + n : x0;
+        int8_t *o0 = p->scratch ? p->scratch : out + px * oc_n, *o1 = o0 + oc_n;
         int oc = 0;
         for (; oc + 2 <= oc_n; oc += 2) {
             int32_t acc[4] = {p->bias_folded[oc], p->bias_folded[oc], p->bias_folded[oc + 1],
                               p->bias_folded[oc + 1]};
             td_dot_2x2_s8(w + oc * n, w + (oc + 1) * n, x0, x1, n, acc);
             o0[oc] = requant(p, acc[0], oc);
-            o1[oc] = requant(p, acc[1], oc);
             o0[oc + 1] = requant(p, acc[2], oc + 1);
-            o1[oc + 1] = requant(p, acc[3], oc + 1);
+            if (pair) {
+                o1[oc] = requant(p, acc[1], oc);
+                o1[oc + 1] = requant(p, acc[3], oc + 1);
+            }
         }
         for (; oc < oc_n; ++oc) {
             o0[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x0, n), oc);
-            o1[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x1, n), oc);
+            if (pair) o1[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x1, n), oc);
         }
-    }
-    for (; px < pixels; ++px) {
-        for (int oc = 0; oc < oc_n; ++oc)
-            out[px * oc_n + oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n,
-                                                       in + px * n, n), oc);
+        if (p->scratch) memcpy(out + px * oc_n, p->scratch, (size_t)((pair ? 2 : 1) * oc_n));
     }
 }
