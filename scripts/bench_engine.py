@@ -6,7 +6,11 @@ code bytes (kernels + generated glue, no weights), weight bytes, TFLM's arena fr
 and the TFLM reference figures kept in engine_reference.json, printed as ratios. Every figure comes
 from this run except those reference figures.
 
-    python scripts/bench_engine.py [--json FILE] [--board qemu-m4] [--models kws01,ic01]
+    python scripts/bench_engine.py [--json FILE] [--plot FILE.png] [--board qemu-m4]
+                                   [--port /dev/ttyACM0] [--models kws01,ic01]
+
+On a QEMU board the counts are instructions; on a real board (--board NAME --port P) they are DWT
+cycles (SysTick cycles on an M0+).
 """
 
 from __future__ import annotations
@@ -66,23 +70,34 @@ def model_input(name: str, compiled) -> np.ndarray:  # type: ignore[no-untyped-d
     return np.random.default_rng(0).integers(-128, 128, t.shape).astype(np.int8)
 
 
-def measure(name: str, board_name: str, work: Path) -> dict:
+def _run(link: DeviceLink, x: np.ndarray) -> tuple[list, list]:
+    link.load_input(x.tobytes())
+    results = [link.infer() for _ in range(3)]
+    return results, link.layers()
+
+
+def measure(name: str, board_name: str, work: Path, port: str | None = None) -> dict:
     path = SHARED_MODELS / f"{name}.tflite"
     compiled = compile_model(path, name=name.split("/")[-1])
     board = get_board(board_name)
     fw = make_firmware(compiled, board, work / name.replace("/", "_"))
     x = model_input(name, compiled)
-    with QemuSession(board, fw.build.elf) as q:
-        with DeviceLink.open(q.url, board.baud, timeout=120, alive=q.check_alive) as link:
-            link.load_input(x.tobytes())
-            results = [link.infer() for _ in range(3)]
-            layers = link.layers()
-            link.exit()
+    if board.is_qemu and port is None:
+        with QemuSession(board, fw.build.elf) as q:
+            with DeviceLink.open(q.url, board.baud, timeout=120, alive=q.check_alive) as link:
+                results, layers = _run(link, x)
+                link.exit()
+    else:
+        if port is None:
+            raise SystemExit(f"error: {board.name} is a real board: flash it with tinydeploy "
+                             "flash and pass its serial port with --port")
+        with DeviceLink.open(port, board.baud, timeout=120) as link:
+            results, layers = _run(link, x)
     runs = sorted(r.ticks for r in results)
     expected = ReferenceInterpreter(path).run([x])[0].tobytes()
-    per_tick = 1e9 / board.clock_hz
+    per_tick = 1e9 / board.clock_hz if board.is_qemu else 1.0
     row = {
-        "model": name, "board": board.name,
+        "model": name, "board": board.name, "unit": board.latency_unit,
         "instructions_per_inference": int(round(runs[1] * per_tick)),
         # SysTick resolves clock_hz/1e9 ticks per instruction (40 instructions on the M4 board);
         # where a run starts in a tick depends on how long the firmware waited for the host
@@ -126,21 +141,52 @@ def print_table(rows: list[dict]) -> None:
           " reference figures: scripts/engine_reference.json.")
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Ours beside TFLite Micro's reference and CMSIS-NN figures, per model (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.get("tflm_cmsis_nn_instructions")]
+    names = [r["model"].split("/")[-1] for r in rows]
+    xs = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for k, (key, label, color) in enumerate((
+            ("tflm_reference_instructions", "TFLM reference kernels", "#bbbbbb"),
+            ("tflm_cmsis_nn_instructions", "TFLM + CMSIS-NN", "#e39b2d"),
+            ("instructions_per_inference", "tinydeploy", "#3b7dd8"))):
+        ax.bar(xs + (k - 1) * 0.27, [r[key] for r in rows], 0.27, label=label, color=color)
+    ax.set_xticks(xs, names)
+    ax.set_yscale("log")
+    ax.set_ylabel(f"{rows[0]['unit']} per inference")
+    ax.set_title(f"{rows[0]['board']} ({rows[0]['unit']} per inference)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, help="write the rows as JSON")
     ap.add_argument("--board", default="qemu-m4")
     ap.add_argument("--models", help="comma-separated subset, e.g. kws01,ad01")
+    ap.add_argument("--port", help="serial port of a real board (with --board NAME)")
+    ap.add_argument("--plot", type=Path, help="write a PNG of ours vs the reference figures")
     args = ap.parse_args()
     names = list(REFERENCE["models"])
     if args.models:
         wanted = args.models.split(",")
         names = [n for n in names if n.split("/")[-1] in wanted or n in wanted]
     with tempfile.TemporaryDirectory(prefix="td-bench-") as work:
-        rows = [measure(n, args.board, Path(work)) for n in names]
+        rows = [measure(n, args.board, Path(work), args.port) for n in names]
     print_table(rows)
     if args.json:
         write_json_atomic(args.json, {"rows": rows})
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"plot: {args.plot}")
     return 0
 
 

@@ -23,8 +23,13 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import tinydeploy, tensorflow, platformio, pytest" 2>/dev/null; then
+# reinstall whenever pyproject.toml (the dependency list) changed since the last install
+stamp=.venv/.tinydeploy-deps
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || \
+   ! .venv/bin/python -c "import tinydeploy, tensorflow, platformio, pytest" 2>/dev/null; then
     echo "==> installing tinydeploy and its Python dependencies into .venv (TensorFlow: a few minutes)"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[dev]"
+    echo "$want" > "$stamp"
 fi

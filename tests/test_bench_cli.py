@@ -2,8 +2,10 @@
 
 import csv
 import json
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -65,3 +67,13 @@ def test_flash_starts_qemu_for_simulated_boards(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    # the emulator went with it: nothing still listens on its UART port
+    port = int(url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("QEMU outlived `tinydeploy flash`")

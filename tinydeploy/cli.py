@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -320,8 +321,11 @@ class Flash(Command):
         board = get_board(args.board)
         fw = make_firmware(compile_model(args.model), board, Path("out/firmware") / board.name)
         if board.is_qemu:
+            # a plain kill should stop the emulator too: make SIGTERM unwind like Ctrl-C
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             with QemuSession(board, fw.build.elf) as q:
-                print(f"QEMU is running {fw.build.elf}; its UART is {q.url} (Ctrl-C stops it)")
+                print(f"QEMU is running {fw.build.elf}; its UART is {q.url} (Ctrl-C stops it)",
+                      flush=True)
                 try:
                     q.proc.wait()  # type: ignore[union-attr]
                 except KeyboardInterrupt:

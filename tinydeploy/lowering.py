@@ -276,15 +276,20 @@ def _binary_inputs(model: Model, op: Operator, name: str, a: Tensor, b: Tensor
     return args, consts, reads
 
 
+def _binary_layer(model: Model, op: Operator, func: str, a: Tensor, b: Tensor, y: Tensor,
+                  p: dict[str, object]) -> Layer:
+    """The part ADD and MUL share: activation clamp, operands, in place over the first input."""
+    p["act_min"], p["act_max"] = qm.activation_range(op.options.get("activation", "NONE"),
+                                                     y.scale0, y.zp0)
+    args, consts, reads = _binary_inputs(model, op, f"L{op.index}", a, b)
+    return Layer(op, func, "td_binary_params", p, consts, args + [f"t{y.index}"], reads,
+                 [y.index], inplace=not a.is_constant and a.size == y.size)
+
+
 def lower_add(model: Model, op: Operator) -> Layer:
     a, b, y, p = _broadcast(model, op)
     p.update(qm.add_params(a.scale0, b.scale0, y.scale0))
-    p["act_min"], p["act_max"] = qm.activation_range(op.options.get("activation", "NONE"),
-                                                     y.scale0, y.zp0)
-    name = f"L{op.index}"
-    args, consts, reads = _binary_inputs(model, op, name, a, b)
-    return Layer(op, "td_add_s8", "td_binary_params", p, consts, args + [f"t{y.index}"],
-                 reads, [y.index], inplace=not a.is_constant and a.size == y.size)
+    return _binary_layer(model, op, "td_add_s8", a, b, y, p)
 
 
 def lower_mul(model: Model, op: Operator) -> Layer:
@@ -292,12 +297,7 @@ def lower_mul(model: Model, op: Operator) -> Layer:
     m, s = qm.quantize_multiplier(float(np.float32(a.scale0)) * float(np.float32(b.scale0))
                                   / float(np.float32(y.scale0)))
     p.update(output_multiplier=m, output_shift=s)
-    p["act_min"], p["act_max"] = qm.activation_range(op.options.get("activation", "NONE"),
-                                                     y.scale0, y.zp0)
-    name = f"L{op.index}"
-    args, consts, reads = _binary_inputs(model, op, name, a, b)
-    return Layer(op, "td_mul_s8", "td_binary_params", p, consts, args + [f"t{y.index}"],
-                 reads, [y.index], inplace=not a.is_constant and a.size == y.size)
+    return _binary_layer(model, op, "td_mul_s8", a, b, y, p)
 
 
 def lower_alias(model: Model, op: Operator) -> Layer:

@@ -6,7 +6,9 @@ is deterministic; `wait=on` holds the guest until the host connects, so no outpu
 
 from __future__ import annotations
 
+import ctypes
 import shlex
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -16,6 +18,13 @@ from tinydeploy.boards import Board
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import qemu_command
 from tinydeploy.toolchain import require
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: Linux's parent-death signal, so an emulator never outlives the
+    process that started it (killed, crashed or interrupted), where it would spin a core."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -44,7 +53,8 @@ class QemuSession:
 
     def start(self) -> "QemuSession":
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
         return self
 
     def check_alive(self) -> None:
