@@ -101,3 +101,15 @@ def test_real_board_without_port_names_the_problem(tmp_path):
     proc = run_cli("bench", shared_model("tflm/hello_world_int8"), "--board", "nucleo-f446re",
                    "--count", "1", "--out", tmp_path)
     assert_one_line_error(proc, "no board found on USB serial ports")
+
+
+def test_flash_real_board_names_the_missing_tool(tmp_path):
+    import shutil
+
+    import pytest
+
+    if shutil.which("openocd"):
+        pytest.skip("openocd is installed here: the missing-tool path cannot be shown")
+    proc = run_cli("flash", shared_model("tflm/hello_world_int8"), "--board", "nucleo-f446re",
+                   cwd=tmp_path)
+    assert_one_line_error(proc, "openocd not found: nucleo-f446re is flashed with it")

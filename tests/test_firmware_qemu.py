@@ -125,7 +125,7 @@ def test_reference_models_bitexact_in_qemu(name, td_device):
 
 def test_model_too_big_is_refused(tmp_path):
     cm = compile_model(shared_model("mlperf/vww01"))
-    with pytest.raises(TinyDeployError, match=r"needs 100,352 bytes of RAM \(arena 64,512 .*"
+    with pytest.raises(TinyDeployError, match=r"needs 91,136 bytes of RAM \(arena 55,296 .*"
                                               r"qemu-m3 has 65,536"):
         make_firmware(cm, get_board("qemu-m3"), tmp_path / "fw")
     assert not (tmp_path / "fw").exists()  # refused before anything was written

@@ -31,6 +31,7 @@ def test_real_board_firmware_links(name, kws01_compiled, tmp_path):
         assert f"0x{step.addr:08X}u" in board_config
     ini = (fw.project / "platformio.ini").read_text()
     assert f"upload_protocol = {board.upload_protocol}" in ini
+    assert f"upload_command = {board.upload_command}" in ini
 
 
 def test_pico_uf2_layout(kws01_compiled, tmp_path):

@@ -63,6 +63,8 @@ class Board:
     uf2_family: int | None = None
     official_board: str | None = None
     official_platform: str | None = None
+    upload_command: str | None = None   # PlatformIO upload_command ($SOURCE, $UPLOAD_PORT)
+    upload_image: str = "bin"           # what $SOURCE is: elf, bin or uf2
 
     @property
     def is_qemu(self) -> bool:
@@ -160,6 +162,9 @@ def load_board_file(path: Path) -> Board:
         uf2_family=_get(data, path, "platformio.uf2_family", int, default=None),
         official_board=_get(data, path, "platformio.official_board", str, default=None),
         official_platform=_get(data, path, "platformio.official_platform", str, default=None),
+        upload_command=_get(data, path, "platformio.upload_command", str, default=None),
+        upload_image=_get(data, path, "platformio.upload_image", str, {"elf", "bin", "uf2"},
+                          default="bin"),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -331,6 +332,12 @@ class Flash(Command):
                 except KeyboardInterrupt:
                     pass
             return 0
+        if board.upload_command:
+            tool = board.upload_command.split()[0]
+            if shutil.which(tool) is None:
+                raise TinyDeployError(f"{tool} not found: {board.name} is flashed with it",
+                                      f"install {tool} (Debian: apt-get install {tool}), or edit "
+                                      f"upload_command in {board.path}")
         port = args.port or find_port()
         cmd = platformio_command() + ["run", "-d", str(fw.project), "-e", board.name, "-t",
                                       "upload", "--upload-port", port]

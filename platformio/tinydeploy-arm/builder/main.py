@@ -57,7 +57,11 @@ if protocol == "qemu":
     qemu = board.get("build.td_qemu_command", "")
     upload = env.Alias("upload", target_elf, qemu + " -kernel $SOURCE")
 else:
-    upload = env.Alias("upload", target_bin, "$UPLOADCMD" if env.get("UPLOADCMD") else
+    # the board file's upload_command (platformio.ini) runs on the image it names
+    image = {"elf": target_elf, "bin": target_bin}.get(board.get("build.td_upload_image", "bin"))
+    if image is None:
+        image = os.path.join("$BUILD_DIR", "firmware.uf2")
+    upload = env.Alias("upload", image, "$UPLOADCMD" if env.get("UPLOADCMD") else
                        "echo 'set upload_command in platformio.ini for protocol %s' && false" % protocol)
 AlwaysBuild(upload)
 
