@@ -276,8 +276,7 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
     hist = net.fit(ds.train.x, fit_y, validation_data=(ds.val.x, val_y) if len(val_y) else None,
                    epochs=epochs, batch_size=batch_size, verbose=verbose, shuffle=True,
                    callbacks=callbacks)
-    history = {k.replace("accuracy_1", "accuracy"): [float(v) for v in vals]
-               for k, vals in hist.history.items()}
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     if pruner:
         pruner.prune(1.0)
     step("quantizing to full-integer int8")
