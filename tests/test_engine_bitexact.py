@@ -51,3 +51,21 @@ def test_random_single_op_model(kind, seed):
         assert_bitexact(tflite, count=8, seed=seed)
     except AssertionError as exc:
         raise AssertionError(f"{desc}: {exc}") from None
+
+
+@pytest.mark.parametrize("k,pad", [(3, "same"), (5, "same"), ((4, 2), "same")])
+def test_conv_in_place_through_row_ring(k, pad):
+    """A same-shape convolution writes over its own input through a ring of output rows."""
+    import keras
+
+    from tinydeploy.quantize import quantize_int8
+
+    keras.utils.set_random_seed(5)
+    m = keras.Sequential([keras.Input((9, 7, 6), batch_size=1),
+                          keras.layers.Conv2D(6, k, padding=pad, activation="relu")])
+    tflite = quantize_int8(m, np.random.default_rng(0).normal(0, 1, (16, 9, 7, 6)))
+    cm = compile_model(tflite)
+    conv = next(lay for lay in cm.layers if lay.op.opcode == "CONV_2D")
+    assert conv.inplace and conv.params["ring_rows"] > 0
+    assert cm.plan.offsets[conv.inputs[0]] == cm.plan.offsets[conv.outputs[0]]
+    assert_bitexact(tflite, count=6)

@@ -132,14 +132,17 @@ def _conv_like(model: Model, op: Operator, depthwise: bool) -> Layer:
             "td_conv1x1_s8" if pointwise else "td_conv2d_s8")
     unit = (o["stride_h"] == o["stride_w"] == 1 and o["dilation_h"] == o["dilation_w"] == 1
             and in_h == out_h and in_w == out_w and in_c == out_c)
+    ring = params["pad_h"] + 1  # output rows in flight when writing over the input
     if func == "td_conv2d_s8":
-        scratch, inplace = 2 * k_h * k_w * in_c, False       # two im2col windows
+        # two im2col windows; in place also a ring of output rows
+        scratch, inplace = 2 * k_h * k_w * in_c + (ring * out_w * out_c if unit else 0), unit
     elif unit and pointwise:
-        scratch, inplace = 2 * out_c, True                   # two output pixels
+        scratch, inplace, ring = 2 * out_c, True, 0             # two output pixels
     elif unit and depthwise:
-        scratch, inplace = (params["pad_h"] + 1) * out_w * out_c, True  # ring of output rows
+        scratch, inplace = ring * out_w * out_c, True
     else:
         scratch, inplace = 0, False
+    params["ring_rows"] = ring if inplace and func != "td_conv1x1_s8" else 0
     params["scratch"] = SCRATCH if scratch else "0"
     return Layer(op, func, "td_conv_params", params, consts,
                  [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],

@@ -32,27 +32,39 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
                   const int32_t *bias, int8_t *out) {
     (void)bias;
     const int32_t k = (int32_t)p->k_h * p->k_w * p->in_c, oc_n = p->out_c;
-    const int32_t pixels = (int32_t)p->out_h * p->out_w;
+    const int32_t row = (int32_t)p->out_w * oc_n;
     int8_t *c0 = p->scratch, *c1 = p->scratch + k;
-    for (int32_t px = 0; px < pixels; px += 2) {
-        const int pair = px + 1 < pixels;
-        im2col(p, in, px / p->out_w, px % p->out_w, c0);
-        if (pair) im2col(p, in, (px + 1) / p->out_w, (px + 1) % p->out_w, c1);
-        int8_t *o0 = out + px * oc_n, *o1 = o0 + oc_n;
-        int oc = 0;
-        for (; pair && oc + 2 <= oc_n; oc += 2) {
-            int32_t acc[4] = {p->bias_folded[oc], p->bias_folded[oc], p->bias_folded[oc + 1],
-                              p->bias_folded[oc + 1]};
-            td_dot_2x2_s8(w + oc * k, w + (oc + 1) * k, c0, c1, k, acc);
-            o0[oc] = requant(p, acc[0], oc);
-            o1[oc] = requant(p, acc[1], oc);
-            o0[oc + 1] = requant(p, acc[2], oc + 1);
-            o1[oc + 1] = requant(p, acc[3], oc + 1);
+    /* in place: output rows wait in a ring after the im2col windows and are written back once
+     * output row r + pad_h, the last reader of input row r, is done */
+    int8_t *ring = p->ring_rows ? p->scratch + 2 * k : 0;
+    for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
+        if (oy < p->out_h) {
+            int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
+            for (int ox = 0; ox < p->out_w; ox += 2) {
+                const int pair = ox + 1 < p->out_w;
+                im2col(p, in, oy, ox, c0);
+                if (pair) im2col(p, in, oy, ox + 1, c1);
+                int8_t *o0 = orow + (int32_t)ox * oc_n, *o1 = o0 + oc_n;
+                int oc = 0;
+                for (; pair && oc + 2 <= oc_n; oc += 2) {
+                    int32_t acc[4] = {p->bias_folded[oc], p->bias_folded[oc],
+                                      p->bias_folded[oc + 1], p->bias_folded[oc + 1]};
+                    td_dot_2x2_s8(w + oc * k, w + (oc + 1) * k, c0, c1, k, acc);
+                    o0[oc] = requant(p, acc[0], oc);
+                    o1[oc] = requant(p, acc[1], oc);
+                    o0[oc + 1] = requant(p, acc[2], oc + 1);
+                    o1[oc + 1] = requant(p, acc[3], oc + 1);
+                }
+                for (; oc < oc_n; ++oc) {
+                    o0[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c0, k), oc);
+                    if (pair)
+                        o1[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c1, k), oc);
+                }
+            }
         }
-        for (; oc < oc_n; ++oc) {
-            o0[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c0, k), oc);
-            if (pair) o1[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c1, k), oc);
-        }
+        const int done = oy - p->pad_h;
+        if (ring && done >= 0 && done < p->out_h)
+            memcpy(out + done * row, ring + (done % p->ring_rows) * row, (size_t)row);
     }
 }
 

@@ -2,7 +2,7 @@
  * The input offset is folded into the bias; a padded tap reads the input zero point, which then
  * contributes exactly nothing, so border pixels take the same path as the interior. With the DSP
  * extension four output channels advance together with halfword multiply-accumulates.
- * With a scratch ring (stride 1, multiplier 1) the output may overwrite the input. */
+ * With a ring of output rows (stride 1, multiplier 1) the output may overwrite the input. */
 #include <string.h>
 #include "td_kernels.h"
 #include "td_quant.h"
@@ -71,7 +71,7 @@ void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const int
                             const int32_t *bias, int8_t *out) {
     (void)bias;
     const int32_t row = (int32_t)p->out_w * p->out_c;
-    if (!p->scratch) {
+    if (!p->ring_rows) {
         for (int oy = 0; oy < p->out_h; ++oy)
             for (int ox = 0; ox < p->out_w; ++ox)
                 dw_pixel(p, in, w, oy, ox, out + oy * row + (int32_t)ox * p->out_c);
@@ -79,7 +79,7 @@ void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const int
     }
     /* output rows wait in a ring of pad_h + 1 rows; row r is written back once output row
      * r + pad_h, the last reader of input row r, is done */
-    const int ring = p->pad_h + 1;
+    const int ring = p->ring_rows;
     for (int oy = 0; oy < p->out_h + p->pad_h; ++oy) {
         if (oy < p->out_h) {
             int8_t *dst = p->scratch + (oy % ring) * row;

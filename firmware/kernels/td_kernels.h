@@ -16,6 +16,7 @@ typedef struct {
      * the input skip the offset and run as plain int8 dot products */
     const int32_t *bias_folded;
     int8_t *scratch;                   /* conv: room for two im2col windows, placed in the arena */
+    int16_t ring_rows;                 /* > 0: output overwrites input through a ring of rows */
 } td_conv_params;
 
 typedef struct {
