@@ -113,3 +113,19 @@ def test_flash_real_board_names_the_missing_tool(tmp_path):
     proc = run_cli("flash", shared_model("tflm/hello_world_int8"), "--board", "nucleo-f446re",
                    cwd=tmp_path)
     assert_one_line_error(proc, "openocd not found: nucleo-f446re is flashed with it")
+
+
+def test_bad_user_files_are_one_line_errors(tmp_path):
+    hello = shared_model("tflm/hello_world_int8")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    np.array([1], np.int8).tofile(inputs / "a.bin")
+    (inputs / "labels.json").write_text("{not json")
+    assert_one_line_error(run_cli("bench", hello, "--inputs", inputs, "--out", tmp_path / "fw"),
+                          "labels.json: not valid JSON")
+    (tmp_path / "m.keras").write_bytes(b"junk")
+    np.save(tmp_path / "x.npy", np.zeros((2, 4), np.float32))
+    assert_one_line_error(run_cli("quantize", tmp_path / "m.keras", "--data", tmp_path / "x.npy",
+                                  "--out", tmp_path / "q.tflite"), "cannot read")
+    assert_one_line_error(run_cli("convert", hello, "--out", "/proc/forbidden/out"),
+                          "check the path, its permissions")

@@ -138,7 +138,14 @@ class Quantize(Command):
             raise TinyDeployError(f"{args.out} already exists", "choose a new output name")
         import keras
 
-        tflite = quantize_int8(keras.models.load_model(args.model), np.load(args.data))
+        try:
+            model = keras.models.load_model(args.model)
+            data = np.load(args.data)
+        except (ValueError, OSError) as exc:
+            raise TinyDeployError(f"cannot read {args.model} or {args.data}: {exc}",
+                                  "give a model saved with model.save('x.keras') and a .npy "
+                                  "array of inputs") from None
+        tflite = quantize_int8(model, data)
         args.out.write_bytes(tflite)
         print(f"wrote {args.out} ({len(tflite):,} bytes)")
         return 0
@@ -247,7 +254,11 @@ class Bench(Command):
         lab = args.inputs / "labels.json"
         if not lab.is_file():
             return xs, None
-        table = json.loads(lab.read_text())
+        try:
+            table = json.loads(lab.read_text())
+        except json.JSONDecodeError as exc:
+            raise TinyDeployError(f"{lab}: not valid JSON ({exc})",
+                                  'write it as {"file.bin": class_index, ...}') from None
         missing = [f.name for f in files if f.name not in table]
         if missing:
             raise TinyDeployError(f"{lab}: no label for {', '.join(missing[:3])}",
@@ -421,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler.run(args)
     except TinyDeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written, a full disk
+        print(f"error: {exc} (check the path, its permissions and free space)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
