@@ -95,7 +95,7 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None) -> 
             results, layers = _run(link, x)
     runs = sorted(r.ticks for r in results)
     expected = ReferenceInterpreter(path).run([x])[0].tobytes()
-    per_tick = 1e9 / board.clock_hz if board.is_qemu else 1.0
+    per_tick = board.units_per_tick
     row = {
         "model": name, "board": board.name, "unit": board.latency_unit,
         "instructions_per_inference": int(round(runs[1] * per_tick)),

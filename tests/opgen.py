@@ -106,8 +106,9 @@ def _quantize_multi(model: Any, reps: list[np.ndarray]) -> bytes:
         for i in range(len(reps[0])):
             yield [r[i:i + 1] for r in reps]
 
-    from tinydeploy.quantize import _convert, _quiet_fds
+    from tinydeploy.captured_output import captured_output
+    from tinydeploy.quantize import _convert
 
-    with _quiet_fds():
+    with captured_output():
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         return _convert(converter, gen)

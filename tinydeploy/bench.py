@@ -56,9 +56,7 @@ def _latency(ticks: list[int], board: Board) -> dict[str, Any]:
     """Latency figures in the timer's own unit, and in milliseconds at the board's clock."""
     if not ticks:
         return {}
-    # QEMU's SysTick under -icount counts clock_hz ticks per 1e9 instructions
-    per_tick = 1e9 / board.clock_hz if board.is_qemu else 1.0
-    units = [t * per_tick for t in ticks]
+    units = [t * board.units_per_tick for t in ticks]
     unit = board.latency_unit
     out: dict[str, Any] = {"latency_unit": unit}
     for name, fn in (("min", min), ("median", statistics.median), ("max", max)):
@@ -116,7 +114,7 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray, labels: np.ndarray | 
     host_out = [ref.run([x.reshape(compiled.input_tensors[0].shape)])[0] for x in inputs]
     mismatched = [i for i, (d, h) in enumerate(zip(device_out, host_out))
                   if not np.array_equal(d, h.reshape(d.shape))]
-    per_tick = 1e9 / board.clock_hz if board.is_qemu else 1.0
+    per_tick = board.units_per_tick
     report: dict[str, Any] = {
         "model": compiled.name, "board": board.name, "core": board.core,
         "simulated": board.is_qemu, "inputs": len(inputs),

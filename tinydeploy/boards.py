@@ -83,6 +83,12 @@ class Board:
         return flags
 
     @property
+    def units_per_tick(self) -> float:
+        """Timer ticks to latency units: QEMU's SysTick under -icount counts clock_hz ticks per
+        1e9 instructions; a real board's timer counts cycles."""
+        return 1e9 / self.clock_hz if self.is_qemu else 1.0
+
+    @property
     def latency_unit(self) -> str:
         """What the board's timer counts: QEMU's SysTick follows instructions, DWT counts cycles."""
         return "instructions" if self.is_qemu else "cycles"

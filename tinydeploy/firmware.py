@@ -33,18 +33,23 @@ def qemu_command(board: Board) -> str:
 AUDIO_BUFFER_BYTES = 32000  # one second of 16-bit audio at 16 kHz, for the on-device front end
 
 
+def ram_needed(compiled: CompiledModel, audio_frontend: bool = False) -> int:
+    """RAM the firmware needs for a model: arena, stack, the input buffer (and audio)."""
+    return (compiled.arena_bytes + STACK_BYTES + compiled.input_tensors[0].nbytes
+            + (AUDIO_BUFFER_BYTES if audio_frontend else 0))
+
+
 def check_fits(compiled: CompiledModel, board: Board, audio_frontend: bool = False) -> None:
     """Refuse a model that cannot fit the board, before anything is built."""
-    ram_needed = (compiled.arena_bytes + STACK_BYTES + compiled.input_tensors[0].nbytes
-                  + (AUDIO_BUFFER_BYTES if audio_frontend else 0))
+    ram = ram_needed(compiled, audio_frontend)
     if compiled.weight_bytes > board.flash_size:
         raise TinyDeployError(
             f"model '{compiled.name}' needs {compiled.weight_bytes:,} bytes of flash for weights, "
             f"board {board.name} has {board.flash_size:,}",
             "pick a board with more flash or a smaller model")
-    if ram_needed > board.ram_size:
+    if ram > board.ram_size:
         raise TinyDeployError(
-            f"model '{compiled.name}' needs {ram_needed:,} bytes of RAM (arena "
+            f"model '{compiled.name}' needs {ram:,} bytes of RAM (arena "
             f"{compiled.arena_bytes:,} + stack and buffers), board {board.name} has "
             f"{board.ram_size:,}", "pick a board with more RAM or a smaller model")
 

@@ -368,11 +368,7 @@ def lower_quantize(model: Model, op: Operator) -> Layer:
         params: dict[str, object] = dict(size=x.size, zero_point=y.zp0, scale=float(y.scale0))
         return Layer(op, "td_quantize_f32_s8", "td_affine_params", params, [],
                      [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
-    m, s = qm.quantize_multiplier(float(np.float32(x.scale0)) / float(np.float32(y.scale0)))
-    params = dict(size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0, multiplier=m,
-                  shift=s, act_min=-128, act_max=127)
-    return Layer(op, "td_requantize_s8", "td_requant_params", params, [],
-                 [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
+    return _requant_layer(op, x, y, "NONE")
 
 
 def lower_dequantize(model: Model, op: Operator) -> Layer:
@@ -384,15 +380,20 @@ def lower_dequantize(model: Model, op: Operator) -> Layer:
                  [f"t{x.index}", f"t{y.index}"], [x.index], [y.index])
 
 
-def _lower_relu(model: Model, op: Operator, activation: str) -> Layer:
-    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
-    _require_int8(op, x, y)
+def _requant_layer(op: Operator, x: Tensor, y: Tensor, activation: str) -> Layer:
+    """int8 -> int8 rescale and clamp: QUANTIZE between two scales, RELU, RELU6."""
     m, s = qm.quantize_multiplier(float(np.float32(x.scale0)) / float(np.float32(y.scale0)))
     act_min, act_max = qm.activation_range(activation, y.scale0, y.zp0)
     params: dict[str, object] = dict(size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0,
                                      multiplier=m, shift=s, act_min=act_min, act_max=act_max)
     return Layer(op, "td_requantize_s8", "td_requant_params", params, [],
                  [f"t{x.index}", f"t{y.index}"], [x.index], [y.index], inplace=True)
+
+
+def _lower_relu(model: Model, op: Operator, activation: str) -> Layer:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    _require_int8(op, x, y)
+    return _requant_layer(op, x, y, activation)
 
 
 def lower_relu(model: Model, op: Operator) -> Layer:

@@ -6,32 +6,13 @@ model's input and output become int8, so the whole graph runs on integer kernels
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import tempfile
 from typing import Any
 
 import numpy as np
 
+from tinydeploy.captured_output import captured_output
 from tinydeploy.errors import TinyDeployError
-
-
-@contextlib.contextmanager
-def _quiet_fds() -> Any:
-    """The converter prints pages of MLIR diagnostics on the C-level stdout/stderr: hide them."""
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
 
 
 def quantize_int8(model: Any, representative: np.ndarray, samples: int = 200) -> bytes:
@@ -47,7 +28,7 @@ def quantize_int8(model: Any, representative: np.ndarray, samples: int = 200) ->
         for x in rep:
             yield [x[None, ...]]
 
-    with tempfile.TemporaryDirectory() as saved, _quiet_fds():
+    with tempfile.TemporaryDirectory() as saved, captured_output():
         # A fixed batch of one gives static shapes: no SHAPE/STRIDED_SLICE ops for reshapes.
         spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
         model.export(saved, format="tf_saved_model", input_signature=[spec], verbose=False)

@@ -6,13 +6,13 @@ kernels; `BUILTIN_REF` selects the reference kernels, which TFLite Micro matches
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from tinydeploy.captured_output import captured_output
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -41,8 +41,8 @@ class ReferenceInterpreter:
 def tflm_arena_bytes(model: str | Path | bytes, arena_size: int = 4 << 20) -> int | None:
     """TFLite Micro's arena use for the model (host build from the `tflite-micro` wheel), or None.
 
-    The wheel has no API returning the figure; `print_allocations()` writes it to the C-level
-    output streams, so those file descriptors are redirected to a temporary file while it runs.
+    The wheel has no API returning the figure; `print_allocations()` writes it from native code,
+    so its output is captured at the file-descriptor level.
     """
     try:
         from tflite_micro.python.tflite_micro import runtime
@@ -50,21 +50,8 @@ def tflm_arena_bytes(model: str | Path | bytes, arena_size: int = 4 << 20) -> in
         return None
     content = model if isinstance(model, bytes) else Path(model).read_bytes()
     interp = runtime.Interpreter.from_bytes(content, arena_size=arena_size)
-    libc = ctypes.CDLL(None)
-    with tempfile.TemporaryFile() as f:
-        saved = [os.dup(1), os.dup(2)]
-        try:
-            libc.fflush(None)
-            os.dup2(f.fileno(), 1)
-            os.dup2(f.fileno(), 2)
-            interp.print_allocations()
-            libc.fflush(None)
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-        f.seek(0)
-        text = f.read().decode("utf-8", "replace")
+    with captured_output() as output:
+        interp.print_allocations()
+        text = output()
     m = re.search(r"Arena allocation total (\d+) bytes", text)
     return int(m.group(1)) if m else None

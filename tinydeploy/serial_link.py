@@ -180,12 +180,16 @@ class DeviceLink:
         return lines
 
     # ---- protocol level ----
+    def _send_hex(self, cmd: str, data: bytes) -> list[str]:
+        """`cmd <hex>` in CHUNK-byte pieces; the answer to the last piece."""
+        done: list[str] = []
+        for i in range(0, len(data), CHUNK):
+            done = self.command(f"{cmd} " + data[i:i + CHUNK].hex())
+        return done
+
     def load_input(self, data: bytes) -> None:
         self.command(f"db load {len(data)}")
-        done = []
-        for i in range(0, len(data), CHUNK):
-            done = self.command("db " + data[i:i + CHUNK].hex())
-        if "m-load-done" not in done:
+        if "m-load-done" not in self._send_hex("db", data):
             raise DeviceError(f"device did not confirm loading {len(data)} bytes",
                               "the firmware expects another input size: rebuild it for this model")
 
@@ -235,10 +239,7 @@ class DeviceLink:
         """Send raw 16-bit audio; the device computes MFCCs and runs the model.
         Returns (feature ticks, inference)."""
         self.command(f"td-audio load {len(pcm) // 2}")
-        done: list[str] = []
-        for i in range(0, len(pcm), CHUNK):
-            done = self.command("td-audio " + pcm[i:i + CHUNK].hex())
-        if "m-td-audio-done" not in done:
+        if "m-td-audio-done" not in self._send_hex("td-audio", pcm):
             raise DeviceError("device did not confirm the audio", "rebuild with the audio front end")
         lines = self.command("td-audio-infer")
         found = {ln.split("-")[2]: ln for ln in lines if ln.startswith("m-td-")}

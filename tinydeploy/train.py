@@ -128,7 +128,7 @@ def choose_for_board(name: str, ds: Dataset, board_name: str) -> tuple[dict[str,
     from tinydeploy import zoo
     from tinydeploy.boards import get_board
     from tinydeploy.compiler import compile_model
-    from tinydeploy.firmware import STACK_BYTES
+    from tinydeploy.firmware import ram_needed
     from tinydeploy.quantize import quantize_int8
 
     board = get_board(board_name)
@@ -139,7 +139,7 @@ def choose_for_board(name: str, ds: Dataset, board_name: str) -> tuple[dict[str,
         compiled = compile_model(quantize_int8(zoo.build(name, ds.input_shape, classes, **knobs),
                                                ds.train.x, samples=8), name=spec)
         flash = compiled.weight_bytes + ENGINE_CODE_ALLOWANCE
-        ram = compiled.arena_bytes + STACK_BYTES + compiled.input_tensors[0].nbytes
+        ram = ram_needed(compiled)
         if flash <= board.flash_size and ram <= board.ram_size:
             why = (f"{spec} fits {board.name}: about {flash:,} of {board.flash_size:,} flash bytes "
                    f"and {ram:,} of {board.ram_size:,} RAM bytes")

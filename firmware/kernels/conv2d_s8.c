@@ -7,11 +7,6 @@
 #include "td_quant.h"
 #include "td_simd.h"
 
-static inline int8_t requant(const td_conv_params *p, int32_t acc, int oc) {
-    acc = td_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
-    return (int8_t)td_clamp(acc, p->act_min, p->act_max);
-}
-
 /* The window of output pixel (oy, ox) as one contiguous row of k_h * k_w * in_c values. */
 static void im2col(const td_conv_params *p, const int8_t *in, int oy, int ox, int8_t *col) {
     const int iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
@@ -50,15 +45,15 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
                     int32_t acc[4] = {p->bias_folded[oc], p->bias_folded[oc],
                                       p->bias_folded[oc + 1], p->bias_folded[oc + 1]};
                     td_dot_2x2_s8(w + oc * k, w + (oc + 1) * k, c0, c1, k, acc);
-                    o0[oc] = requant(p, acc[0], oc);
-                    o1[oc] = requant(p, acc[1], oc);
-                    o0[oc + 1] = requant(p, acc[2], oc + 1);
-                    o1[oc + 1] = requant(p, acc[3], oc + 1);
+                    o0[oc] = td_conv_requant(p, acc[0], oc);
+                    o1[oc] = td_conv_requant(p, acc[1], oc);
+                    o0[oc + 1] = td_conv_requant(p, acc[2], oc + 1);
+                    o1[oc + 1] = td_conv_requant(p, acc[3], oc + 1);
                 }
                 for (; oc < oc_n; ++oc) {
-                    o0[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c0, k), oc);
+                    o0[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c0, k), oc);
                     if (pair)
-                        o1[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c1, k), oc);
+                        o1[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c1, k), oc);
                 }
             }
         }
@@ -85,16 +80,16 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
             int32_t acc[4] = {p->bias_folded[oc], p->bias_folded[oc], p->bias_folded[oc + 1],
                               p->bias_folded[oc + 1]};
             td_dot_2x2_s8(w + oc * n, w + (oc + 1) * n, x0, x1, n, acc);
-            o0[oc] = requant(p, acc[0], oc);
-            o0[oc + 1] = requant(p, acc[2], oc + 1);
+            o0[oc] = td_conv_requant(p, acc[0], oc);
+            o0[oc + 1] = td_conv_requant(p, acc[2], oc + 1);
             if (pair) {
-                o1[oc] = requant(p, acc[1], oc);
-                o1[oc + 1] = requant(p, acc[3], oc + 1);
+                o1[oc] = td_conv_requant(p, acc[1], oc);
+                o1[oc + 1] = td_conv_requant(p, acc[3], oc + 1);
             }
         }
         for (; oc < oc_n; ++oc) {
-            o0[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x0, n), oc);
-            if (pair) o1[oc] = requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x1, n), oc);
+            o0[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x0, n), oc);
+            if (pair) o1[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x1, n), oc);
         }
         if (p->scratch) memcpy(out + px * oc_n, p->scratch, (size_t)((pair ? 2 : 1) * oc_n));
     }

@@ -8,11 +8,6 @@
 #include "td_quant.h"
 #include "td_simd.h"
 
-static inline int8_t requant(const td_conv_params *p, int32_t acc, int oc) {
-    acc = td_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
-    return (int8_t)td_clamp(acc, p->act_min, p->act_max);
-}
-
 /* All channels of output pixel (oy, ox), written to op. */
 static void dw_pixel(const td_conv_params *p, const int8_t *in, const int8_t *w, int oy, int ox,
                      int8_t *op) {
@@ -45,10 +40,10 @@ static void dw_pixel(const td_conv_params *p, const int8_t *in, const int8_t *w,
                 a3 = __smlatt(xo, ko, a3);
             }
         }
-        op[oc] = requant(p, a0, oc);
-        op[oc + 1] = requant(p, a1, oc + 1);
-        op[oc + 2] = requant(p, a2, oc + 2);
-        op[oc + 3] = requant(p, a3, oc + 3);
+        op[oc] = td_conv_requant(p, a0, oc);
+        op[oc + 1] = td_conv_requant(p, a1, oc + 1);
+        op[oc + 2] = td_conv_requant(p, a2, oc + 2);
+        op[oc + 3] = td_conv_requant(p, a3, oc + 3);
     }
 #endif
     for (; oc < p->out_c; ++oc) {
@@ -63,7 +58,7 @@ static void dw_pixel(const td_conv_params *p, const int8_t *in, const int8_t *w,
                 acc += (int32_t)*wp * (valid ? in[((int32_t)iy * p->in_w + ix) * p->in_c + ic] : zp);
             }
         }
-        op[oc] = requant(p, acc, oc);
+        op[oc] = td_conv_requant(p, acc, oc);
     }
 }
 

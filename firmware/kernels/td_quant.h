@@ -4,6 +4,7 @@
 #ifndef TD_QUANT_H
 #define TD_QUANT_H
 #include <stdint.h>
+#include "td_kernels.h"
 
 /* (a * b * 2) >> 32 rounded to nearest, saturating the single overflow case INT32_MIN^2. */
 static inline int32_t td_srdhm(int32_t a, int32_t b) {
@@ -40,5 +41,11 @@ static inline int32_t td_mbqm_single(int32_t x, int32_t multiplier, int shift) {
 
 static inline int32_t td_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* A convolution accumulator to its int8 output, per output channel. */
+static inline int8_t td_conv_requant(const td_conv_params *p, int32_t acc, int oc) {
+    acc = td_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
+    return (int8_t)td_clamp(acc, p->act_min, p->act_max);
 }
 #endif

@@ -78,6 +78,21 @@ static int hex_val(char c) {
     return -1;
 }
 
+/* Appends "xxyy..." hex bytes to buf; answers done_line when `expected` bytes have arrived. */
+static void append_hex(const char *args, uint8_t *buf, uint32_t *count, uint32_t expected,
+                       const char *what, const char *done_line) {
+    for (const char *p = args; p[0] && p[1]; p += 2) {
+        int hi = hex_val(p[0]), lo = hex_val(p[1]);
+        if (hi < 0 || lo < 0) { put_str("e-["); put_str(what); put_line(": bad hex]"); return; }
+        if (*count >= expected) {
+            put_str("e-["); put_str(what); put_line(": more bytes than expected]");
+            return;
+        }
+        buf[(*count)++] = (uint8_t)(hi * 16 + lo);
+    }
+    if (expected && *count == expected) put_line(done_line);
+}
+
 /* ---- model glue ---- */
 void td_profile_mark(int layer) {
     uint64_t now = td_timer_now();
@@ -151,13 +166,7 @@ static void cmd_db(char *args) {
         }
         put_str("\r\n");
     } else {
-        for (char *p = args; p[0] && p[1]; p += 2) {
-            int hi = hex_val(p[0]), lo = hex_val(p[1]);
-            if (hi < 0 || lo < 0) { put_line("e-[db: bad hex]"); return; }
-            if (db_count >= db_expected) { put_line("e-[db: more bytes than expected]"); return; }
-            db[db_count++] = (uint8_t)(hi * 16 + lo);
-        }
-        if (db_expected && db_count == db_expected) put_line("m-load-done");
+        append_hex(args, db, &db_count, db_expected, "db", "m-load-done");
     }
 }
 
@@ -215,14 +224,8 @@ static void cmd_td_audio(char *args) {
         put_line("m-td-audio-expecting");
         return;
     }
-    uint8_t *bytes = (uint8_t *)audio_buf;
-    for (char *p = args; p[0] && p[1]; p += 2) {
-        int hi = hex_val(p[0]), lo = hex_val(p[1]);
-        if (hi < 0 || lo < 0) { put_line("e-[td-audio: bad hex]"); return; }
-        if (audio_bytes >= audio_expected) { put_line("e-[td-audio: more bytes than expected]"); return; }
-        bytes[audio_bytes++] = (uint8_t)(hi * 16 + lo);
-    }
-    if (audio_expected && audio_bytes == audio_expected) put_line("m-td-audio-done");
+    append_hex(args, (uint8_t *)audio_buf, &audio_bytes, audio_expected, "td-audio",
+               "m-td-audio-done");
 }
 
 static void cmd_td_audio_infer(void) {
