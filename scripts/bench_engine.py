@@ -81,6 +81,7 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None) -> 
     compiled = compile_model(path, name=name.split("/")[-1])
     board = get_board(board_name)
     fw = make_firmware(compiled, board, work / name.replace("/", "_"))
+    compiled = fw.compiled  # with the weight layout chosen for the board
     x = model_input(name, compiled)
     if board.is_qemu and port is None:
         with QemuSession(board, fw.build.elf) as q:

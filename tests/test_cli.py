@@ -28,7 +28,7 @@ def test_verify_json(kws01, tmp_path):
                  str(kws01.parent / "kws01_input0.bin"), "--json", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["mismatches"] == 0 and r["mismatches_per_output"] == [0] and r["inputs"] == 11
-    assert r["arena_bytes"] == 8640 and r["tflm_arena_bytes_host"] == 24272
+    assert r["arena_bytes"] == 9360 and r["tflm_arena_bytes_host"] == 24272
 
 
 def test_convert_writes_both_forms(kws01, tmp_path):
@@ -36,9 +36,13 @@ def test_convert_writes_both_forms(kws01, tmp_path):
     for f in ("tflm/model_data.h", "tflm/model_data.c", "aot/td_model.h", "aot/td_model.c"):
         assert (tmp_path / "c" / f).is_file()
     header = (tmp_path / "c" / "aot" / "td_model.h").read_text()
-    assert "#define TD_MODEL_ARENA_BYTES 8640" in header
+    assert "#define TD_MODEL_ARENA_BYTES 9360" in header
     source = (tmp_path / "c" / "aot" / "td_model.c").read_text()
-    assert "static const int8_t L0_w[2560]" in source  # weights stay const, in flash
+    assert "static const int16_t L0_w[2560]" in source  # weights stay const, in flash
+    # int8 weights: half the flash, the same arena
+    assert main(["convert", str(kws01), "--out", str(tmp_path / "c8"), "--weights", "int8"]) == 0
+    source = (tmp_path / "c8" / "aot" / "td_model.c").read_text()
+    assert "static const int8_t L0_w[2560]" in source
 
 
 def test_corrupt_model_is_one_line_error(kws01, tmp_path):

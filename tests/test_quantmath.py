@@ -44,3 +44,27 @@ def test_softmax_params_for_kws01_scale():
     real = float(np.float32(0.15)) * (1 << 26)  # TFLite scales are float32
     assert math.isclose(mult * 2.0 ** (left - 31), real, rel_tol=1e-9)
     assert diff_min < 0
+
+
+def test_fast_requantization_records_are_exact():
+    """The kernels' one-multiply requantization (td_quant.h) against TFLite's arithmetic, on the
+    records the compiler emits, at random and at rounding ties."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        m, s = int(rng.integers(2 ** 30, 2 ** 31)), int(rng.integers(-20, 0))
+        zp = int(rng.integers(-128, 128))
+        conv = qm.requant_records([m], [s], zp, np.array([2 ** 30 - 1]))
+        fc = qm.requant_records([m], [s], zp, None)
+        accs = list(rng.integers(-2 ** 30 + 1, 2 ** 30, 40)) + [k << (-s - 1) for k in range(-9, 10)]
+        for acc in map(int, accs):
+            if conv is not None:
+                t = (2 * acc * int(conv[0]) + 2 ** 31) >> 32          # SMMULR
+                got = (t + int(conv[2]) + (-1 if t < 0 else 0)) >> int(conv[1])
+                assert got == qm.multiply_by_quantized_multiplier(acc, m, s) + zp
+            if fc is not None:
+                got = (((acc * int(fc[0])) >> 32) + int(fc[2])) >> int(fc[1])  # SMMUL
+                assert got == ((acc * m + (1 << (30 - s))) >> (31 - s)) + zp
+    # where it would not be exact, no records
+    assert qm.requant_records([2 ** 30], [0], 0, np.array([10])) is None
+    assert qm.requant_records([2 ** 30], [-1], 0, None) is None
+    assert qm.requant_records([2 ** 30], [-3], 0, np.array([2 ** 30])) is None

@@ -21,7 +21,7 @@ import numpy as np
 from tinydeploy.boards import Board
 from tinydeploy.build import BuildResult, build_project
 from tinydeploy.compiler import CompiledModel
-from tinydeploy.firmware import render_project
+from tinydeploy.firmware import render_project, weights_for_board
 from tinydeploy.progress import progress, step
 from tinydeploy.qemu import QemuSession
 from tinydeploy.reference import ReferenceInterpreter, tflm_arena_bytes
@@ -45,9 +45,14 @@ class Firmware:
 
 
 def make_firmware(compiled: CompiledModel, board: Board, out_dir: str | Path,
-                  input_format: str = "int8", audio_frontend: bool = False) -> Firmware:
-    """Render and build the firmware for a compiled model on a board."""
+                  input_format: str = "int8", audio_frontend: bool = False,
+                  weights: str = "auto") -> Firmware:
+    """Render and build the firmware for a compiled model on a board.
+
+    weights: the weight layout, "auto" (per board), "int8" or "int16" (firmware.weights_for_board).
+    """
     step(f"rendering firmware for {board.name} and building it with PlatformIO")
+    compiled = weights_for_board(compiled, board, weights)
     project = render_project(compiled, board, out_dir, input_format, audio_frontend)
     return Firmware(compiled, board, project, build_project(project, board), input_format)
 

@@ -17,6 +17,7 @@ from tinydeploy.paths import BOARDS
 
 CORES = {"cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33",
          "cortex-m55"}
+DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"}
 UART_DRIVERS = {"cmsdk", "pl011", "stm32_usart_v1", "stm32_usart_v2", "nrf"}
 INIT_OPS = {"write", "wait"}
 TIMERS = {"systick", "dwt"}
@@ -69,6 +70,11 @@ class Board:
     @property
     def is_qemu(self) -> bool:
         return self.qemu_machine is not None
+
+    @property
+    def has_dsp(self) -> bool:
+        """The core has the DSP extension (SMLAD, SXTB16), which the kernels' fast paths use."""
+        return self.core in DSP_CORES
 
     @property
     def cpu_flags(self) -> list[str]:

@@ -162,13 +162,14 @@ class Convert(Command):
         _model_arg(p)
         p.add_argument("--out", type=Path, default=Path("out/convert"))
         p.add_argument("--json", type=Path, help="write a summary report here")
+        _weights_arg(p, board=False)
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.compiler import compile_model
         from tinydeploy.reference import tflm_arena_bytes
         from tinydeploy.tflm_array import write_tflm_array
 
-        compiled = compile_model(args.model)
+        compiled = compile_model(args.model, wide=args.weights == "int16")
         tflite = args.model.read_bytes()
         tflm = tflm_arena_bytes(tflite)
         paths = write_tflm_array(tflite, args.out / "tflm", arena_bytes=tflm)
@@ -185,6 +186,15 @@ class Convert(Command):
         return 0
 
 
+def _weights_arg(p: argparse.ArgumentParser, board: bool = True) -> None:
+    choices = ["auto", "int8", "int16"] if board else ["int16", "int8"]
+    p.add_argument("--weights", choices=choices, default=choices[0],
+                   help="conv/FC weight layout in flash: int16 (pre-widened: fastest on cores "
+                        "with the DSP extension, twice the flash for those weights) or int8"
+                        + ("; auto picks int16 on M4/M7/M33/M55 when it fits (default: auto)"
+                           if board else " (default: int16)"))
+
+
 class Build(Command):
     name = "build"
     help = "render the firmware project for a board and build it with PlatformIO (offline)"
@@ -193,6 +203,7 @@ class Build(Command):
         _model_arg(p)
         _board_arg(p)
         p.add_argument("--out", type=Path, help="project folder (default out/firmware/BOARD)")
+        _weights_arg(p)
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.bench import make_firmware
@@ -201,7 +212,7 @@ class Build(Command):
 
         board = get_board(args.board)
         fw = make_firmware(compile_model(args.model), board,
-                           args.out or Path("out/firmware") / board.name)
+                           args.out or Path("out/firmware") / board.name, weights=args.weights)
         print(f"built {fw.build.elf}: flash {fw.build.flash_bytes:,} B, RAM {fw.build.ram_bytes:,} B")
         return 0
 
@@ -233,6 +244,7 @@ class Bench(Command):
         p.add_argument("--input-format", choices=["int8", "uint8_minus_128"], default="int8",
                        help="bytes on the wire: int8 as the model takes them, or uint8 that the "
                             "device shifts by -128 (MLPerf Tiny's image inputs)")
+        _weights_arg(p)
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--csv", type=Path, help="write one CSV row per model and board")
         p.add_argument("--html", type=Path, help="write an HTML report with plots")
@@ -285,7 +297,7 @@ class Bench(Command):
             xs, labels = self._inputs(args, compiled)
             for board in boards:
                 fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
-                                   args.input_format)
+                                   args.input_format, weights=args.weights)
                 # an explicit --port wins (e.g. an emulator the user started); else QEMU boards
                 # start their own emulator
                 report = bench(fw, model.read_bytes(), xs, labels,

@@ -20,6 +20,11 @@ class CompiledModel:
     layers: list[Layer]
     plan: MemoryPlan
     c: GeneratedC
+    wide: bool = True
+
+    def with_weights(self, wide: bool) -> "CompiledModel":
+        """The same model with convolution/FC weights pre-widened to int16 (wide) or kept int8."""
+        return self if wide == self.wide else _compile(self.model, self.name, wide)
 
     @property
     def arena_bytes(self) -> int:
@@ -28,8 +33,8 @@ class CompiledModel:
     @property
     def weight_bytes(self) -> int:
         """Bytes of constant data (weights, biases, multipliers) the model puts in flash."""
-        return sum(c.values.size * (1 if c.ctype == "int8_t" else 4)
-                   for lay in self.layers for c in lay.consts)
+        size = {"int8_t": 1, "int16_t": 2}
+        return sum(c.values.size * size.get(c.ctype, 4) for lay in self.layers for c in lay.consts)
 
     @property
     def macs(self) -> int:
@@ -53,12 +58,21 @@ class CompiledModel:
         return [h, c]
 
 
-def compile_model(source: str | Path | bytes, name: str | None = None) -> CompiledModel:
-    """Compile a `.tflite` file (path or bytes). Unsupported ops fail here, before any C is written."""
+def compile_model(source: str | Path | bytes, name: str | None = None,
+                  wide: bool = True) -> CompiledModel:
+    """Compile a `.tflite` file (path or bytes). Unsupported ops fail here, before any C is written.
+
+    wide: weights pre-widened to int16 for the DSP kernels (faster, twice the flash for those
+    weights); the firmware stage picks per board (firmware.weights_for_board).
+    """
     if isinstance(source, bytes):
         model, label = parse_model(source), name or "model"
     else:
         model, label = load_model(source), name or Path(source).stem
-    layers = lower_model(model)
+    return _compile(model, label, wide)
+
+
+def _compile(model: Model, label: str, wide: bool) -> CompiledModel:
+    layers = lower_model(model, wide)
     plan = plan_memory(model, layers)
-    return CompiledModel(label, model, layers, plan, generate_c(model, layers, plan, label))
+    return CompiledModel(label, model, layers, plan, generate_c(model, layers, plan, label), wide)

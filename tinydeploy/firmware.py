@@ -39,6 +39,29 @@ def ram_needed(compiled: CompiledModel, audio_frontend: bool = False) -> int:
             + (AUDIO_BUFFER_BYTES if audio_frontend else 0))
 
 
+FIRMWARE_FLASH_RESERVE = 64 * 1024  # flash kept free for code when widening weights
+
+
+WEIGHT_LAYOUTS = ("auto", "int8", "int16")
+
+
+def weights_for_board(compiled: CompiledModel, board: Board, weights: str = "auto") -> CompiledModel:
+    """The weight layout for a board. "auto": convolution and fully connected weights pre-widened
+    to int16 where the core has the DSP extension and the wider weights still leave room for the
+    code, int8 elsewhere (the portable kernels gain nothing from wide weights). "int8"/"int16"
+    force one layout (int8 halves their flash)."""
+    if weights not in WEIGHT_LAYOUTS:
+        raise TinyDeployError(f"unknown weight layout '{weights}'",
+                              f"use one of {', '.join(WEIGHT_LAYOUTS)}")
+    if weights != "auto":
+        return compiled.with_weights(weights == "int16")
+    if board.has_dsp:
+        wide = compiled.with_weights(True)
+        if wide.weight_bytes + FIRMWARE_FLASH_RESERVE <= board.flash_size:
+            return wide
+    return compiled.with_weights(False)
+
+
 def check_fits(compiled: CompiledModel, board: Board, audio_frontend: bool = False) -> None:
     """Refuse a model that cannot fit the board, before anything is built."""
     ram = ram_needed(compiled, audio_frontend)

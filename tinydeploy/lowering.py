@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from tinydeploy import quantmath as qm
+from tinydeploy import weight_layout as wl
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.tflite_reader import Model, Operator, Tensor
 
@@ -46,6 +47,7 @@ class Layer:
     inplace: bool = False   # the kernel may write its output over inputs[0] (same size)
 
 
+TD_DW_MAX_K = 16  # td_kernels.h: tallest kernel td_depthwise_conv2d_s8 takes
 SCRATCH = "@scratch"  # parameter placeholder: the code generator puts the layer's arena scratch here
 
 
@@ -85,7 +87,21 @@ def _const(layer_name: str, suffix: str, ctype: str, values: np.ndarray) -> Cons
     return ConstArray(f"{layer_name}_{suffix}", ctype, np.ascontiguousarray(values))
 
 
-def _conv_like(model: Model, op: Operator, depthwise: bool) -> Layer:
+def _requant_consts(name: str, params: dict[str, object], mult: list[int], shift: list[int],
+                    output_zp: int, acc_bounds: np.ndarray | None
+                    ) -> tuple[list[ConstArray], np.ndarray | None]:
+    """Fast requantization records where they are exact (quantmath.requant_records), else the
+    multipliers and shifts of the general path; sets params rq, mult and shift."""
+    rq = qm.requant_records(mult, shift, output_zp, acc_bounds)
+    if rq is not None:
+        params.update(rq=f"{name}_rq", mult="0", shift="0")
+        return [_const(name, "rq", "int32_t", rq)], rq
+    params.update(rq="0", mult=f"{name}_mult", shift=f"{name}_shift")
+    return [_const(name, "mult", "int32_t", np.array(mult, np.int64)),
+            _const(name, "shift", "int32_t", np.array(shift, np.int64))], None
+
+
+def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer:
     x, w = model.tensors[op.inputs[0]], model.tensors[op.inputs[1]]
     b = model.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
     y = model.tensors[op.outputs[0]]
@@ -116,48 +132,65 @@ def _conv_like(model: Model, op: Operator, depthwise: bool) -> Layer:
         mult=f"{name}_mult", shift=f"{name}_shift")
     wa = w.array().astype(np.int64)
     bias = b.array().reshape(-1).astype(np.int64) if b is not None else np.zeros(out_c, np.int64)
-    # per output channel: sum of its weights (depthwise: over the window, [1, KH, KW, C*M])
-    wsum = wa.reshape(-1, out_c).sum(axis=0) if depthwise else wa.reshape(out_c, -1).sum(axis=1)
-    params["bias_folded"] = f"{name}_bias_folded"
-    consts = [_const(name, "w", "int8_t", w.array().reshape(-1)),
-              _const(name, "mult", "int32_t", np.array(mult, np.int64)),
-              _const(name, "shift", "int32_t", np.array(shift, np.int64)),
-              _const(name, "bias_folded", "int32_t", bias - x.zp0 * wsum)]
-    if b is not None:
-        consts.append(_const(name, "bias", "int32_t", bias))
-    macs = out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c)
-    pointwise = (not depthwise and k_h == k_w == 1 and params["pad_h"] == params["pad_w"] == 0
-                 and o["stride_h"] == o["stride_w"] == 1)
-    func = ("td_depthwise_conv2d_s8" if depthwise else
-            "td_conv1x1_s8" if pointwise else "td_conv2d_s8")
+    taps = k_h * k_w
+    # a depthwise convolution of a single input channel is a plain convolution
+    as_conv = depthwise and in_c == 1
+    rows = wa.reshape(taps, out_c).T if as_conv else None if depthwise else wa.reshape(out_c, -1)
+    per_channel = wa.reshape(taps, out_c).T if depthwise else rows  # [out_c, window]
+    bias_folded = bias - x.zp0 * per_channel.sum(axis=1)
+    bound = np.abs(bias_folded) + 128 * np.abs(per_channel).sum(axis=1)
+    consts, rq = _requant_consts(name, params, mult, shift, y.zp0, bound)
+    macs = out_h * out_w * out_c * taps * (1 if depthwise else in_c)
     unit = (o["stride_h"] == o["stride_w"] == 1 and o["dilation_h"] == o["dilation_w"] == 1
             and in_h == out_h and in_w == out_w and in_c == out_c)
-    ring = params["pad_h"] + 1  # output rows in flight when writing over the input
-    if func == "td_conv2d_s8":
-        # two im2col windows; in place also a ring of output rows
-        scratch, inplace = 2 * k_h * k_w * in_c + (ring * out_w * out_c if unit else 0), unit
-    elif unit and pointwise:
-        scratch, inplace, ring = 2 * out_c, True, 0             # two output pixels
-    elif unit and depthwise:
-        scratch, inplace = ring * out_w * out_c, True
+    scratch, ring, inplace = 0, 0, False
+    if depthwise and not as_conv:
+        if params["depth_multiplier"] == 1 and k_h <= TD_DW_MAX_K:
+            func, block = "td_depthwise_conv2d_s8", 4
+            weights = _const(name, "w", "int16_t", wl.depthwise_groups(wa.reshape(taps, out_c)))
+            # a ring of input rows padded with the zero point (+4: a group's load past the end)
+            need_w = (out_w - 1) * o["stride_w"] + (k_w - 1) * o["dilation_w"] + 1
+            ring_row = max(need_w, params["pad_w"] + in_w) * in_c
+            ring = (k_h - 1) * o["dilation_h"] + 1
+            scratch, inplace = ring * ring_row + 4, unit
+        else:
+            func, block = "td_depthwise_conv2d_dm_s8", 1
+            weights = _const(name, "w", "int8_t", wa.reshape(-1))
     else:
-        scratch, inplace = 0, False
-    params["ring_rows"] = ring if inplace and func != "td_conv1x1_s8" else 0
+        params["depth_multiplier"] = 1
+        assert rows is not None
+        block, k4 = 2, -(-rows.shape[1] // 4) * 4
+        weights = _const(name, "w", "int16_t" if wide else "int8_t", wl.conv_rows(rows, wide))
+        pointwise = (k_h == k_w == 1 and params["pad_h"] == params["pad_w"] == 0
+                     and o["stride_h"] == o["stride_w"] == 1)
+        dummy = -(-out_c // 4) * 4  # where the outputs of an odd last pixel go
+        if pointwise:
+            # the pixel pair buffer; both input pixels are read before their outputs are written
+            func, scratch, inplace = "td_conv1x1_s8", 4 * k4 + dummy, unit
+        else:
+            # pixel pair buffer, two im2col windows; in place also a ring of output rows
+            func, inplace = "td_conv2d_s8", unit
+            ring = params["pad_h"] + 1 if unit else 0
+            scratch = 6 * k4 + dummy + ring * out_w * out_c
+    params["wide"] = int(wide and func in ("td_conv2d_s8", "td_conv1x1_s8"))
+    params["bias_folded"] = f"{name}_bias_folded"
+    consts += [weights, _const(name, "bias_folded", "int32_t", wl.padded(bias_folded, block))]
+    params["ring_rows"] = ring
     params["scratch"] = SCRATCH if scratch else "0"
     return Layer(op, func, "td_conv_params", params, consts,
-                 [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
+                 [f"t{x.index}", f"{name}_w", "0", f"t{y.index}"],
                  [x.index], [y.index], macs, scratch, inplace)
 
 
-def lower_conv2d(model: Model, op: Operator) -> Layer:
-    return _conv_like(model, op, depthwise=False)
+def lower_conv2d(model: Model, op: Operator, wide: bool = True) -> Layer:
+    return _conv_like(model, op, depthwise=False, wide=wide)
 
 
-def lower_depthwise(model: Model, op: Operator) -> Layer:
-    return _conv_like(model, op, depthwise=True)
+def lower_depthwise(model: Model, op: Operator, wide: bool = True) -> Layer:
+    return _conv_like(model, op, depthwise=True, wide=wide)
 
 
-def lower_fully_connected(model: Model, op: Operator) -> Layer:
+def lower_fully_connected(model: Model, op: Operator, wide: bool = True) -> Layer:
     x, w = model.tensors[op.inputs[0]], model.tensors[op.inputs[1]]
     b = model.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
     y = model.tensors[op.outputs[0]]
@@ -182,23 +215,27 @@ def lower_fully_connected(model: Model, op: Operator) -> Layer:
         batches=x.size // in_depth, in_depth=in_depth, out_depth=out_depth, input_offset=-x.zp0,
         filter_offset=-w.zp0, output_offset=y.zp0, act_min=act_min, act_max=act_max,
         mult=f"{name}_mult", shift=f"{name}_shift", per_channel=int(per_channel))
-    consts = [_const(name, "w", "int8_t", w.array().reshape(-1)),
-              _const(name, "mult", "int32_t", np.array(mult, np.int64)),
-              _const(name, "shift", "int32_t", np.array(shift, np.int64))]
     bias = np.zeros(out_depth, np.int64)
     if b is not None:
         if b.dtype != "int32" or not b.is_constant:
             raise _unsupported(op, f"bias must be constant int32, found {b.dtype}")
         bias = b.array().reshape(-1).astype(np.int64)
-        consts.append(_const(name, "bias", "int32_t", bias))
-    if w.zp0 == 0:  # symmetric weights: fold the input offset into the bias
-        wsum = w.array().astype(np.int64).sum(axis=1)
-        consts.append(_const(name, "bias_folded", "int32_t", bias - x.zp0 * wsum))
+    wa = w.array().astype(np.int64)
+    consts, _ = _requant_consts(name, params, mult, shift, y.zp0, None)
+    if w.zp0 == 0:  # symmetric weights: fold the input offset into the bias, block the rows
+        consts += [_const(name, "w", "int16_t" if wide else "int8_t", wl.fc_rows(wa, wide)),
+                   _const(name, "bias_folded", "int32_t", wl.padded(bias - x.zp0 * wa.sum(axis=1), 4))]
         params["bias_folded"] = f"{name}_bias_folded"
+        bias_arg = "0"
     else:
+        consts.append(_const(name, "w", "int8_t", wa.reshape(-1)))
         params["bias_folded"] = "0"
+        if b is not None:
+            consts.append(_const(name, "bias", "int32_t", bias))
+        bias_arg = f"{name}_bias" if b is not None else "0"
+    params["wide"] = int(wide and w.zp0 == 0)
     return Layer(op, "td_fully_connected_s8", "td_fc_params", params, consts,
-                 [f"t{x.index}", f"{name}_w", f"{name}_bias" if b is not None else "0", f"t{y.index}"],
+                 [f"t{x.index}", f"{name}_w", bias_arg, f"t{y.index}"],
                  [x.index], [y.index], x.size // in_depth * in_depth * out_depth)
 
 
@@ -291,8 +328,21 @@ def _binary_layer(model: Model, op: Operator, func: str, a: Tensor, b: Tensor, y
 
 def lower_add(model: Model, op: Operator) -> Layer:
     a, b, y, p = _broadcast(model, op)
-    p.update(qm.add_params(a.scale0, b.scale0, y.scale0))
-    return _binary_layer(model, op, "td_add_s8", a, b, y, p)
+    q = qm.add_params(a.scale0, b.scale0, y.scale0)
+    p.update(q)
+    # each input's rescaled value depends on its int8 value alone: a 256-entry table per input
+    name = f"L{op.index}"
+    t1 = qm.add_input_table(a.zp0, q["left_shift"], q["input1_multiplier"], q["input1_shift"])
+    t2 = qm.add_input_table(b.zp0, q["left_shift"], q["input2_multiplier"], q["input2_shift"])
+    bound = np.abs(t1).max() + np.abs(t2).max()
+    rq = qm.requant_records([q["output_multiplier"]], [q["output_shift"]], y.zp0, np.array([bound]))
+    p.update(table1=f"{name}_table1", table2=f"{name}_table2",
+             out_rq=f"{name}_rq" if rq is not None else "0")
+    layer = _binary_layer(model, op, "td_add_s8", a, b, y, p)
+    layer.consts += [_const(name, "table1", "int32_t", t1), _const(name, "table2", "int32_t", t2)]
+    if rq is not None:
+        layer.consts.append(_const(name, "rq", "int32_t", rq))
+    return layer
 
 
 def lower_mul(model: Model, op: Operator) -> Layer:
@@ -491,7 +541,7 @@ def lower_mean(model: Model, op: Operator) -> Layer:
                  [x.index], [y.index])
 
 
-LOWERINGS: dict[str, Callable[[Model, Operator], Layer]] = {
+LOWERINGS: dict[str, Callable[..., Layer]] = {
     "CONV_2D": lower_conv2d,
     "DEPTHWISE_CONV_2D": lower_depthwise,
     "FULLY_CONNECTED": lower_fully_connected,
@@ -514,9 +564,14 @@ LOWERINGS: dict[str, Callable[[Model, Operator], Layer]] = {
     "MEAN": lower_mean,
 }
 
+WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}  # lowerings that take `wide`
 
-def lower_model(model: Model) -> list[Layer]:
-    """Lower every operator; the first unsupported one stops compilation with a clear message."""
+
+def lower_model(model: Model, wide: bool = True) -> list[Layer]:
+    """Lower every operator; the first unsupported one stops compilation with a clear message.
+
+    wide: store convolution and fully connected weights pre-widened to int16 (weight_layout.py).
+    """
     if model.subgraph_count > 1:
         raise TinyDeployError(f"the model has {model.subgraph_count} subgraphs (control flow)",
                               "tinydeploy compiles single-subgraph models; remove IF/WHILE ops")
@@ -524,4 +579,5 @@ def lower_model(model: Model) -> list[Layer]:
         if op.opcode not in LOWERINGS:
             raise _unsupported(op, f"operator {op.opcode} is not supported (supported: "
                                    f"{', '.join(sorted(LOWERINGS))})")
-    return [LOWERINGS[op.opcode](model, op) for op in model.operators]
+    return [LOWERINGS[op.opcode](model, op, wide=wide) if op.opcode in WEIGHTED
+            else LOWERINGS[op.opcode](model, op) for op in model.operators]

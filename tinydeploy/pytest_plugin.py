@@ -35,7 +35,8 @@ def td_board(request: pytest.FixtureRequest) -> Board:
 @pytest.fixture
 def td_device(td_board: Board, request: pytest.FixtureRequest,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., DeviceLink]]:
-    """A factory: td_device(model) builds firmware for the model and returns an open DeviceLink."""
+    """A factory: td_device(model, weights="auto") builds firmware for the model and returns an
+    open DeviceLink."""
     from tinydeploy.bench import make_firmware
     from tinydeploy.compiler import CompiledModel, compile_model
     from tinydeploy.qemu import QemuSession
@@ -43,9 +44,11 @@ def td_device(td_board: Board, request: pytest.FixtureRequest,
     port = request.config.getoption("--td-port")
     opened: list[tuple[DeviceLink, QemuSession | None]] = []
 
-    def factory(model: str | Path | CompiledModel, timeout: float = 30.0) -> DeviceLink:
+    def factory(model: str | Path | CompiledModel, timeout: float = 30.0,
+                weights: str = "auto") -> DeviceLink:
         compiled = model if isinstance(model, CompiledModel) else compile_model(model)
-        fw = make_firmware(compiled, td_board, tmp_path_factory.mktemp(f"fw-{td_board.name}"))
+        fw = make_firmware(compiled, td_board, tmp_path_factory.mktemp(f"fw-{td_board.name}"),
+                           weights=weights)
         qemu = None
         if port is None:
             qemu = QemuSession(td_board, fw.build.elf).start()

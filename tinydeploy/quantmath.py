@@ -70,6 +70,45 @@ def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, outpu
     return mults, shifts
 
 
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier on Python ints (the kernels' td_mbqm)."""
+    a = x << max(shift, 0)
+    if a == multiplier == -2 ** 31:
+        return 2 ** 31 - 1
+    ab = a * multiplier
+    num = ab + (1 << 30 if ab >= 0 else 1 - (1 << 30))
+    high = abs(num) >> 31
+    high = high if num >= 0 else -high  # division truncating toward zero
+    e = max(-shift, 0)
+    mask = (1 << e) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> e) + (1 if (high & mask) > threshold else 0)
+
+
+def add_input_table(zero_point: int, left_shift: int, multiplier: int, shift: int) -> np.ndarray:
+    """ADD's rescaled input for every int8 value, indexed by the value's byte (uint8)."""
+    values = [multiply_by_quantized_multiplier((((b + 128) % 256 - 128) - zero_point) << left_shift,
+                                               multiplier, shift) for b in range(256)]
+    return np.array(values, dtype=np.int64)
+
+
+def requant_records(mults: list[int], shifts: list[int], output_offset: int,
+                    acc_bounds: np.ndarray | None) -> np.ndarray | None:
+    """Records {multiplier, e, 2^(e-1) + output_offset * 2^e} for the kernels' fast requantization
+    (firmware/kernels/td_quant.h), or None where it would not be exact.
+
+    acc_bounds (per channel bound of |acc|) selects the convolution form, td_requant_conv: it needs
+    |acc| < 2^30 and a right shift e = -shift >= 1. None selects the fully connected form,
+    td_requant_fc, with e = -shift - 1 >= 1. Both need the rounding term to stay well inside int32.
+    """
+    conv = acc_bounds is not None
+    es = [-s if conv else -s - 1 for s in shifts]
+    if min(es) < 1 or max(es) > 22 or (conv and np.max(acc_bounds) >= 2 ** 30):
+        return None
+    return np.array([[m, e, (1 << (e - 1)) + output_offset * (1 << e)]
+                     for m, e in zip(mults, es)], dtype=np.int64).reshape(-1)
+
+
 def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
     """(input_multiplier, input_left_shift, diff_min) of TFLite's reference int8 softmax."""
     integer_bits = 5

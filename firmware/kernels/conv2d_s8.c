@@ -1,37 +1,101 @@
-/* CONV_2D, int8 activations, per-channel int8 weights (OHWI), int32 bias.
- * The input offset is folded into the bias at compile time; each pair of output pixels is copied
- * into an im2col scratch buffer, padded taps taking the input zero point (which contributes exactly
- * nothing against the folded bias), and multiplied with two filter rows at a time. */
+/* CONV_2D, int8 activations, per-channel int8 weights, int32 bias.
+ * The input offset is folded into the bias at compile time, so a padded tap reads the input zero
+ * point and contributes exactly nothing. Output pixels go two at a time: their windows are copied
+ * (im2col), widened to int16 once (td_matmul.h) and multiplied with two filter rows at a time.
+ * Weights come in the layout td_matmul.h describes: rows in pairs padded to a multiple of four
+ * values, int8 or pre-widened int16 (p->wide). */
 #include <string.h>
 #include "td_kernels.h"
+#include "td_matmul.h"
 #include "td_quant.h"
-#include "td_simd.h"
 
-/* The window of output pixel (oy, ox) as one contiguous row of k_h * k_w * in_c values. */
-static void im2col(const td_conv_params *p, const int8_t *in, int oy, int ox, int8_t *col) {
-    const int iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    const int8_t zp = (int8_t)(-p->input_offset);
-    for (int ky = 0; ky < p->k_h; ++ky) {
-        const int iy = iy0 + ky * p->dil_h;
-        for (int kx = 0; kx < p->k_w; ++kx, col += p->in_c) {
-            const int ix = ix0 + kx * p->dil_w;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                memset(col, zp, (size_t)p->in_c);
-            else
-                memcpy(col, in + ((int32_t)iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+/* Two output pixels from their pixel pair buffer, every output channel. Filter rows come in
+ * pairs (an odd last row is paired with zeros); o1 may point to a dummy pixel. */
+static void conv_pixel_pair(const td_conv_params *p, const void *w, const int16_t *xq,
+                            int32_t k4, int8_t *restrict o0, int8_t *restrict o1) {
+    const int32_t groups = k4 >> 2, out_c = p->out_c, lo = p->act_min, hi = p->act_max;
+    const int32_t *bf = p->bias_folded, *rq = p->rq;
+    const int wide = p->wide;
+    for (int oc = 0; oc < out_c; oc += 2) {
+        int32_t acc[4] = {bf[oc], bf[oc], bf[oc + 1], bf[oc + 1]};
+        if (wide)
+            td_mm_2x2_w16((const int16_t *)w + oc * k4, xq, groups, acc);
+        else
+            td_mm_2x2_w8((const int8_t *)w + oc * k4, xq, groups, acc);
+        if (rq) {  /* one record per channel, applied to both pixels */
+            const int32_t *r = rq + 3 * oc;
+            o0[oc] = (int8_t)td_clamp(td_requant(r[0], r[1], r[2], acc[0]), lo, hi);
+            o1[oc] = (int8_t)td_clamp(td_requant(r[0], r[1], r[2], acc[1]), lo, hi);
+            if (oc + 1 == out_c) break;
+            o0[oc + 1] = (int8_t)td_clamp(td_requant(r[3], r[4], r[5], acc[2]), lo, hi);
+            o1[oc + 1] = (int8_t)td_clamp(td_requant(r[3], r[4], r[5], acc[3]), lo, hi);
+        } else {
+            const td_requant_ctx rc = td_conv_ctx(p);
+            o0[oc] = td_conv_out(&rc, acc[0], oc);
+            o1[oc] = td_conv_out(&rc, acc[1], oc);
+            if (oc + 1 == out_c) break;
+            o0[oc + 1] = td_conv_out(&rc, acc[2], oc + 1);
+            o1[oc + 1] = td_conv_out(&rc, acc[3], oc + 1);
         }
     }
 }
 
-void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
-                  const int32_t *bias, int8_t *out) {
+/* n bytes; most copies here are a few bytes, where a call to memcpy costs more than the copy */
+static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
+    if (n >= 16) {
+        memcpy(dst, src, (size_t)n);
+        return;
+    }
+    for (int32_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
+static inline void fill_bytes(int8_t *dst, int8_t v, int32_t n) {
+    for (int32_t i = 0; i < n; ++i) dst[i] = v;
+}
+
+/* The window of output pixel (oy, ox) as one contiguous row of k_h * k_w * in_c values; taps
+ * outside the input take the input zero point. */
+static void im2col(const td_conv_params *p, const int8_t *in, int oy, int ox, int8_t *col) {
+    const int iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    const int32_t c = p->in_c, row_bytes = (int32_t)p->k_w * c;
+    /* with dil_w == 1 the taps of one kernel row are contiguous in the input */
+    const int kx_lo = ix0 < 0 ? -ix0 : 0;
+    const int kx_hi = ix0 + p->k_w > p->in_w ? p->in_w - ix0 : p->k_w;
+    for (int ky = 0; ky < p->k_h; ++ky, col += row_bytes) {
+        const int iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            fill_bytes(col, zp, row_bytes);
+            continue;
+        }
+        const int8_t *src = in + (int32_t)iy * p->in_w * c;
+        if (p->dil_w == 1) {
+            fill_bytes(col, zp, kx_lo * c);
+            copy_bytes(col + kx_lo * c, src + (ix0 + kx_lo) * c, (kx_hi - kx_lo) * c);
+            fill_bytes(col + kx_hi * c, zp, (p->k_w - kx_hi) * c);
+            continue;
+        }
+        for (int kx = 0; kx < p->k_w; ++kx) {
+            const int ix = ix0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->in_w)
+                fill_bytes(col + kx * c, zp, c);
+            else
+                copy_bytes(col + kx * c, src + ix * c, c);
+        }
+    }
+}
+
+/* Scratch: the pixel pair buffer (4 * k4 bytes), two im2col windows (k4 bytes each), a dummy
+ * output pixel (out_c rounded up to 4) for an odd last pixel and, in place, a ring of output rows
+ * written back once output row r + pad_h, the last reader of input row r, is done. */
+void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
+                  int8_t *out) {
     (void)bias;
-    const int32_t k = (int32_t)p->k_h * p->k_w * p->in_c, oc_n = p->out_c;
-    const int32_t row = (int32_t)p->out_w * oc_n;
-    int8_t *c0 = p->scratch, *c1 = p->scratch + k;
-    /* in place: output rows wait in a ring after the im2col windows and are written back once
-     * output row r + pad_h, the last reader of input row r, is done */
-    int8_t *ring = p->ring_rows ? p->scratch + 2 * k : 0;
+    const int32_t k = (int32_t)p->k_h * p->k_w * p->in_c, k4 = (k + 3) & ~3;
+    const int32_t row = (int32_t)p->out_w * p->out_c;
+    int16_t *xq = (int16_t *)(void *)p->scratch;
+    int8_t *c0 = p->scratch + 4 * k4, *c1 = c0 + k4, *dummy = c1 + k4;
+    int8_t *ring = p->ring_rows ? dummy + ((p->out_c + 3) & ~3) : 0;
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
         if (oy < p->out_h) {
             int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
@@ -39,22 +103,9 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
                 const int pair = ox + 1 < p->out_w;
                 im2col(p, in, oy, ox, c0);
                 if (pair) im2col(p, in, oy, ox + 1, c1);
-                int8_t *o0 = orow + (int32_t)ox * oc_n, *o1 = o0 + oc_n;
-                int oc = 0;
-                for (; pair && oc + 2 <= oc_n; oc += 2) {
-                    int32_t acc[4] = {p->bias_folded[oc], p->bias_folded[oc],
-                                      p->bias_folded[oc + 1], p->bias_folded[oc + 1]};
-                    td_dot_2x2_s8(w + oc * k, w + (oc + 1) * k, c0, c1, k, acc);
-                    o0[oc] = td_conv_requant(p, acc[0], oc);
-                    o1[oc] = td_conv_requant(p, acc[1], oc);
-                    o0[oc + 1] = td_conv_requant(p, acc[2], oc + 1);
-                    o1[oc + 1] = td_conv_requant(p, acc[3], oc + 1);
-                }
-                for (; oc < oc_n; ++oc) {
-                    o0[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c0, k), oc);
-                    if (pair)
-                        o1[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * k, c1, k), oc);
-                }
+                td_pack_pair(c0, pair ? c1 : c0, k, xq);
+                int8_t *o0 = orow + (int32_t)ox * p->out_c;
+                conv_pixel_pair(p, w, xq, k4, o0, pair ? o0 + p->out_c : dummy);
             }
         }
         const int done = oy - p->pad_h;
@@ -63,34 +114,20 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
     }
 }
 
-/* 1x1 convolution, stride 1, no padding: a matrix product over pixels, two pixels by two output
- * channels at a time so every loaded word feeds two dual multiply-accumulates. With a scratch of
- * two output pixels the output may overwrite the input (in_c == out_c): a pair is written back
- * only after both of its input pixels have been read. */
-void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
-                   const int32_t *bias, int8_t *out) {
+/* 1x1 convolution, stride 1, no padding: a matrix product over pixels. Both input pixels of a
+ * pair are widened into the scratch before any output is written, so the output may overwrite
+ * the input when in_c == out_c. Scratch: the pixel pair buffer and a dummy pixel. */
+void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
+                   int8_t *out) {
     (void)bias;
-    const int32_t pixels = (int32_t)p->out_h * p->out_w, n = p->in_c, oc_n = p->out_c;
+    const int32_t pixels = (int32_t)p->out_h * p->out_w, n = p->in_c, k4 = (n + 3) & ~3;
+    int16_t *xq = (int16_t *)(void *)p->scratch;
+    int8_t *dummy = p->scratch + 4 * k4;
     for (int32_t px = 0; px < pixels; px += 2) {
         const int pair = px + 1 < pixels;
-        const int8_t *x0 = in + px * n, *x1 = pair ? x0 + n : x0;
-        int8_t *o0 = p->scratch ? p->scratch : out + px * oc_n, *o1 = o0 + oc_n;
-        int oc = 0;
-        for (; oc + 2 <= oc_n; oc += 2) {
-            int32_t acc[4] = {p->bias_folded[oc], p->bias_folded[oc], p->bias_folded[oc + 1],
-                              p->bias_folded[oc + 1]};
-            td_dot_2x2_s8(w + oc * n, w + (oc + 1) * n, x0, x1, n, acc);
-            o0[oc] = td_conv_requant(p, acc[0], oc);
-            o0[oc + 1] = td_conv_requant(p, acc[2], oc + 1);
-            if (pair) {
-                o1[oc] = td_conv_requant(p, acc[1], oc);
-                o1[oc + 1] = td_conv_requant(p, acc[3], oc + 1);
-            }
-        }
-        for (; oc < oc_n; ++oc) {
-            o0[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x0, n), oc);
-            if (pair) o1[oc] = td_conv_requant(p, td_dot_s8(p->bias_folded[oc], w + oc * n, x1, n), oc);
-        }
-        if (p->scratch) memcpy(out + px * oc_n, p->scratch, (size_t)((pair ? 2 : 1) * oc_n));
+        const int8_t *x0 = in + px * n;
+        td_pack_pair(x0, pair ? x0 + n : x0, n, xq);
+        int8_t *o0 = out + px * p->out_c;
+        conv_pixel_pair(p, w, xq, k4, o0, pair ? o0 + p->out_c : dummy);
     }
 }

@@ -1,52 +1,126 @@
-/* DEPTHWISE_CONV_2D, int8, weights [1, KH, KW, C*M], output channel = in_channel * M + m.
+/* DEPTHWISE_CONV_2D, int8, output channel = input channel * M + m.
  * The input offset is folded into the bias; a padded tap reads the input zero point, which then
- * contributes exactly nothing, so border pixels take the same path as the interior. With the DSP
- * extension four output channels advance together with halfword multiply-accumulates.
- * With a ring of output rows (stride 1, multiplier 1) the output may overwrite the input. */
+ * contributes exactly nothing, so border pixels take the same path as the interior.
+ *
+ * td_depthwise_conv2d_s8 (M = 1): input rows are copied into a ring of rows already padded with
+ * the zero point (rows above and below the input are slots filled with it), so the inner loops run
+ * without a single bounds check, and the output may overwrite the input: row r is in the ring
+ * before output row r is written. Weights are int16, per group of four channels and per tap in the order
+ * (c0, c2, c1, c3), which SMLABB/SMLATT pair with the SXTB16 halves of four input bytes.
+ * td_depthwise_conv2d_dm_s8 (M > 1): direct, int8 weights [1, KH, KW, C*M]. */
 #include <string.h>
 #include "td_kernels.h"
+#include "td_matmul.h"
 #include "td_quant.h"
-#include "td_simd.h"
 
-/* All channels of output pixel (oy, ox), written to op. */
-static void dw_pixel(const td_conv_params *p, const int8_t *in, const int8_t *w, int oy, int ox,
-                     int8_t *op) {
+/* One tap for four channels: acc[j] += x[j] * w[j]; advances x by step and w by one tap. */
+#ifdef TD_DSP
+#define DW_TAP(x, step, w, a0, a1, a2, a3)                                                        \
+    do {                                                                                         \
+        int32_t v_ = td_ld32(x), e_, w02_, w13_;                                                 \
+        /* load the tap's two widened weight words, widen the 4 input bytes to (x0,x2) and      \
+         * (x1,x3), then one halfword multiply-accumulate per channel */                        \
+        __asm__("ldrd %[w02], %[w13], [%[wp]], #8\n\t"                                          \
+                "sxtb16 %[e], %[v]\n\t"                                                          \
+                "sxtb16 %[v], %[v], ror #8\n\t"                                                  \
+                "smlabb %[a0], %[e], %[w02], %[a0]\n\t"                                          \
+                "smlatt %[a2], %[e], %[w02], %[a2]\n\t"                                          \
+                "smlabb %[a1], %[v], %[w13], %[a1]\n\t"                                          \
+                "smlatt %[a3], %[v], %[w13], %[a3]"                                              \
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [v] "+r"(v_),     \
+                  [wp] "+r"(w), [e] "=&r"(e_), [w02] "=&r"(w02_), [w13] "=&r"(w13_)             \
+                : : "memory");                                                                   \
+        x += step;                                                                               \
+    } while (0)
+#else
+#define DW_TAP(x, step, w, a0, a1, a2, a3)                                                        \
+    do {                                                                                         \
+        a0 += (x)[0] * (w)[0];                                                                   \
+        a2 += (x)[2] * (w)[1];                                                                   \
+        a1 += (x)[1] * (w)[2];                                                                   \
+        a3 += (x)[3] * (w)[3];                                                                   \
+        x += step;                                                                               \
+        w += 4;                                                                                  \
+    } while (0)
+#endif
+
+/* Accumulators for channels c..c+3 of one output pixel; col is the byte offset of its first tap
+ * (kx = 0, channel c) in every ring row. */
+static inline void dw_group(const int8_t *const *rows, int32_t col, int32_t step, int k_h,
+                            int k_w, const int16_t *w, int32_t a[4]) {
+    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    for (int ky = 0; ky < k_h; ++ky) {
+        const int8_t *x = rows[ky] + col;
+        if (k_w == 3) {  /* the common 3x3 case, unrolled */
+            DW_TAP(x, step, w, a0, a1, a2, a3);
+            DW_TAP(x, step, w, a0, a1, a2, a3);
+            DW_TAP(x, step, w, a0, a1, a2, a3);
+        } else {
+            for (int kx = 0; kx < k_w; ++kx) DW_TAP(x, step, w, a0, a1, a2, a3);
+        }
+    }
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+}
+
+void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
+                            const int32_t *bias, int8_t *out) {
+    (void)bias;
+    const td_requant_ctx rc = td_conv_ctx(p);
+    const int32_t *bf = p->bias_folded;
+    const int32_t c_n = p->out_c, in_row = (int32_t)p->in_w * c_n, out_row = (int32_t)p->out_w * c_n;
+    const int span = p->ring_rows, taps = p->k_h * p->k_w, k_h = p->k_h, k_w = p->k_w;
+    const int out_w = p->out_w, in_h = p->in_h;
+    const int32_t need_w = (int32_t)(out_w - 1) * p->stride_w + (k_w - 1) * p->dil_w + 1;
+    const int32_t pad_r = need_w > p->pad_w + p->in_w ? need_w - p->pad_w - p->in_w : 0;
+    const int32_t ring_row = (p->pad_w + p->in_w + pad_r) * c_n, pad_left = p->pad_w * c_n;
+    const int32_t step = (int32_t)p->dil_w * c_n, pix_step = (int32_t)p->stride_w * c_n;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    int8_t *const ring = p->scratch;
+    const int8_t *rows[TD_DW_MAX_K];
+    memset(ring, zp, (size_t)(span * ring_row));
+    int next = 0;  /* the next input row to copy into the ring */
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        const int top = oy * p->stride_h - p->pad_h;
+        for (int ky = 0; ky < k_h; ++ky) {
+            const int iy = top + ky * p->dil_h;
+            for (; next <= iy && next < in_h; ++next)
+                memcpy(ring + (next % span) * ring_row + pad_left, in + next * in_row, (size_t)in_row);
+            int8_t *slot = ring + ((iy % span + span) % span) * ring_row;
+            /* a row above or below the input: its slot holds no row still needed, fill it */
+            if (iy < 0 || iy >= in_h) memset(slot, zp, (size_t)ring_row);
+            rows[ky] = slot;
+        }
+        int8_t *o = out + oy * out_row;
+        for (int ox = 0; ox < out_w; ++ox, o += c_n) {
+            const int32_t col = ox * pix_step;
+            const int16_t *wg = (const int16_t *)w;
+            for (int c = 0; c < c_n; c += 4, wg += 4 * taps) {
+                int32_t a[4] = {bf[c], bf[c + 1], bf[c + 2], bf[c + 3]};
+                if (k_w == 3)
+                    dw_group(rows, col + c, step, k_h, 3, wg, a);
+                else
+                    dw_group(rows, col + c, step, k_h, k_w, wg, a);
+                if (c + 4 <= c_n) {
+                    o[c] = td_conv_out(&rc, a[0], c);
+                    o[c + 1] = td_conv_out(&rc, a[1], c + 1);
+                    o[c + 2] = td_conv_out(&rc, a[2], c + 2);
+                    o[c + 3] = td_conv_out(&rc, a[3], c + 3);
+                } else {
+                    for (int j = 0; c + j < c_n; ++j) o[c + j] = td_conv_out(&rc, a[j], c + j);
+                }
+            }
+        }
+    }
+}
+
+/* All channels of output pixel (oy, ox) when each input channel feeds M outputs. */
+static void dw_pixel_dm(const td_conv_params *p, const int8_t *in, const int8_t *w, int oy, int ox,
+                        int8_t *op) {
+    const td_requant_ctx rc = td_conv_ctx(p);
     const int m_count = p->depth_multiplier;
     const int8_t zp = (int8_t)(-p->input_offset);
     const int iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    int oc = 0;
-#ifdef TD_DSP
-    const int32_t zp4 = (int32_t)((uint32_t)(uint8_t)zp * 0x01010101u);
-    for (; oc + 4 <= p->out_c && (m_count == 1 || m_count % 4 == 0); oc += 4) {
-        const int ic = oc / m_count;
-        int32_t a0 = p->bias_folded[oc], a1 = p->bias_folded[oc + 1];
-        int32_t a2 = p->bias_folded[oc + 2], a3 = p->bias_folded[oc + 3];
-        const int8_t *wp = w + oc;
-        for (int ky = 0; ky < p->k_h; ++ky) {
-            const int iy = iy0 + ky * p->dil_h;
-            for (int kx = 0; kx < p->k_w; ++kx, wp += p->out_c) {
-                const int ix = ix0 + kx * p->dil_w;
-                const int valid = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-                const int32_t at = ((int32_t)iy * p->in_w + ix) * p->in_c + ic;
-                /* four channels of one pixel, or one channel feeding four outputs */
-                const int32_t x = !valid ? zp4 : m_count == 1 ? td_load4(in + at)
-                                  : (int32_t)((uint32_t)(uint8_t)in[at] * 0x01010101u);
-                const int32_t k = td_load4(wp);
-                const int32_t xe = __sxtb16(x), xo = td_sxtb16_hi(x);
-                const int32_t ke = __sxtb16(k), ko = td_sxtb16_hi(k);
-                a0 = __smlabb(xe, ke, a0);
-                a2 = __smlatt(xe, ke, a2);
-                a1 = __smlabb(xo, ko, a1);
-                a3 = __smlatt(xo, ko, a3);
-            }
-        }
-        op[oc] = td_conv_requant(p, a0, oc);
-        op[oc + 1] = td_conv_requant(p, a1, oc + 1);
-        op[oc + 2] = td_conv_requant(p, a2, oc + 2);
-        op[oc + 3] = td_conv_requant(p, a3, oc + 3);
-    }
-#endif
-    for (; oc < p->out_c; ++oc) {
+    for (int oc = 0; oc < p->out_c; ++oc) {
         const int ic = oc / m_count;
         int32_t acc = p->bias_folded[oc];
         const int8_t *wp = w + oc;
@@ -58,31 +132,15 @@ static void dw_pixel(const td_conv_params *p, const int8_t *in, const int8_t *w,
                 acc += (int32_t)*wp * (valid ? in[((int32_t)iy * p->in_w + ix) * p->in_c + ic] : zp);
             }
         }
-        op[oc] = td_conv_requant(p, acc, oc);
+        op[oc] = td_conv_out(&rc, acc, oc);
     }
 }
 
-void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
-                            const int32_t *bias, int8_t *out) {
+void td_depthwise_conv2d_dm_s8(const td_conv_params *p, const int8_t *in, const void *w,
+                               const int32_t *bias, int8_t *out) {
     (void)bias;
     const int32_t row = (int32_t)p->out_w * p->out_c;
-    if (!p->ring_rows) {
-        for (int oy = 0; oy < p->out_h; ++oy)
-            for (int ox = 0; ox < p->out_w; ++ox)
-                dw_pixel(p, in, w, oy, ox, out + oy * row + (int32_t)ox * p->out_c);
-        return;
-    }
-    /* output rows wait in a ring of pad_h + 1 rows; row r is written back once output row
-     * r + pad_h, the last reader of input row r, is done */
-    const int ring = p->ring_rows;
-    for (int oy = 0; oy < p->out_h + p->pad_h; ++oy) {
-        if (oy < p->out_h) {
-            int8_t *dst = p->scratch + (oy % ring) * row;
-            for (int ox = 0; ox < p->out_w; ++ox)
-                dw_pixel(p, in, w, oy, ox, dst + (int32_t)ox * p->out_c);
-        }
-        const int done = oy - p->pad_h;
-        if (done >= 0 && done < p->out_h)
-            memcpy(out + done * row, p->scratch + (done % ring) * row, (size_t)row);
-    }
+    for (int oy = 0; oy < p->out_h; ++oy)
+        for (int ox = 0; ox < p->out_w; ++ox)
+            dw_pixel_dm(p, in, (const int8_t *)w, oy, ox, out + oy * row + (int32_t)ox * p->out_c);
 }

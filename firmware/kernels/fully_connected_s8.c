@@ -1,40 +1,57 @@
 /* FULLY_CONNECTED, int8, weights [out_depth, in_depth], per-tensor or per-channel scales.
  * With symmetric weights (filter_offset 0, TFLite's int8 rule) the input offset is folded into
- * the bias and two output rows share every input load. */
+ * the bias and four output rows share every input load (weights in the td_matmul.h layout, int8
+ * or pre-widened). */
 #include "td_kernels.h"
+#include "td_matmul.h"
 #include "td_quant.h"
-#include "td_simd.h"
 
-static inline int8_t requant(const td_fc_params *p, int32_t acc, int32_t o) {
-    const int q = p->per_channel ? o : 0;
-    acc = td_mbqm_single(acc, p->mult[q], p->shift[q]) + p->output_offset;
-    return (int8_t)td_clamp(acc, p->act_min, p->act_max);
+static inline int8_t fc_out(const td_fc_params *p, int32_t acc, int32_t o) {
+    const int32_t q = p->per_channel ? o : 0;
+    const int32_t v = p->rq ? td_requant_fc(p->rq + 3 * q, acc)
+                            : td_mbqm_single(acc, p->mult[q], p->shift[q]) + p->output_offset;
+    return (int8_t)td_clamp(v, p->act_min, p->act_max);
 }
 
-void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const int8_t *w,
-                           const int32_t *bias, int8_t *out) {
-    const int32_t n = p->in_depth;
+/* The last n < 4 values of four rows: the tail group of the blocked layout. */
+static void fc_tail(const void *w, int wide, const int8_t *x, int32_t n, int32_t acc[4]) {
+    static const int8_t pos_wide[4] = {0, 2, 1, 3};  /* value j of a group sits at pos_wide[j] */
+    for (int r = 0; r < 4; ++r)
+        for (int32_t j = 0; j < n; ++j)
+            acc[r] += x[j] * (wide ? ((const int16_t *)w)[4 * r + pos_wide[j]]
+                                   : ((const int8_t *)w)[4 * r + j]);
+}
+
+void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
+                           const int32_t *bias, int8_t *restrict out) {
+    const int32_t n = p->in_depth, k4 = (n + 3) & ~3, groups = n >> 2;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *row = in + b * n;
         int8_t *ob = out + b * p->out_depth;
         if (p->bias_folded) {
-            int32_t o = 0;
-            for (; o + 2 <= p->out_depth; o += 2) {
-                int32_t acc[2] = {p->bias_folded[o], p->bias_folded[o + 1]};
-                td_dot_2x1_s8(w + o * n, w + (o + 1) * n, row, n, acc);
-                ob[o] = requant(p, acc[0], o);
-                ob[o + 1] = requant(p, acc[1], o + 1);
+            for (int32_t o = 0; o < p->out_depth; o += 4) {
+                int32_t acc[4] = {p->bias_folded[o], p->bias_folded[o + 1], p->bias_folded[o + 2],
+                                  p->bias_folded[o + 3]};
+                const void *wb = p->wide ? (const void *)((const int16_t *)w + o * k4)
+                                         : (const void *)((const int8_t *)w + o * k4);
+                if (groups && p->wide)
+                    td_mm_4x1_w16((const int16_t *)wb, row, groups, acc);
+                else if (groups)
+                    td_mm_4x1_w8((const int8_t *)wb, row, groups, acc);
+                if (n & 3)
+                    fc_tail(p->wide ? (const void *)((const int16_t *)wb + 16 * groups)
+                                    : (const void *)((const int8_t *)wb + 16 * groups),
+                            p->wide, row + 4 * groups, n & 3, acc);
+                for (int32_t j = 0; j < 4 && o + j < p->out_depth; ++j) ob[o + j] = fc_out(p, acc[j], o + j);
             }
-            for (; o < p->out_depth; ++o)
-                ob[o] = requant(p, td_dot_s8(p->bias_folded[o], w + o * n, row, n), o);
             continue;
         }
         for (int32_t o = 0; o < p->out_depth; ++o) {
-            const int8_t *wr = w + o * n;
+            const int8_t *wr = (const int8_t *)w + o * n;
             int32_t acc = bias ? bias[o] : 0;
             for (int32_t d = 0; d < n; ++d)
                 acc += ((int32_t)wr[d] + p->filter_offset) * ((int32_t)row[d] + p->input_offset);
-            ob[o] = requant(p, acc, o);
+            ob[o] = fc_out(p, acc, o);
         }
     }
 }

@@ -15,9 +15,13 @@ typedef struct {
     /* bias + input_offset * (sum of the channel's weights): lets windows that lie wholly inside
      * the input skip the offset and run as plain int8 dot products */
     const int32_t *bias_folded;
-    int8_t *scratch;                   /* conv: room for two im2col windows, placed in the arena */
-    int16_t ring_rows;                 /* > 0: output overwrites input through a ring of rows */
+    const int32_t *rq;                 /* fast requantization records (td_quant.h), or 0 */
+    int8_t *scratch;                   /* arena space while the kernel runs (see each kernel) */
+    int16_t ring_rows;                 /* rows in the kernel's ring of rows, 0 for none */
+    int16_t wide;                      /* weights pre-widened to int16 (td_matmul.h) */
 } td_conv_params;
+
+#define TD_DW_MAX_K 16                 /* kernel height limit of td_depthwise_conv2d_s8 */
 
 typedef struct {
     int32_t batches, in_depth, out_depth;
@@ -25,7 +29,11 @@ typedef struct {
     const int32_t *mult;               /* one entry, or one per output when per-channel */
     const int32_t *shift;
     int32_t per_channel;
-    const int32_t *bias_folded;        /* bias + input_offset * row sums; 0 when filter_offset != 0 */
+    /* bias + input_offset * row sums, and weights in the td_matmul.h layout; 0 when
+     * filter_offset != 0 (weights then stay [out_depth, in_depth]) */
+    const int32_t *bias_folded;
+    const int32_t *rq;                 /* fast requantization records (td_quant.h), or 0 */
+    int32_t wide;                      /* weights pre-widened to int16 */
 } td_fc_params;
 
 typedef struct {
@@ -44,6 +52,9 @@ typedef struct {
     int32_t input1_offset, input2_offset, output_offset;
     int32_t left_shift, input1_multiplier, input1_shift, input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift, act_min, act_max;
+    /* ADD: each input's rescaled value per int8 value (256 entries, indexed by the byte), and the
+     * output's fast requantization record (td_quant.h) or 0 */
+    const int32_t *table1, *table2, *out_rq;
 } td_binary_params;
 
 typedef struct {
@@ -83,13 +94,15 @@ typedef struct {
     int32_t input_zero_point, output_zero_point, multiplier, shift;
 } td_mean_params;
 
-void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
+void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
                   const int32_t *bias, int8_t *out);
-void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
+void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w,
                    const int32_t *bias, int8_t *out);
-void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const int8_t *w,
+void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
                             const int32_t *bias, int8_t *out);
-void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const int8_t *w,
+void td_depthwise_conv2d_dm_s8(const td_conv_params *p, const int8_t *in, const void *w,
+                               const int32_t *bias, int8_t *out);
+void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
                            const int32_t *bias, int8_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);

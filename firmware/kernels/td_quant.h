@@ -5,6 +5,7 @@
 #define TD_QUANT_H
 #include <stdint.h>
 #include "td_kernels.h"
+#include "td_simd.h"
 
 /* (a * b * 2) >> 32 rounded to nearest, saturating the single overflow case INT32_MIN^2. */
 static inline int32_t td_srdhm(int32_t a, int32_t b) {
@@ -39,13 +40,48 @@ static inline int32_t td_mbqm_single(int32_t x, int32_t multiplier, int shift) {
     return (int32_t)(((int64_t)x * multiplier + round) >> total_shift);
 }
 
+/* Fast requantization from a record per output channel, {multiplier, e, 2^(e-1) + offset * 2^e},
+ * which the compiler emits only where it is exact (tinydeploy/quantmath.py, fast_requant_record):
+ *
+ * convolutions (td_mbqm): with |acc| < 2^30 the doubling high multiply is floor((2 acc m + 2^31) /
+ * 2^32) in every case (gemmlowp's nudge rounds negative ties up too), one SMMULR; then rounding half
+ * away from zero by e >= 1 bits is (t + 2^(e-1) - [t < 0]) >> e, and adding offset * 2^e before the
+ * shift adds the output offset for free. */
+static inline int32_t td_requant(int32_t multiplier, int32_t e, int32_t round_offset, int32_t acc) {
+    const int32_t t = td_smmulr(acc * 2, multiplier);
+    return (t + round_offset + (t >> 31)) >> e;
+}
+
+static inline int32_t td_requant_conv(const int32_t *rec, int32_t acc) {
+    return td_requant(rec[0], rec[1], rec[2], acc);
+}
+
+/* fully connected (td_mbqm_single, shift = -1 - e with e >= 1): (acc m + 2^(30+e)) >> (31+e) equals
+ * (floor(acc m / 2^32) + 2^(e-1)) >> e, the low word never carrying into the result: one SMMUL. */
+static inline int32_t td_requant_fc(const int32_t *rec, int32_t acc) {
+    return (td_smmul(acc, rec[0]) + rec[2]) >> rec[1];
+}
+
 static inline int32_t td_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* Per-layer requantization constants copied out of the parameter struct: held in registers, they
+ * are not reloaded after every int8 store (a char store may alias anything). */
+typedef struct {
+    const int32_t *rq, *mult, *shift;
+    int32_t offset, lo, hi;
+} td_requant_ctx;
+
+static inline td_requant_ctx td_conv_ctx(const td_conv_params *p) {
+    const td_requant_ctx c = {p->rq, p->mult, p->shift, p->output_offset, p->act_min, p->act_max};
+    return c;
+}
+
 /* A convolution accumulator to its int8 output, per output channel. */
-static inline int8_t td_conv_requant(const td_conv_params *p, int32_t acc, int oc) {
-    acc = td_mbqm(acc, p->mult[oc], p->shift[oc]) + p->output_offset;
-    return (int8_t)td_clamp(acc, p->act_min, p->act_max);
+static inline int8_t td_conv_out(const td_requant_ctx *c, int32_t acc, int oc) {
+    const int32_t v = c->rq ? td_requant_conv(c->rq + 3 * oc, acc)
+                            : td_mbqm(acc, c->mult[oc], c->shift[oc]) + c->offset;
+    return (int8_t)td_clamp(v, c->lo, c->hi);
 }
 #endif

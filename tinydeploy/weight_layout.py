@@ -1,0 +1,55 @@
+"""Weights reordered at compile time into the order the kernels read them (firmware/kernels/td_matmul.h).
+
+Within a group of four values along the reduction axis the int16 order is (0, 2, 1, 3): what SXTB16
+and SXTB16-ROR-8 make of four int8 values, so the kernels pair weights and inputs with SMLAD and no
+shuffling. "Wide" weights are stored already widened to int16 in that order (twice the flash, one
+load less per pair of multiply-accumulates); narrow ones stay int8 in natural order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GROUP_ORDER = [0, 2, 1, 3]
+
+
+def _pad_to(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    out = np.zeros((rows, cols), dtype=np.int64)
+    out[:a.shape[0], :a.shape[1]] = a
+    return out
+
+
+def _blocked(w: np.ndarray, block: int, wide: bool) -> np.ndarray:
+    """[rows, k] -> [rows/block][k/4][block][4], rows and k padded with zeros."""
+    rows = -(-w.shape[0] // block) * block
+    k4 = -(-w.shape[1] // 4) * 4
+    a = _pad_to(w, rows, k4).reshape(rows // block, block, k4 // 4, 4).transpose(0, 2, 1, 3)
+    if wide:
+        return np.ascontiguousarray(a[..., GROUP_ORDER]).astype(np.int16).reshape(-1)
+    return np.ascontiguousarray(a).astype(np.int8).reshape(-1)
+
+
+def conv_rows(w: np.ndarray, wide: bool) -> np.ndarray:
+    """Convolution filters [out_c, k] in pairs of rows (td_mm_2x2_*)."""
+    return _blocked(w, 2, wide)
+
+
+def fc_rows(w: np.ndarray, wide: bool) -> np.ndarray:
+    """Fully connected weights [out, in] in fours of rows (td_mm_4x1_*)."""
+    return _blocked(w, 4, wide)
+
+
+def depthwise_groups(w: np.ndarray) -> np.ndarray:
+    """Depthwise filters [taps, C] -> int16 [C/4][taps][4] with channels in group order."""
+    taps, c = w.shape
+    c4 = -(-c // 4) * 4
+    a = _pad_to(w, taps, c4).reshape(taps, c4 // 4, 4).transpose(1, 0, 2)
+    return np.ascontiguousarray(a[..., GROUP_ORDER]).astype(np.int16).reshape(-1)
+
+
+def padded(values: np.ndarray, multiple: int) -> np.ndarray:
+    """Per-channel constants padded with zeros to a whole number of blocks."""
+    n = -(-len(values) // multiple) * multiple
+    out = np.zeros(n, dtype=np.int64)
+    out[:len(values)] = values
+    return out
