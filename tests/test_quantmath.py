@@ -53,7 +53,7 @@ def test_fast_requantization_records_are_exact():
     for _ in range(300):
         m, s = int(rng.integers(2 ** 30, 2 ** 31)), int(rng.integers(-20, 0))
         zp = int(rng.integers(-128, 128))
-        conv = qm.requant_records([m], [s], zp, np.array([2 ** 30 - 1]))
+        conv = qm.requant_records([m], [s], zp, np.array([[-2 ** 30 + 1, 2 ** 30 - 1]]))
         fc = qm.requant_records([m], [s], zp, None)
         accs = list(rng.integers(-2 ** 30 + 1, 2 ** 30, 40)) + [k << (-s - 1) for k in range(-9, 10)]
         for acc in map(int, accs):
@@ -65,6 +65,9 @@ def test_fast_requantization_records_are_exact():
                 got = (((acc * int(fc[0])) >> 32) + int(fc[2])) >> int(fc[1])  # SMMUL
                 assert got == ((acc * m + (1 << (30 - s))) >> (31 - s)) + zp
     # where it would not be exact, no records
-    assert qm.requant_records([2 ** 30], [0], 0, np.array([10])) is None
+    assert qm.requant_records([2 ** 30], [0], 0, np.array([[-5000, 5000]])) is None
     assert qm.requant_records([2 ** 30], [-1], 0, None) is None
-    assert qm.requant_records([2 ** 30], [-3], 0, np.array([2 ** 30])) is None
+    assert qm.requant_records([2 ** 30], [-3], 0, np.array([[-2 ** 30, 0]])) is None
+    # a channel that cannot leave one output: a record that gives it
+    rec = qm.requant_records([2 ** 30], [-28], -128, np.array([[2 ** 30, 2 ** 30 + 4000]]))
+    assert rec is not None and list(rec) == [0, 1, 1 + 2 * (2 - 128)]  # 2^29 >> 28 = 2

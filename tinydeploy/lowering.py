@@ -88,11 +88,12 @@ def _const(layer_name: str, suffix: str, ctype: str, values: np.ndarray) -> Cons
 
 
 def _requant_consts(name: str, params: dict[str, object], mult: list[int], shift: list[int],
-                    output_zp: int, acc_bounds: np.ndarray | None
+                    output_zp: int, acc_ranges: np.ndarray | None
                     ) -> tuple[list[ConstArray], np.ndarray | None]:
     """Fast requantization records where they are exact (quantmath.requant_records), else the
     multipliers and shifts of the general path; sets params rq, mult and shift."""
-    rq = qm.requant_records(mult, shift, output_zp, acc_bounds)
+    act = (int(params["act_min"]), int(params["act_max"]))  # type: ignore[call-overload]
+    rq = qm.requant_records(mult, shift, output_zp, acc_ranges, act)
     if rq is not None:
         params.update(rq=f"{name}_rq", mult="0", shift="0")
         return [_const(name, "rq", "int32_t", rq)], rq
@@ -138,8 +139,11 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer
     rows = wa.reshape(taps, out_c).T if as_conv else None if depthwise else wa.reshape(out_c, -1)
     per_channel = wa.reshape(taps, out_c).T if depthwise else rows  # [out_c, window]
     bias_folded = bias - x.zp0 * per_channel.sum(axis=1)
-    bound = np.abs(bias_folded) + 128 * np.abs(per_channel).sum(axis=1)
-    consts, rq = _requant_consts(name, params, mult, shift, y.zp0, bound)
+    # the accumulator's reach: inputs span [-128, 127] against each weight's sign
+    pos, neg = np.clip(per_channel, 0, None).sum(axis=1), np.clip(per_channel, None, 0).sum(axis=1)
+    acc_range = np.stack([bias_folded - 128 * pos + 127 * neg,
+                          bias_folded + 127 * pos - 128 * neg], axis=1)
+    consts, rq = _requant_consts(name, params, mult, shift, y.zp0, acc_range)
     macs = out_h * out_w * out_c * taps * (1 if depthwise else in_c)
     unit = (o["stride_h"] == o["stride_w"] == 1 and o["dilation_h"] == o["dilation_w"] == 1
             and in_h == out_h and in_w == out_w and in_c == out_c)
@@ -335,7 +339,9 @@ def lower_add(model: Model, op: Operator) -> Layer:
     t1 = qm.add_input_table(a.zp0, q["left_shift"], q["input1_multiplier"], q["input1_shift"])
     t2 = qm.add_input_table(b.zp0, q["left_shift"], q["input2_multiplier"], q["input2_shift"])
     bound = np.abs(t1).max() + np.abs(t2).max()
-    rq = qm.requant_records([q["output_multiplier"]], [q["output_shift"]], y.zp0, np.array([bound]))
+    act = qm.activation_range(op.options.get("activation", "NONE"), y.scale0, y.zp0)
+    rq = qm.requant_records([q["output_multiplier"]], [q["output_shift"]], y.zp0,
+                            np.array([[-bound, bound]]), act)
     p.update(table1=f"{name}_table1", table2=f"{name}_table2",
              out_rq=f"{name}_rq" if rq is not None else "0")
     layer = _binary_layer(model, op, "td_add_s8", a, b, y, p)

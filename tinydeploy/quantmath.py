@@ -93,20 +93,40 @@ def add_input_table(zero_point: int, left_shift: int, multiplier: int, shift: in
 
 
 def requant_records(mults: list[int], shifts: list[int], output_offset: int,
-                    acc_bounds: np.ndarray | None) -> np.ndarray | None:
+                    acc_ranges: np.ndarray | None, act: tuple[int, int] = (-128, 127)
+                    ) -> np.ndarray | None:
     """Records {multiplier, e, 2^(e-1) + output_offset * 2^e} for the kernels' fast requantization
     (firmware/kernels/td_quant.h), or None where it would not be exact.
 
-    acc_bounds (per channel bound of |acc|) selects the convolution form, td_requant_conv: it needs
-    |acc| < 2^30 and a right shift e = -shift >= 1. None selects the fully connected form,
-    td_requant_fc, with e = -shift - 1 >= 1. Both need the rounding term to stay well inside int32.
+    acc_ranges ([channels, 2]: the least and greatest accumulator each channel can reach) selects
+    the convolution form, td_requant_conv: it needs |acc| < 2^30, a right shift e = -shift >= 1 and
+    the rounding term plus |acc| inside int32. A channel whose output is the same (after the
+    activation clamp `act`) for every reachable accumulator gets the record {0, 1, 1 + 2 * out},
+    which yields that output. None selects the fully connected form, td_requant_fc, with
+    e = -shift - 1 >= 1 and a rounding term well inside int32.
     """
-    conv = acc_bounds is not None
-    es = [-s if conv else -s - 1 for s in shifts]
-    if min(es) < 1 or max(es) > 22 or (conv and np.max(acc_bounds) >= 2 ** 30):
-        return None
-    return np.array([[m, e, (1 << (e - 1)) + output_offset * (1 << e)]
-                     for m, e in zip(mults, es)], dtype=np.int64).reshape(-1)
+    def output(acc: int, m: int, s: int) -> int:
+        return min(max(multiply_by_quantized_multiplier(acc, m, s) + output_offset, act[0]), act[1])
+
+    conv = acc_ranges is not None
+    ranges = np.asarray(acc_ranges, dtype=np.int64).reshape(-1, 2) if conv else None
+    records = []
+    for i, (m, s) in enumerate(zip(mults, shifts)):
+        bound = 2 ** 30  # FC: |floor(acc * m / 2^32)| < 2^30
+        if ranges is not None:
+            lo, hi = int(ranges[i % len(ranges), 0]), int(ranges[i % len(ranges), 1])
+            if output(lo, m, s) == output(hi, m, s):  # monotone: constant over [lo, hi]
+                records.append([0, 1, 1 + 2 * output(lo, m, s)])
+                continue
+            bound = max(abs(lo), abs(hi))
+            if bound >= 2 ** 30:
+                return None
+        e = -s if conv else -s - 1
+        k = (1 << (e - 1)) + output_offset * (1 << e) if e >= 1 else 0
+        if e < 1 or bound + abs(k) + 1 >= 2 ** 31:
+            return None
+        records.append([m, e, k])
+    return np.array(records, dtype=np.int64).reshape(-1)
 
 
 def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:

@@ -40,17 +40,21 @@ static void conv_pixel_pair(const td_conv_params *p, const void *w, const int16_
     }
 }
 
-/* n bytes; most copies here are a few bytes, where a call to memcpy costs more than the copy */
+/* n bytes; most copies here are a few bytes, where a call to memcpy costs more than the copy.
+ * memcpy of 4 bytes is one word load and store where the core allows unaligned access. */
 static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
-    if (n >= 16) {
+    if (n >= 32) {
         memcpy(dst, src, (size_t)n);
         return;
     }
-    for (int32_t i = 0; i < n; ++i) dst[i] = src[i];
+    for (; n >= 4; n -= 4, dst += 4, src += 4) memcpy(dst, src, 4);
+    for (; n > 0; --n) *dst++ = *src++;
 }
 
 static inline void fill_bytes(int8_t *dst, int8_t v, int32_t n) {
-    for (int32_t i = 0; i < n; ++i) dst[i] = v;
+    const uint32_t word = (uint8_t)v * 0x01010101u;
+    for (; n >= 4; n -= 4, dst += 4) memcpy(dst, &word, 4);
+    for (; n > 0; --n) *dst++ = v;
 }
 
 /* The window of output pixel (oy, ox) as one contiguous row of k_h * k_w * in_c values; taps

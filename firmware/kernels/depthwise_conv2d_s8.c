@@ -13,9 +13,10 @@
 #include "td_matmul.h"
 #include "td_quant.h"
 
-/* One tap for four channels: acc[j] += x[j] * w[j]; advances x by step and w by one tap. */
+/* One tap for four channels: acc[j] += x[j] * w[j] for the four input bytes at x; advances w by
+ * one tap. */
 #ifdef TD_DSP
-#define DW_TAP(x, step, w, a0, a1, a2, a3)                                                        \
+#define DW_TAP(x, w, a0, a1, a2, a3)                                                              \
     do {                                                                                         \
         int32_t v_ = td_ld32(x), e_, w02_, w13_;                                                 \
         /* load the tap's two widened weight words, widen the 4 input bytes to (x0,x2) and      \
@@ -30,54 +31,96 @@
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [v] "+r"(v_),     \
                   [wp] "+r"(w), [e] "=&r"(e_), [w02] "=&r"(w02_), [w13] "=&r"(w13_)             \
                 : : "memory");                                                                   \
-        x += step;                                                                               \
     } while (0)
 #else
-#define DW_TAP(x, step, w, a0, a1, a2, a3)                                                        \
+#define DW_TAP(x, w, a0, a1, a2, a3)                                                              \
     do {                                                                                         \
         a0 += (x)[0] * (w)[0];                                                                   \
         a2 += (x)[2] * (w)[1];                                                                   \
         a1 += (x)[1] * (w)[2];                                                                   \
         a3 += (x)[3] * (w)[3];                                                                   \
-        x += step;                                                                               \
         w += 4;                                                                                  \
     } while (0)
 #endif
 
-/* Accumulators for channels c..c+3 of one output pixel; col is the byte offset of its first tap
- * (kx = 0, channel c) in every ring row. */
-static inline void dw_group(const int8_t *const *rows, int32_t col, int32_t step, int k_h,
-                            int k_w, const int16_t *w, int32_t a[4]) {
-    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-    for (int ky = 0; ky < k_h; ++ky) {
-        const int8_t *x = rows[ky] + col;
-        if (k_w == 3) {  /* the common 3x3 case, unrolled */
-            DW_TAP(x, step, w, a0, a1, a2, a3);
-            DW_TAP(x, step, w, a0, a1, a2, a3);
-            DW_TAP(x, step, w, a0, a1, a2, a3);
-        } else {
-            for (int kx = 0; kx < k_w; ++kx) DW_TAP(x, step, w, a0, a1, a2, a3);
+/* Channels c..c+3 of one output pixel to int8 with the fast records. */
+#define DW_STORE4(o, r, lo, hi, a0, a1, a2, a3)                                                   \
+    do {                                                                                         \
+        (o)[0] = (int8_t)td_clamp(td_requant((r)[0], (r)[1], (r)[2], a0), lo, hi);             \
+        (o)[1] = (int8_t)td_clamp(td_requant((r)[3], (r)[4], (r)[5], a1), lo, hi);             \
+        (o)[2] = (int8_t)td_clamp(td_requant((r)[6], (r)[7], (r)[8], a2), lo, hi);             \
+        (o)[3] = (int8_t)td_clamp(td_requant((r)[9], (r)[10], (r)[11], a3), lo, hi);           \
+    } while (0)
+
+/* One output row of a 3x3 kernel whose channels come in whole groups of four and whose records
+ * are all fast: the three ring rows, the two tap offsets and the accumulators stay in registers. */
+static void dw_row_3x3(const td_conv_params *p, const int8_t *r0, const int8_t *r1,
+                       const int8_t *r2, const int16_t *w, int8_t *o) {
+    const int32_t c_n = p->out_c, out_w = p->out_w;
+    const int32_t step = (int32_t)p->dil_w * c_n, step2 = 2 * step;
+    const int32_t pix_step = (int32_t)p->stride_w * c_n - c_n;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int ox = 0; ox < out_w; ++ox, r0 += pix_step, r1 += pix_step, r2 += pix_step) {
+        const int16_t *wg = w;
+        const int32_t *b = p->bias_folded, *r = p->rq;
+        for (int32_t c = 0; c < c_n; c += 4, r0 += 4, r1 += 4, r2 += 4, b += 4, r += 12, o += 4) {
+            int32_t a0 = b[0], a1 = b[1], a2 = b[2], a3 = b[3];
+            DW_TAP(r0, wg, a0, a1, a2, a3);
+            DW_TAP(r0 + step, wg, a0, a1, a2, a3);
+            DW_TAP(r0 + step2, wg, a0, a1, a2, a3);
+            DW_TAP(r1, wg, a0, a1, a2, a3);
+            DW_TAP(r1 + step, wg, a0, a1, a2, a3);
+            DW_TAP(r1 + step2, wg, a0, a1, a2, a3);
+            DW_TAP(r2, wg, a0, a1, a2, a3);
+            DW_TAP(r2 + step, wg, a0, a1, a2, a3);
+            DW_TAP(r2 + step2, wg, a0, a1, a2, a3);
+            DW_STORE4(o, r, lo, hi, a0, a1, a2, a3);
         }
     }
-    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+}
+
+/* One output row, any kernel size and channel count. */
+static void dw_row(const td_conv_params *p, const int8_t *const *rows, const int16_t *w,
+                   int8_t *o) {
+    const int k_w = p->k_w;
+    const int32_t c_n = p->out_c, out_w = p->out_w;
+    const int32_t step = (int32_t)p->dil_w * c_n, pix_step = (int32_t)p->stride_w * c_n;
+    const int32_t *bf = p->bias_folded, *rq = p->rq, lo = p->act_min, hi = p->act_max;
+    const int k_h = p->k_h;
+    for (int ox = 0; ox < out_w; ++ox, o += c_n) {
+        const int32_t col = ox * pix_step;
+        const int16_t *wg = w;
+        for (int c = 0; c < c_n; c += 4) {
+            int32_t a0 = bf[c], a1 = bf[c + 1], a2 = bf[c + 2], a3 = bf[c + 3];
+            for (int ky = 0; ky < k_h; ++ky) {
+                const int8_t *x = rows[ky] + col + c;
+                for (int kx = 0; kx < k_w; ++kx, x += step) DW_TAP(x, wg, a0, a1, a2, a3);
+            }
+            if (rq && c + 4 <= c_n) {
+                DW_STORE4(o + c, rq + 3 * c, lo, hi, a0, a1, a2, a3);
+            } else {
+                const td_requant_ctx rc = td_conv_ctx(p);
+                const int32_t a[4] = {a0, a1, a2, a3};
+                for (int j = 0; j < 4 && c + j < c_n; ++j) o[c + j] = td_conv_out(&rc, a[j], c + j);
+            }
+        }
+    }
 }
 
 void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
                             const int32_t *bias, int8_t *out) {
     (void)bias;
-    const td_requant_ctx rc = td_conv_ctx(p);
-    const int32_t *bf = p->bias_folded;
     const int32_t c_n = p->out_c, in_row = (int32_t)p->in_w * c_n, out_row = (int32_t)p->out_w * c_n;
-    const int span = p->ring_rows, taps = p->k_h * p->k_w, k_h = p->k_h, k_w = p->k_w;
+    const int span = p->ring_rows, k_h = p->k_h, k_w = p->k_w;
     const int out_w = p->out_w, in_h = p->in_h;
     const int32_t need_w = (int32_t)(out_w - 1) * p->stride_w + (k_w - 1) * p->dil_w + 1;
     const int32_t pad_r = need_w > p->pad_w + p->in_w ? need_w - p->pad_w - p->in_w : 0;
     const int32_t ring_row = (p->pad_w + p->in_w + pad_r) * c_n, pad_left = p->pad_w * c_n;
-    const int32_t step = (int32_t)p->dil_w * c_n, pix_step = (int32_t)p->stride_w * c_n;
     const int8_t zp = (int8_t)(-p->input_offset);
     int8_t *const ring = p->scratch;
     const int8_t *rows[TD_DW_MAX_K];
     memset(ring, zp, (size_t)(span * ring_row));
+    const int fast_3x3 = k_h == 3 && k_w == 3 && p->rq && c_n % 4 == 0;
     int next = 0;  /* the next input row to copy into the ring */
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int top = oy * p->stride_h - p->pad_h;
@@ -91,25 +134,10 @@ void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const voi
             rows[ky] = slot;
         }
         int8_t *o = out + oy * out_row;
-        for (int ox = 0; ox < out_w; ++ox, o += c_n) {
-            const int32_t col = ox * pix_step;
-            const int16_t *wg = (const int16_t *)w;
-            for (int c = 0; c < c_n; c += 4, wg += 4 * taps) {
-                int32_t a[4] = {bf[c], bf[c + 1], bf[c + 2], bf[c + 3]};
-                if (k_w == 3)
-                    dw_group(rows, col + c, step, k_h, 3, wg, a);
-                else
-                    dw_group(rows, col + c, step, k_h, k_w, wg, a);
-                if (c + 4 <= c_n) {
-                    o[c] = td_conv_out(&rc, a[0], c);
-                    o[c + 1] = td_conv_out(&rc, a[1], c + 1);
-                    o[c + 2] = td_conv_out(&rc, a[2], c + 2);
-                    o[c + 3] = td_conv_out(&rc, a[3], c + 3);
-                } else {
-                    for (int j = 0; c + j < c_n; ++j) o[c + j] = td_conv_out(&rc, a[j], c + j);
-                }
-            }
-        }
+        if (fast_3x3)
+            dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o);
+        else
+            dw_row(p, rows, (const int16_t *)w, o);
     }
 }
 

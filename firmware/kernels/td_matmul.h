@@ -51,9 +51,9 @@ static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int
 }
 
 #ifdef TD_DSP
-/* The loops are written in assembly only to get what C compilers will not emit for them: LDRD with
- * post-increment (two words per load instruction; GCC splits them into single LDRs), with every
- * value kept in registers. Each loop body is the plain sequence its comment gives. */
+/* The loops are written in assembly only to get what C compilers will not emit for them: LDRD and
+ * LDM with write-back (several words per load instruction; GCC splits them into single LDRs), with
+ * every value kept in registers. Each loop body is the plain sequence its comment gives. */
 
 /* acc += (row0 . px0, row0 . px1, row1 . px0, row1 . px1); groups > 0 */
 static inline void td_mm_2x2_w8(const int8_t *w, const int16_t *xq, int32_t groups, int32_t acc[4]) {
@@ -90,28 +90,38 @@ static inline void td_mm_2x2_w8(const int8_t *w, const int16_t *xq, int32_t grou
 static inline void td_mm_2x2_w16(const int16_t *w, const int16_t *xq, int32_t groups,
                                  int32_t acc[4]) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t x0e, x0o, x1e, x1o, we, wo;
-    /* per group: load both pixels (4 words); per row: load its two widened words, two SMLADs per
-     * pixel */
-    __asm__("1:\n\t"
-            "ldrd %[x0e], %[x0o], [%[xp]], #8\n\t"
-            "ldrd %[x1e], %[x1o], [%[xp]], #8\n\t"
-            "ldrd %[we], %[wo], [%[wp]], #8\n\t"
-            "smlad %[a00], %[we], %[x0e], %[a00]\n\t"
-            "smlad %[a00], %[wo], %[x0o], %[a00]\n\t"
-            "smlad %[a01], %[we], %[x1e], %[a01]\n\t"
-            "smlad %[a01], %[wo], %[x1o], %[a01]\n\t"
-            "ldrd %[we], %[wo], [%[wp]], #8\n\t"
-            "smlad %[a10], %[we], %[x0e], %[a10]\n\t"
-            "smlad %[a10], %[wo], %[x0o], %[a10]\n\t"
-            "smlad %[a11], %[we], %[x1e], %[a11]\n\t"
+    /* LDM needs its registers in ascending order: pin them */
+    register int32_t x0e __asm__("r2"), x0o __asm__("r3"), x1e __asm__("r4"), x1o __asm__("r5");
+    register int32_t we __asm__("r6"), wo __asm__("r8");
+    /* per group: one LDM for both pixels (4 words); per row: one LDM for its two widened words,
+     * two SMLADs per pixel. Two groups per pass when the count is even. */
+#define TD_GROUP_W16 \
+            "ldm %[xp]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t" \
+            "ldm %[wp]!, {%[we], %[wo]}\n\t" \
+            "smlad %[a00], %[we], %[x0e], %[a00]\n\t" \
+            "smlad %[a00], %[wo], %[x0o], %[a00]\n\t" \
+            "smlad %[a01], %[we], %[x1e], %[a01]\n\t" \
+            "smlad %[a01], %[wo], %[x1o], %[a01]\n\t" \
+            "ldm %[wp]!, {%[we], %[wo]}\n\t" \
+            "smlad %[a10], %[we], %[x0e], %[a10]\n\t" \
+            "smlad %[a10], %[wo], %[x0o], %[a10]\n\t" \
+            "smlad %[a11], %[we], %[x1e], %[a11]\n\t" \
             "smlad %[a11], %[wo], %[x1o], %[a11]\n\t"
-            "subs %[n], %[n], #1\n\t"
-            "bne 1b"
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-              [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0e] "=&r"(x0e), [x0o] "=&r"(x0o),
-              [x1e] "=&r"(x1e), [x1o] "=&r"(x1o), [we] "=&r"(we), [wo] "=&r"(wo)
-            : : "cc", "memory");
+#define TD_OPERANDS_W16 \
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), \
+              [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0e] "=&r"(x0e), [x0o] "=&r"(x0o), \
+              [x1e] "=&r"(x1e), [x1o] "=&r"(x1o), [we] "=&r"(we), [wo] "=&r"(wo) \
+            : : "cc", "memory"
+    if (groups & 1) {
+        __asm__(TD_GROUP_W16 TD_OPERANDS_W16);
+        groups -= 1;
+    }
+    if (groups)
+        __asm__("1:\n\t" TD_GROUP_W16 TD_GROUP_W16
+                "subs %[n], %[n], #2\n\t"
+                "bne 1b" TD_OPERANDS_W16);
+#undef TD_GROUP_W16
+#undef TD_OPERANDS_W16
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
