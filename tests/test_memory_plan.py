@@ -52,3 +52,15 @@ def test_kws01_runs_in_place(kws01):
         if lay.op.opcode in ("DEPTHWISE_CONV_2D", "CONV_2D") and lay.inplace:
             assert cm.plan.offsets[lay.inputs[0]] == cm.plan.offsets[lay.outputs[0]]
     assert sum(lay.inplace for lay in cm.layers) == 8
+
+
+def test_strided_conv_shares_its_buffer_with_its_input():
+    """micro_speech's first layer (49x40x1 -> 25x20x8, stride 2) writes output rows that never
+    reach the input rows still to be read, so its input sits 2,240 bytes into its output buffer:
+    the arena is below input + output (1,960 + 4,000) and within 0.7x of TFLM's 6,788 bytes."""
+    cm = compile_model(shared_model("tflm/micro_speech_quantized"))
+    conv = cm.layers[1]
+    assert conv.func == "td_conv2d_s8" and conv.overlap == 2240
+    x, y = conv.inputs[0], conv.outputs[0]
+    assert cm.plan.offsets[x] == cm.plan.offsets[y] + 2240
+    assert cm.arena_bytes < 1960 + 4000 and cm.arena_bytes <= 0.7 * 6788

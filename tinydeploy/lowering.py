@@ -45,6 +45,7 @@ class Layer:
     macs: int = 0
     scratch_bytes: int = 0  # arena space the kernel needs while it runs (params "scratch")
     inplace: bool = False   # the kernel may write its output over inputs[0] (same size)
+    overlap: int = 0        # > 0: the output may start this many bytes before inputs[0]
 
 
 TD_DW_MAX_K = 16  # td_kernels.h: tallest kernel td_depthwise_conv2d_s8 takes
@@ -181,9 +182,27 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer
     consts += [weights, _const(name, "bias_folded", "int32_t", wl.padded(bias_folded, block))]
     params["ring_rows"] = ring
     params["scratch"] = SCRATCH if scratch else "0"
-    return Layer(op, func, "td_conv_params", params, consts,
-                 [f"t{x.index}", f"{name}_w", "0", f"t{y.index}"],
-                 [x.index], [y.index], macs, scratch, inplace)
+    layer = Layer(op, func, "td_conv_params", params, consts,
+                  [f"t{x.index}", f"{name}_w", "0", f"t{y.index}"],
+                  [x.index], [y.index], macs, scratch, inplace)
+    if func == "td_conv2d_s8" and not inplace:
+        layer.overlap = _row_overlap(in_h, in_w * in_c, out_h, out_w * out_c, o["stride_h"],
+                                     params["pad_h"], y.nbytes)
+    return layer
+
+
+def _row_overlap(in_h: int, in_row: int, out_h: int, out_row: int, stride: int, pad: int,
+                 out_bytes: int) -> int:
+    """How far into the output buffer the input may sit when td_conv2d_s8 writes output rows in
+    order: output row r (and the rows before it) must end before the first input row that row r
+    still reads. 0 when sharing would save nothing."""
+    need = 0
+    for r in range(out_h):
+        first_row = max(0, r * stride - pad)
+        if first_row < in_h:
+            need = max(need, (r + 1) * out_row - first_row * in_row)
+    need = -(-need // 16) * 16  # the input stays 16-byte aligned
+    return need if need < out_bytes else 0
 
 
 def lower_conv2d(model: Model, op: Operator, wide: bool = True) -> Layer:

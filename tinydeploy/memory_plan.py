@@ -3,8 +3,11 @@
 Tensors live from the layer that writes them to the last layer that reads them (graph inputs from the
 start, graph outputs to the end). Aliases (RESHAPE, SQUEEZE) share their source's storage and extend
 its lifetime. Kernels that can work in place (element-wise ops; 1x1 and depthwise convolutions with a
-small scratch) write their output over an input that no later layer reads. Buffers are placed largest first at the lowest offset that does not overlap any
-already-placed buffer alive at the same time, the same greedy-by-size idea TFLite Micro uses.
+small scratch) write their output over an input that no later layer reads. A strided convolution
+whose output rows never catch up with the input rows it still reads (Layer.overlap) shares one
+buffer with its input: the input sits `overlap` bytes into the output. Buffers are placed largest
+first at the lowest offset that does not overlap any already-placed buffer alive at the same time,
+the same greedy-by-size idea TFLite Micro uses.
 """
 
 from __future__ import annotations
@@ -30,12 +33,33 @@ def _align(n: int) -> int:
 
 
 def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
+    """The plan with each possible input/output overlap taken where it makes the arena smaller
+    (sharing a buffer also ties the input's space to the output's lifetime, which can cost more
+    than it saves)."""
+    plan, chosen = _plan(model, layers, set()), set()
+    for step, layer in enumerate(layers):
+        if layer.overlap:
+            trial = _plan(model, layers, chosen | {step})
+            if trial.arena_bytes < plan.arena_bytes:
+                plan, chosen = trial, chosen | {step}
+    return plan
+
+
+def _plan(model: Model, layers: list[Layer], overlapped: set[int]) -> MemoryPlan:
     root: dict[int, int] = {}
+    delta: dict[int, int] = {}  # a merged tensor's byte offset inside its root's buffer
 
     def find(t: int) -> int:
         while t in root:
             t = root[t]
         return t
+
+    def shift(t: int) -> int:
+        total = 0
+        while t in root:
+            total += delta.get(t, 0)
+            t = root[t]
+        return total
 
     for layer in layers:
         if layer.func is None:
@@ -69,7 +93,19 @@ def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
             root[dst] = src
             last[src] = last.pop(dst)
             first.pop(dst)
-    sizes = {r: _align(max(model.tensors[r].nbytes, 1)) for r in first}
+    # overlapped: the output's buffer also holds the input, `overlap` bytes in
+    extent: dict[int, int] = {}
+    for step, layer in enumerate(layers):
+        if step not in overlapped or not layer.inputs:
+            continue
+        src, dst = find(layer.inputs[0]), layer.outputs[0]
+        if (find(dst) == dst and last.get(src) == step and src not in extent
+                and sum(find(t) == src for t in layer.inputs) == 1):
+            root[src], delta[src] = dst, layer.overlap
+            extent[dst] = layer.overlap + model.tensors[src].nbytes
+            first[dst] = first.pop(src)
+            last.pop(src)
+    sizes = {r: _align(max(model.tensors[r].nbytes, extent.get(r, 0), 1)) for r in first}
     # a kernel's scratch is a buffer alive during its own layer only; keys -1, -2, ...
     for step, layer in enumerate(layers):
         if layer.scratch_bytes:
@@ -90,6 +126,6 @@ def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
         placed.append((offset, sizes[r], r))
     arena = max((o + s for o, s, _ in placed), default=0)
     tensors = {t for t in set(first) | set(root) if t >= 0}
-    all_offsets = {t: offsets[find(t)] for t in tensors}
+    all_offsets = {t: offsets[find(t)] + shift(t) for t in tensors}
     return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first if r >= 0},
                       {-1 - r: offsets[r] for r in offsets if r < 0})

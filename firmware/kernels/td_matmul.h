@@ -155,24 +155,39 @@ static inline void td_mm_4x1_w8(const int8_t *w, const int8_t *x, int32_t groups
 static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t groups,
                                  int32_t acc[4]) {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t xe, xo, we, wo;
-    /* per group: load 4 inputs and widen them; per row: load its two widened words, two SMLADs */
-#define TD_ROW_W16(a) \
-            "ldrd %[we], %[wo], [%[wp]], #8\n\t" \
-            "smlad %[" a "], %[we], %[xe], %[" a "]\n\t" \
-            "smlad %[" a "], %[wo], %[xo], %[" a "]\n\t"
-    __asm__("1:\n\t"
-            "ldr %[xo], [%[xp]], #4\n\t"
-            "sxtb16 %[xe], %[xo]\n\t"
-            "sxtb16 %[xo], %[xo], ror #8\n\t"
-            TD_ROW_W16("a0") TD_ROW_W16("a1") TD_ROW_W16("a2") TD_ROW_W16("a3")
-            "subs %[n], %[n], #1\n\t"
-            "bne 1b"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(x),
-              [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [we] "=&r"(we),
-              [wo] "=&r"(wo)
-            : : "cc", "memory");
-#undef TD_ROW_W16
+    int32_t xe, xo;
+    register int32_t w0e __asm__("r8"), w0o __asm__("r9"), w1e __asm__("r10"), w1o __asm__("r11");
+    /* per group: load 4 inputs and widen them; rows two at a time: one LDM of their four widened
+     * words, four SMLADs. Two groups per pass when the count is even. */
+#define TD_GROUP_FC_W16 \
+            "ldr %[xo], [%[xp]], #4\n\t" \
+            "sxtb16 %[xe], %[xo]\n\t" \
+            "sxtb16 %[xo], %[xo], ror #8\n\t" \
+            "ldm %[wp]!, {%[w0e], %[w0o], %[w1e], %[w1o]}\n\t" \
+            "smlad %[a0], %[w0e], %[xe], %[a0]\n\t" \
+            "smlad %[a0], %[w0o], %[xo], %[a0]\n\t" \
+            "smlad %[a1], %[w1e], %[xe], %[a1]\n\t" \
+            "smlad %[a1], %[w1o], %[xo], %[a1]\n\t" \
+            "ldm %[wp]!, {%[w0e], %[w0o], %[w1e], %[w1o]}\n\t" \
+            "smlad %[a2], %[w0e], %[xe], %[a2]\n\t" \
+            "smlad %[a2], %[w0o], %[xo], %[a2]\n\t" \
+            "smlad %[a3], %[w1e], %[xe], %[a3]\n\t" \
+            "smlad %[a3], %[w1o], %[xo], %[a3]\n\t"
+#define TD_OPERANDS_FC_W16 \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(x), \
+              [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [w0e] "=&r"(w0e), \
+              [w0o] "=&r"(w0o), [w1e] "=&r"(w1e), [w1o] "=&r"(w1o) \
+            : : "cc", "memory"
+    if (groups & 1) {
+        __asm__(TD_GROUP_FC_W16 TD_OPERANDS_FC_W16);
+        groups -= 1;
+    }
+    if (groups)
+        __asm__("1:\n\t" TD_GROUP_FC_W16 TD_GROUP_FC_W16
+                "subs %[n], %[n], #2\n\t"
+                "bne 1b" TD_OPERANDS_FC_W16);
+#undef TD_GROUP_FC_W16
+#undef TD_OPERANDS_FC_W16
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
 }
 #else
