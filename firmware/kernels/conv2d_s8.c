@@ -9,34 +9,71 @@
 #include "td_matmul.h"
 #include "td_quant.h"
 
+/* Both pixels' accumulators of one pair of filter rows; the weight pointer moves on to the next
+ * pair. */
+#define PAIR_ACC(p_wide, wp8, wp16, xq, groups, b, acc)                                            \
+    do {                                                                                         \
+        acc[0] = acc[1] = (b)[0];                                                                \
+        acc[2] = acc[3] = (b)[1];                                                                \
+        if (p_wide)                                                                              \
+            td_mm_2x2_w16(&wp16, xq, groups, acc);                                               \
+        else                                                                                     \
+            td_mm_2x2_w8(&wp8, xq, groups, acc);                                                 \
+    } while (0)
+
+/* The output channel pairs of conv_pixel_pair with fast records, each record applied to both
+ * pixels; top127: the activation's upper clamp is 127 (SSAT does it). */
+static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void *w,
+                                             const int16_t *xq, int32_t groups, int8_t *o0,
+                                             int8_t *o1, int top127) {
+    const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
+    const int32_t *b = p->bias_folded, *r = p->rq;
+    const int8_t *w8 = (const int8_t *)w;
+    const int16_t *w16 = (const int16_t *)w;
+    const int wide = p->wide;
+    int32_t acc[4];
+#define OUT(r, a) (int8_t)(top127 ? td_clamp_to_127(td_requant((r)[0], (r)[1], (r)[2], a), lo)      \
+                                  : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
+    int oc = 0;
+    for (; oc + 2 <= out_c; oc += 2, b += 2, r += 6, o0 += 2, o1 += 2) {
+        PAIR_ACC(wide, w8, w16, xq, groups, b, acc);
+        o0[0] = OUT(r, acc[0]);
+        o1[0] = OUT(r, acc[1]);
+        o0[1] = OUT(r + 3, acc[2]);
+        o1[1] = OUT(r + 3, acc[3]);
+    }
+    if (oc < out_c) {
+        PAIR_ACC(wide, w8, w16, xq, groups, b, acc);
+        o0[0] = OUT(r, acc[0]);
+        o1[0] = OUT(r, acc[1]);
+    }
+#undef OUT
+}
+
 /* Two output pixels from their pixel pair buffer, every output channel. Filter rows come in
  * pairs (an odd last row is paired with zeros); o1 may point to a dummy pixel. */
 static void conv_pixel_pair(const td_conv_params *p, const void *w, const int16_t *xq,
                             int32_t k4, int8_t *restrict o0, int8_t *restrict o1) {
-    const int32_t groups = k4 >> 2, out_c = p->out_c, lo = p->act_min, hi = p->act_max;
-    const int32_t *bf = p->bias_folded, *rq = p->rq;
-    const int wide = p->wide;
-    for (int oc = 0; oc < out_c; oc += 2) {
-        int32_t acc[4] = {bf[oc], bf[oc], bf[oc + 1], bf[oc + 1]};
-        if (wide)
-            td_mm_2x2_w16((const int16_t *)w + oc * k4, xq, groups, acc);
+    const int32_t groups = k4 >> 2, out_c = p->out_c;
+    if (p->rq) {
+        if (p->act_max == 127)
+            conv_pairs_fast(p, w, xq, groups, o0, o1, 1);
         else
-            td_mm_2x2_w8((const int8_t *)w + oc * k4, xq, groups, acc);
-        if (rq) {  /* one record per channel, applied to both pixels */
-            const int32_t *r = rq + 3 * oc;
-            o0[oc] = (int8_t)td_clamp(td_requant(r[0], r[1], r[2], acc[0]), lo, hi);
-            o1[oc] = (int8_t)td_clamp(td_requant(r[0], r[1], r[2], acc[1]), lo, hi);
-            if (oc + 1 == out_c) break;
-            o0[oc + 1] = (int8_t)td_clamp(td_requant(r[3], r[4], r[5], acc[2]), lo, hi);
-            o1[oc + 1] = (int8_t)td_clamp(td_requant(r[3], r[4], r[5], acc[3]), lo, hi);
-        } else {
-            const td_requant_ctx rc = td_conv_ctx(p);
-            o0[oc] = td_conv_out(&rc, acc[0], oc);
-            o1[oc] = td_conv_out(&rc, acc[1], oc);
-            if (oc + 1 == out_c) break;
-            o0[oc + 1] = td_conv_out(&rc, acc[2], oc + 1);
-            o1[oc + 1] = td_conv_out(&rc, acc[3], oc + 1);
-        }
+            conv_pairs_fast(p, w, xq, groups, o0, o1, 0);
+        return;
+    }
+    const td_requant_ctx rc = td_conv_ctx(p);
+    const int32_t *b = p->bias_folded;
+    const int8_t *w8 = (const int8_t *)w;
+    const int16_t *w16 = (const int16_t *)w;
+    int32_t acc[4];
+    for (int oc = 0; oc < out_c; oc += 2, b += 2) {
+        PAIR_ACC(p->wide, w8, w16, xq, groups, b, acc);
+        o0[oc] = td_conv_out(&rc, acc[0], oc);
+        o1[oc] = td_conv_out(&rc, acc[1], oc);
+        if (oc + 1 == out_c) break;
+        o0[oc + 1] = td_conv_out(&rc, acc[2], oc + 1);
+        o1[oc + 1] = td_conv_out(&rc, acc[3], oc + 1);
     }
 }
 

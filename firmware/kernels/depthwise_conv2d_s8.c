@@ -43,19 +43,24 @@
     } while (0)
 #endif
 
-/* Channels c..c+3 of one output pixel to int8 with the fast records. */
-#define DW_STORE4(o, r, lo, hi, a0, a1, a2, a3)                                                   \
+/* Channels c..c+3 of one output pixel to int8 with the fast records; top127: the upper clamp
+ * is 127 (SSAT does it). */
+#define DW_OUT(r, a, lo, hi, top127)                                                              \
+    (int8_t)((top127) ? td_clamp_to_127(td_requant((r)[0], (r)[1], (r)[2], a), lo)              \
+                      : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
+#define DW_STORE4(o, r, lo, hi, top127, a0, a1, a2, a3)                                           \
     do {                                                                                         \
-        (o)[0] = (int8_t)td_clamp(td_requant((r)[0], (r)[1], (r)[2], a0), lo, hi);             \
-        (o)[1] = (int8_t)td_clamp(td_requant((r)[3], (r)[4], (r)[5], a1), lo, hi);             \
-        (o)[2] = (int8_t)td_clamp(td_requant((r)[6], (r)[7], (r)[8], a2), lo, hi);             \
-        (o)[3] = (int8_t)td_clamp(td_requant((r)[9], (r)[10], (r)[11], a3), lo, hi);           \
+        (o)[0] = DW_OUT(r, a0, lo, hi, top127);                                                  \
+        (o)[1] = DW_OUT((r) + 3, a1, lo, hi, top127);                                            \
+        (o)[2] = DW_OUT((r) + 6, a2, lo, hi, top127);                                            \
+        (o)[3] = DW_OUT((r) + 9, a3, lo, hi, top127);                                            \
     } while (0)
 
 /* One output row of a 3x3 kernel whose channels come in whole groups of four and whose records
  * are all fast: the three ring rows, the two tap offsets and the accumulators stay in registers. */
-static void dw_row_3x3(const td_conv_params *p, const int8_t *r0, const int8_t *r1,
-                       const int8_t *r2, const int16_t *w, int8_t *o) {
+static TD_ALWAYS_INLINE void dw_row_3x3(const td_conv_params *p, const int8_t *r0,
+                                        const int8_t *r1, const int8_t *r2, const int16_t *w,
+                                        int8_t *o, int top127) {
     const int32_t c_n = p->out_c, out_w = p->out_w;
     const int32_t step = (int32_t)p->dil_w * c_n, step2 = 2 * step;
     const int32_t pix_step = (int32_t)p->stride_w * c_n - c_n;
@@ -74,7 +79,7 @@ static void dw_row_3x3(const td_conv_params *p, const int8_t *r0, const int8_t *
             DW_TAP(r2, wg, a0, a1, a2, a3);
             DW_TAP(r2 + step, wg, a0, a1, a2, a3);
             DW_TAP(r2 + step2, wg, a0, a1, a2, a3);
-            DW_STORE4(o, r, lo, hi, a0, a1, a2, a3);
+            DW_STORE4(o, r, lo, hi, top127, a0, a1, a2, a3);
         }
     }
 }
@@ -97,7 +102,7 @@ static void dw_row(const td_conv_params *p, const int8_t *const *rows, const int
                 for (int kx = 0; kx < k_w; ++kx, x += step) DW_TAP(x, wg, a0, a1, a2, a3);
             }
             if (rq && c + 4 <= c_n) {
-                DW_STORE4(o + c, rq + 3 * c, lo, hi, a0, a1, a2, a3);
+                DW_STORE4(o + c, rq + 3 * c, lo, hi, 0, a0, a1, a2, a3);
             } else {
                 const td_requant_ctx rc = td_conv_ctx(p);
                 const int32_t a[4] = {a0, a1, a2, a3};
@@ -134,8 +139,10 @@ void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const voi
             rows[ky] = slot;
         }
         int8_t *o = out + oy * out_row;
-        if (fast_3x3)
-            dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o);
+        if (fast_3x3 && p->act_max == 127)
+            dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o, 1);
+        else if (fast_3x3)
+            dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o, 0);
         else
             dw_row(p, rows, (const int16_t *)w, o);
     }

@@ -55,9 +55,12 @@ static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int
  * LDM with write-back (several words per load instruction; GCC splits them into single LDRs), with
  * every value kept in registers. Each loop body is the plain sequence its comment gives. */
 
-/* acc += (row0 . px0, row0 . px1, row1 . px0, row1 . px1); groups > 0 */
-static inline void td_mm_2x2_w8(const int8_t *w, const int16_t *xq, int32_t groups, int32_t acc[4]) {
+/* acc += (row0 . px0, row0 . px1, row1 . px0, row1 . px1); groups > 0; *wp moves past the pair of
+ * rows (onto the next pair) */
+static inline void td_mm_2x2_w8(const int8_t **wp, const int16_t *xq, int32_t groups,
+                                int32_t acc[4]) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *w = *wp;
     int32_t x0e, x0o, x1e, x1o, v, e;
     /* per group: load both pixels (4 words); per row: load its 4 int8, widen to (w0,w2) and
      * (w1,w3), two SMLADs per pixel */
@@ -84,12 +87,14 @@ static inline void td_mm_2x2_w8(const int8_t *w, const int16_t *xq, int32_t grou
               [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0e] "=&r"(x0e), [x0o] "=&r"(x0o),
               [x1e] "=&r"(x1e), [x1o] "=&r"(x1o), [v] "=&r"(v), [e] "=&r"(e)
             : : "cc", "memory");
+    *wp = w;
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
-static inline void td_mm_2x2_w16(const int16_t *w, const int16_t *xq, int32_t groups,
+static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
                                  int32_t acc[4]) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int16_t *w = *wp;
     /* LDM needs its registers in ascending order: pin them */
     register int32_t x0e __asm__("r2"), x0o __asm__("r3"), x1e __asm__("r4"), x1o __asm__("r5");
     register int32_t we __asm__("r6"), wo __asm__("r8");
@@ -122,6 +127,7 @@ static inline void td_mm_2x2_w16(const int16_t *w, const int16_t *xq, int32_t gr
                 "bne 1b" TD_OPERANDS_W16);
 #undef TD_GROUP_W16
 #undef TD_OPERANDS_W16
+    *wp = w;
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
@@ -201,23 +207,28 @@ static inline int32_t td_dot_group_w16(const int16_t *w, const int16_t *x) {
     return w[0] * x[0] + w[1] * x[1] + w[2] * x[2] + w[3] * x[3];
 }
 
-static inline void td_mm_2x2_w8(const int8_t *w, const int16_t *xq, int32_t groups, int32_t acc[4]) {
+static inline void td_mm_2x2_w8(const int8_t **wp, const int16_t *xq, int32_t groups,
+                                int32_t acc[4]) {
+    const int8_t *w = *wp;
     for (; groups > 0; --groups, w += 8, xq += 8) {
         acc[0] += td_dot_group_w8(w, xq);
         acc[1] += td_dot_group_w8(w, xq + 4);
         acc[2] += td_dot_group_w8(w + 4, xq);
         acc[3] += td_dot_group_w8(w + 4, xq + 4);
     }
+    *wp = w;
 }
 
-static inline void td_mm_2x2_w16(const int16_t *w, const int16_t *xq, int32_t groups,
+static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
                                  int32_t acc[4]) {
+    const int16_t *w = *wp;
     for (; groups > 0; --groups, w += 8, xq += 8) {
         acc[0] += td_dot_group_w16(w, xq);
         acc[1] += td_dot_group_w16(w, xq + 4);
         acc[2] += td_dot_group_w16(w + 4, xq);
         acc[3] += td_dot_group_w16(w + 4, xq + 4);
     }
+    *wp = w;
 }
 
 static inline void td_mm_4x1_w8(const int8_t *w, const int8_t *x, int32_t groups, int32_t acc[4]) {

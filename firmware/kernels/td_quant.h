@@ -66,6 +66,16 @@ static inline int32_t td_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* td_clamp(v, lo, 127), the common case (no activation or ReLU): SSAT then one compare. */
+static inline int32_t td_clamp_to_127(int32_t v, int32_t lo) {
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    v = __ssat(v, 8);
+#else
+    v = v > 127 ? 127 : v;
+#endif
+    return v < lo ? lo : v;
+}
+
 /* Per-layer requantization constants copied out of the parameter struct: held in registers, they
  * are not reloaded after every int8 store (a char store may alias anything). */
 typedef struct {

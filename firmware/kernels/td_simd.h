@@ -5,6 +5,16 @@
 #define TD_SIMD_H
 #include <stdint.h>
 
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#include <arm_acle.h>
+#endif
+
+#if defined(__GNUC__)
+#define TD_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TD_ALWAYS_INLINE inline
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define TD_DSP 1
