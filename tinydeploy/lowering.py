@@ -139,6 +139,8 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer
     as_conv = depthwise and in_c == 1
     rows = wa.reshape(taps, out_c).T if as_conv else None if depthwise else wa.reshape(out_c, -1)
     per_channel = wa.reshape(taps, out_c).T if depthwise else rows  # [out_c, window]
+    if rows is not None:  # each kernel row padded to a multiple of 4 values (td_conv2d_s8)
+        rows = wl.pad_kernel_rows(rows, k_h)
     bias_folded = bias - x.zp0 * per_channel.sum(axis=1)
     # the accumulator's reach: inputs span [-128, 127] against each weight's sign
     pos, neg = np.clip(per_channel, 0, None).sum(axis=1), np.clip(per_channel, None, 0).sum(axis=1)
@@ -173,10 +175,11 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer
             # the pixel pair buffer; both input pixels are read before their outputs are written
             func, scratch, inplace = "td_conv1x1_s8", 4 * k4 + dummy, unit
         else:
-            # pixel pair buffer, two im2col windows; in place also a ring of output rows
+            # pixel pair buffer, two window rows and a zero row; in place also a ring of output rows
             func, inplace = "td_conv2d_s8", unit
             ring = params["pad_h"] + 1 if unit else 0
-            scratch = 6 * k4 + dummy + ring * out_w * out_c
+            row4 = -(-k_w * in_c // 4) * 4
+            scratch = 4 * k4 + 3 * row4 + dummy + ring * out_w * out_c
     params["wide"] = int(wide and func in ("td_conv2d_s8", "td_conv1x1_s8"))
     params["bias_folded"] = f"{name}_bias_folded"
     consts += [weights, _const(name, "bias_folded", "int32_t", wl.padded(bias_folded, block))]

@@ -29,6 +29,16 @@ def _blocked(w: np.ndarray, block: int, wide: bool) -> np.ndarray:
     return np.ascontiguousarray(a).astype(np.int8).reshape(-1)
 
 
+def pad_kernel_rows(w: np.ndarray, k_h: int) -> np.ndarray:
+    """Convolution filters [out_c, k_h * row] with each kernel row padded to a multiple of 4
+    values, the order in which td_conv2d_s8 widens its windows."""
+    rows = w.reshape(w.shape[0], k_h, -1)
+    row4 = -(-rows.shape[2] // 4) * 4
+    out = np.zeros((w.shape[0], k_h, row4), dtype=np.int64)
+    out[:, :, :rows.shape[2]] = rows
+    return out.reshape(w.shape[0], -1)
+
+
 def conv_rows(w: np.ndarray, wide: bool) -> np.ndarray:
     """Convolution filters [out_c, k] in pairs of rows (td_mm_2x2_*)."""
     return _blocked(w, 2, wide)

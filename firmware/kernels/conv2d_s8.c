@@ -1,9 +1,9 @@
 /* CONV_2D, int8 activations, per-channel int8 weights, int32 bias.
  * The input offset is folded into the bias at compile time, so a padded tap reads the input zero
- * point and contributes exactly nothing. Output pixels go two at a time: their windows are copied
- * (im2col), widened to int16 once (td_matmul.h) and multiplied with two filter rows at a time.
- * Weights come in the layout td_matmul.h describes: rows in pairs padded to a multiple of four
- * values, int8 or pre-widened int16 (p->wide). */
+ * point and contributes exactly nothing. Output pixels go two at a time: their windows are widened
+ * to int16 once, kernel row by kernel row (td_matmul.h), and multiplied with two filter rows at a
+ * time. Weights come in the layout td_matmul.h describes: rows in pairs, each kernel row padded to
+ * a multiple of four values, int8 or pre-widened int16 (p->wide). */
 #include <string.h>
 #include "td_kernels.h"
 #include "td_matmul.h"
@@ -78,73 +78,97 @@ static void conv_pixel_pair(const td_conv_params *p, const void *w, const int16_
 }
 
 /* n bytes; most copies here are a few bytes, where a call to memcpy costs more than the copy.
- * memcpy of 4 bytes is one word load and store where the core allows unaligned access. */
+ * memcpy of 4 bytes is one word load and store where the core allows unaligned access; the tails
+ * are written out because compilers turn byte loops back into library calls. */
 static inline void copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
     if (n >= 32) {
         memcpy(dst, src, (size_t)n);
         return;
     }
     for (; n >= 4; n -= 4, dst += 4, src += 4) memcpy(dst, src, 4);
-    for (; n > 0; --n) *dst++ = *src++;
+    if (n & 2) {
+        dst[0] = src[0];
+        dst[1] = src[1];
+        dst += 2;
+        src += 2;
+    }
+    if (n & 1) dst[0] = src[0];
 }
 
 static inline void fill_bytes(int8_t *dst, int8_t v, int32_t n) {
     const uint32_t word = (uint8_t)v * 0x01010101u;
     for (; n >= 4; n -= 4, dst += 4) memcpy(dst, &word, 4);
-    for (; n > 0; --n) *dst++ = v;
+    if (n & 2) {
+        dst[0] = v;
+        dst[1] = v;
+        dst += 2;
+    }
+    if (n & 1) dst[0] = v;
 }
 
-/* The window of output pixel (oy, ox) as one contiguous row of k_h * k_w * in_c values; taps
- * outside the input take the input zero point. */
-static void im2col(const td_conv_params *p, const int8_t *in, int oy, int ox, int8_t *col) {
-    const int iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+/* Row iy of the window starting at input column ix0: row_bytes (k_w * in_c) values, straight from
+ * the input when the row lies inside it, else assembled in tmp with the input zero point for taps
+ * outside; a row above or below the input is zero_row. */
+static const int8_t *window_row(const td_conv_params *p, const int8_t *in, int iy, int ix0,
+                                int8_t *tmp, const int8_t *zero_row) {
+    if (iy < 0 || iy >= p->in_h) return zero_row;
+    const int32_t c = p->in_c;
+    const int8_t *src = in + (int32_t)iy * p->in_w * c;
+    if (p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) return src + ix0 * c;
     const int8_t zp = (int8_t)(-p->input_offset);
-    const int32_t c = p->in_c, row_bytes = (int32_t)p->k_w * c;
-    /* with dil_w == 1 the taps of one kernel row are contiguous in the input */
-    const int kx_lo = ix0 < 0 ? -ix0 : 0;
-    const int kx_hi = ix0 + p->k_w > p->in_w ? p->in_w - ix0 : p->k_w;
-    for (int ky = 0; ky < p->k_h; ++ky, col += row_bytes) {
+    if (p->dil_w == 1) {  /* contiguous taps: zero points, the part inside, zero points */
+        const int lo = ix0 < 0 ? -ix0 : 0;
+        const int hi = ix0 + p->k_w > p->in_w ? p->in_w - ix0 : p->k_w;
+        fill_bytes(tmp, zp, lo * c);
+        copy_bytes(tmp + lo * c, src + (ix0 + lo) * c, (hi - lo) * c);
+        fill_bytes(tmp + hi * c, zp, (p->k_w - hi) * c);
+        return tmp;
+    }
+    for (int kx = 0; kx < p->k_w; ++kx) {
+        const int ix = ix0 + kx * p->dil_w;
+        if (ix < 0 || ix >= p->in_w)
+            fill_bytes(tmp + kx * c, zp, c);
+        else
+            copy_bytes(tmp + kx * c, src + ix * c, c);
+    }
+    return tmp;
+}
+
+/* The windows of output pixels (oy, ox) and (oy, ox1) straight into the pixel pair buffer, one
+ * kernel row at a time; each row's k_w * in_c values are padded to a multiple of 4 (the weights
+ * are laid out the same way). */
+static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int ox, int ox1,
+                         int8_t *tmp0, int8_t *tmp1, const int8_t *zero_row, int16_t *xq) {
+    const int32_t row_bytes = (int32_t)p->k_w * p->in_c, row4 = (row_bytes + 3) & ~3;
+    const int iy0 = oy * p->stride_h - p->pad_h;
+    const int ix0 = ox * p->stride_w - p->pad_w, ix1 = ox1 * p->stride_w - p->pad_w;
+    for (int ky = 0; ky < p->k_h; ++ky, xq += 2 * row4) {
         const int iy = iy0 + ky * p->dil_h;
-        if (iy < 0 || iy >= p->in_h) {
-            fill_bytes(col, zp, row_bytes);
-            continue;
-        }
-        const int8_t *src = in + (int32_t)iy * p->in_w * c;
-        if (p->dil_w == 1) {
-            fill_bytes(col, zp, kx_lo * c);
-            copy_bytes(col + kx_lo * c, src + (ix0 + kx_lo) * c, (kx_hi - kx_lo) * c);
-            fill_bytes(col + kx_hi * c, zp, (p->k_w - kx_hi) * c);
-            continue;
-        }
-        for (int kx = 0; kx < p->k_w; ++kx) {
-            const int ix = ix0 + kx * p->dil_w;
-            if (ix < 0 || ix >= p->in_w)
-                fill_bytes(col + kx * c, zp, c);
-            else
-                copy_bytes(col + kx * c, src + ix * c, c);
-        }
+        td_pack_pair(window_row(p, in, iy, ix0, tmp0, zero_row),
+                     window_row(p, in, iy, ix1, tmp1, zero_row), row_bytes, xq);
     }
 }
 
-/* Scratch: the pixel pair buffer (4 * k4 bytes), two im2col windows (k4 bytes each), a dummy
- * output pixel (out_c rounded up to 4) for an odd last pixel and, in place, a ring of output rows
- * written back once output row r + pad_h, the last reader of input row r, is done. */
+/* Scratch: the pixel pair buffer (4 * k bytes, k = k_h * kernel rows padded to 4 values), two
+ * assembled window rows and a row of zero points (row4 bytes each), a dummy output pixel (out_c
+ * rounded up to 4) for an odd last pixel and, in place, a ring of output rows written back once
+ * output row r + pad_h, the last reader of input row r, is done. */
 void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
                   int8_t *out) {
     (void)bias;
-    const int32_t k = (int32_t)p->k_h * p->k_w * p->in_c, k4 = (k + 3) & ~3;
+    const int32_t row4 = ((int32_t)p->k_w * p->in_c + 3) & ~3, k4 = p->k_h * row4;
     const int32_t row = (int32_t)p->out_w * p->out_c;
     int16_t *xq = (int16_t *)(void *)p->scratch;
-    int8_t *c0 = p->scratch + 4 * k4, *c1 = c0 + k4, *dummy = c1 + k4;
+    int8_t *tmp0 = p->scratch + 4 * k4, *tmp1 = tmp0 + row4, *zero_row = tmp1 + row4;
+    int8_t *dummy = zero_row + row4;
     int8_t *ring = p->ring_rows ? dummy + ((p->out_c + 3) & ~3) : 0;
+    fill_bytes(zero_row, (int8_t)(-p->input_offset), row4);
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
         if (oy < p->out_h) {
             int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
             for (int ox = 0; ox < p->out_w; ox += 2) {
                 const int pair = ox + 1 < p->out_w;
-                im2col(p, in, oy, ox, c0);
-                if (pair) im2col(p, in, oy, ox + 1, c1);
-                td_pack_pair(c0, pair ? c1 : c0, k, xq);
+                pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq);
                 int8_t *o0 = orow + (int32_t)ox * p->out_c;
                 conv_pixel_pair(p, w, xq, k4, o0, pair ? o0 + p->out_c : dummy);
             }
