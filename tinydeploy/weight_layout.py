@@ -40,8 +40,13 @@ def pad_kernel_rows(w: np.ndarray, k_h: int) -> np.ndarray:
 
 
 def conv_rows(w: np.ndarray, wide: bool) -> np.ndarray:
-    """Convolution filters [out_c, k] in pairs of rows (td_mm_2x2_*)."""
-    return _blocked(w, 2, wide)
+    """Convolution filters [out_c, k] in pairs of rows (td_mm_2x2_*). Wide, each group holds the
+    words (row 0: w0,w2) (row 1: w0,w2) (row 0: w1,w3) (row 1: w1,w3), the pixel pair buffer's
+    order, so one LDRD fetches the same half of both rows."""
+    if not wide:
+        return _blocked(w, 2, False)
+    a = _blocked(w, 2, True).reshape(-1, 2, 2, 2)  # [pair * group][row][half][2]
+    return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(-1)
 
 
 def fc_rows(w: np.ndarray, wide: bool) -> np.ndarray:

@@ -7,8 +7,9 @@
  * reordering. Weights are int8 (four per word, widened in registers) or, where flash allows, already
  * widened to int16 in that order ("wide", one load less per pair of MACs).
  *
- * Pixel pair buffer (conv): per group, pixel 0's four int16 then pixel 1's.
- * Conv weights: rows in pairs, per group row 0's four values then row 1's.
+ * Pixel pair buffer (conv): per group the words (p0: x0,x2) (p1: x0,x2) (p0: x1,x3) (p1: x1,x3).
+ * Conv weights: rows in pairs; per group int8 row 0's four values then row 1's, or wide in the
+ * pixel pair buffer's order with rows for pixels.
  * FC weights: rows in fours, per group rows 0..3, four values each; the FC input stays int8 (each
  * word of it is widened in registers once for four rows).
  * Sums of integers are exact in any order, so every path gives identical results. */
@@ -24,36 +25,37 @@ static inline int32_t td_ld32(const void *p) {
     return v;
 }
 
-/* Four int8 values, zero beyond n, into the group order (x0, x2, x1, x3). */
-static inline void td_pack_group(const int8_t *a, int32_t n, int16_t *dst) {
+/* Four int8 values, zero beyond n, widened into the halves (x0, x2) at e and (x1, x3) at o. */
+static inline void td_pack_group(const int8_t *a, int32_t n, int16_t *e, int16_t *o) {
     if (n >= 4) {
 #ifdef TD_DSP
-        const int32_t v = td_ld32(a), e = __sxtb16(v), o = td_sxtb16_hi(v);
-        memcpy(dst, &e, 4);
-        memcpy(dst + 2, &o, 4);
+        const int32_t v = td_ld32(a), ve = __sxtb16(v), vo = td_sxtb16_hi(v);
+        memcpy(e, &ve, 4);
+        memcpy(o, &vo, 4);
 #else
-        dst[0] = a[0]; dst[1] = a[2]; dst[2] = a[1]; dst[3] = a[3];
+        e[0] = a[0]; e[1] = a[2]; o[0] = a[1]; o[1] = a[3];
 #endif
         return;
     }
-    dst[0] = n > 0 ? a[0] : 0;
-    dst[1] = n > 2 ? a[2] : 0;
-    dst[2] = n > 1 ? a[1] : 0;
-    dst[3] = 0;
+    e[0] = n > 0 ? a[0] : 0;
+    e[1] = n > 2 ? a[2] : 0;
+    o[0] = n > 1 ? a[1] : 0;
+    o[1] = 0;
 }
 
-/* Two vectors of n int8 values into the pixel pair buffer. */
+/* Two vectors of n int8 values into the pixel pair buffer: per group of four, the words
+ * (a0,a2) (b0,b2) (a1,a3) (b1,b3). */
 static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int16_t *xq) {
     for (int32_t i = 0; i < n; i += 4, a += 4, b += 4, xq += 8) {
-        td_pack_group(a, n - i, xq);
-        td_pack_group(b, n - i, xq + 4);
+        td_pack_group(a, n - i, xq, xq + 4);
+        td_pack_group(b, n - i, xq + 2, xq + 6);
     }
 }
 
 #ifdef TD_DSP
-/* The loops are written in assembly only to get what C compilers will not emit for them: LDRD and
- * LDM with write-back (several words per load instruction; GCC splits them into single LDRs), with
- * every value kept in registers. Each loop body is the plain sequence its comment gives. */
+/* The loops are written in assembly only to get what C compilers will not emit for them: LDRD with
+ * write-back (two words per load instruction; GCC splits them into single LDRs), with every value
+ * kept in registers. Each loop body is the plain sequence its comment gives. */
 
 /* acc += (row0 . px0, row0 . px1, row1 . px0, row1 . px1); groups > 0; *wp moves past the pair of
  * rows (onto the next pair) */
@@ -65,8 +67,8 @@ static inline void td_mm_2x2_w8(const int8_t **wp, const int16_t *xq, int32_t gr
     /* per group: load both pixels (4 words); per row: load its 4 int8, widen to (w0,w2) and
      * (w1,w3), two SMLADs per pixel */
     __asm__("1:\n\t"
-            "ldrd %[x0e], %[x0o], [%[xp]], #8\n\t"
-            "ldrd %[x1e], %[x1o], [%[xp]], #8\n\t"
+            "ldrd %[x0e], %[x1e], [%[xp]], #8\n\t"
+            "ldrd %[x0o], %[x1o], [%[xp]], #8\n\t"
             "ldr %[v], [%[wp]], #4\n\t"
             "sxtb16 %[e], %[v]\n\t"
             "sxtb16 %[v], %[v], ror #8\n\t"
@@ -91,31 +93,35 @@ static inline void td_mm_2x2_w8(const int8_t **wp, const int16_t *xq, int32_t gr
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
+#ifdef TD_LDM_LOOPS
+/* LDM loads several words in one instruction but needs its registers in ascending order: these
+ * loops pin them and hold 13 values in registers, which only an optimizing build (-O2, -O3) can
+ * give; the firmware's own build defines TD_LDM_LOOPS with -O2, any other build gets the LDRD
+ * loops below. */
 static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
                                  int32_t acc[4]) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     const int16_t *w = *wp;
-    /* LDM needs its registers in ascending order: pin them */
-    register int32_t x0e __asm__("r2"), x0o __asm__("r3"), x1e __asm__("r4"), x1o __asm__("r5");
-    register int32_t we __asm__("r6"), wo __asm__("r8");
-    /* per group: one LDM for both pixels (4 words); per row: one LDM for its two widened words,
-     * two SMLADs per pixel. Two groups per pass when the count is even. */
+    register int32_t x0e __asm__("r2"), x1e __asm__("r3"), x0o __asm__("r4"), x1o __asm__("r5");
+    register int32_t w0 __asm__("r6"), w1 __asm__("r8");
+    /* per group: one LDM for both pixels (4 words); per half: one LDM for both rows' words, four
+     * SMLADs. Two groups per pass when the count is even. */
 #define TD_GROUP_W16 \
-            "ldm %[xp]!, {%[x0e], %[x0o], %[x1e], %[x1o]}\n\t" \
-            "ldm %[wp]!, {%[we], %[wo]}\n\t" \
-            "smlad %[a00], %[we], %[x0e], %[a00]\n\t" \
-            "smlad %[a00], %[wo], %[x0o], %[a00]\n\t" \
-            "smlad %[a01], %[we], %[x1e], %[a01]\n\t" \
-            "smlad %[a01], %[wo], %[x1o], %[a01]\n\t" \
-            "ldm %[wp]!, {%[we], %[wo]}\n\t" \
-            "smlad %[a10], %[we], %[x0e], %[a10]\n\t" \
-            "smlad %[a10], %[wo], %[x0o], %[a10]\n\t" \
-            "smlad %[a11], %[we], %[x1e], %[a11]\n\t" \
-            "smlad %[a11], %[wo], %[x1o], %[a11]\n\t"
+            "ldm %[xp]!, {%[x0e], %[x1e], %[x0o], %[x1o]}\n\t" \
+            "ldm %[wp]!, {%[w0], %[w1]}\n\t" \
+            "smlad %[a00], %[w0], %[x0e], %[a00]\n\t" \
+            "smlad %[a01], %[w0], %[x1e], %[a01]\n\t" \
+            "smlad %[a10], %[w1], %[x0e], %[a10]\n\t" \
+            "smlad %[a11], %[w1], %[x1e], %[a11]\n\t" \
+            "ldm %[wp]!, {%[w0], %[w1]}\n\t" \
+            "smlad %[a00], %[w0], %[x0o], %[a00]\n\t" \
+            "smlad %[a01], %[w0], %[x1o], %[a01]\n\t" \
+            "smlad %[a10], %[w1], %[x0o], %[a10]\n\t" \
+            "smlad %[a11], %[w1], %[x1o], %[a11]\n\t"
 #define TD_OPERANDS_W16 \
             : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), \
-              [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0e] "=&r"(x0e), [x0o] "=&r"(x0o), \
-              [x1e] "=&r"(x1e), [x1o] "=&r"(x1o), [we] "=&r"(we), [wo] "=&r"(wo) \
+              [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0e] "=&r"(x0e), [x1e] "=&r"(x1e), \
+              [x0o] "=&r"(x0o), [x1o] "=&r"(x1o), [w0] "=&r"(w0), [w1] "=&r"(w1) \
             : : "cc", "memory"
     if (groups & 1) {
         __asm__(TD_GROUP_W16 TD_OPERANDS_W16);
@@ -130,6 +136,41 @@ static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t 
     *wp = w;
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
+#else
+static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
+                                 int32_t acc[4]) {
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int16_t *w = *wp;
+    int32_t x0, x1, w0, w1;
+    /* per half group: one LDRD for the two pixels' words (x0, x1), one for the two rows' words
+     * (w0, w1), four SMLADs; two groups per pass when the count is even. Eleven registers in all,
+     * so that unoptimized builds still find them. */
+#define TD_HALF_W16 \
+            "ldrd %[x0], %[x1], [%[xp]], #8\n\t" \
+            "ldrd %[w0], %[w1], [%[wp]], #8\n\t" \
+            "smlad %[a00], %[w0], %[x0], %[a00]\n\t" \
+            "smlad %[a01], %[w0], %[x1], %[a01]\n\t" \
+            "smlad %[a10], %[w1], %[x0], %[a10]\n\t" \
+            "smlad %[a11], %[w1], %[x1], %[a11]\n\t"
+#define TD_OPERANDS_W16 \
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), \
+              [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0] "=&r"(x0), [x1] "=&r"(x1), \
+              [w0] "=&r"(w0), [w1] "=&r"(w1) \
+            : : "cc", "memory"
+    if (groups & 1) {
+        __asm__(TD_HALF_W16 TD_HALF_W16 TD_OPERANDS_W16);
+        groups -= 1;
+    }
+    if (groups)
+        __asm__("1:\n\t" TD_HALF_W16 TD_HALF_W16 TD_HALF_W16 TD_HALF_W16
+                "subs %[n], %[n], #2\n\t"
+                "bne 1b" TD_OPERANDS_W16);
+#undef TD_HALF_W16
+#undef TD_OPERANDS_W16
+    *wp = w;
+    acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+}
+#endif
 
 /* acc[r] += row r . x over the groups * 4 leading values, r < 4; groups > 0. The input stays
  * int8: each word is widened once for the four rows. */
@@ -158,6 +199,7 @@ static inline void td_mm_4x1_w8(const int8_t *w, const int8_t *x, int32_t groups
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
 }
 
+#ifdef TD_LDM_LOOPS
 static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t groups,
                                  int32_t acc[4]) {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
@@ -197,37 +239,71 @@ static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t grou
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
 }
 #else
-/* Portable cores: the same layouts read one value at a time. An int8 weight group is in natural
- * order (w0, w1, w2, w3) against the input's (x0, x2, x1, x3). */
-static inline int32_t td_dot_group_w8(const int8_t *w, const int16_t *x) {
-    return w[0] * x[0] + w[2] * x[1] + w[1] * x[2] + w[3] * x[3];
+static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t groups,
+                                 int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t xe, xo, we, wo;
+    /* per group: load 4 inputs and widen them; per row: one LDRD of its two widened words, two
+     * SMLADs. Two groups per pass when the count is even. */
+#define TD_ROW_W16(a) \
+            "ldrd %[we], %[wo], [%[wp]], #8\n\t" \
+            "smlad %[" a "], %[we], %[xe], %[" a "]\n\t" \
+            "smlad %[" a "], %[wo], %[xo], %[" a "]\n\t"
+#define TD_GROUP_FC_W16 \
+            "ldr %[xo], [%[xp]], #4\n\t" \
+            "sxtb16 %[xe], %[xo]\n\t" \
+            "sxtb16 %[xo], %[xo], ror #8\n\t" \
+            TD_ROW_W16("a0") TD_ROW_W16("a1") TD_ROW_W16("a2") TD_ROW_W16("a3")
+#define TD_OPERANDS_FC_W16 \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(x), \
+              [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [we] "=&r"(we), \
+              [wo] "=&r"(wo) \
+            : : "cc", "memory"
+    if (groups & 1) {
+        __asm__(TD_GROUP_FC_W16 TD_OPERANDS_FC_W16);
+        groups -= 1;
+    }
+    if (groups)
+        __asm__("1:\n\t" TD_GROUP_FC_W16 TD_GROUP_FC_W16
+                "subs %[n], %[n], #2\n\t"
+                "bne 1b" TD_OPERANDS_FC_W16);
+#undef TD_ROW_W16
+#undef TD_GROUP_FC_W16
+#undef TD_OPERANDS_FC_W16
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
 }
-
-static inline int32_t td_dot_group_w16(const int16_t *w, const int16_t *x) {
-    return w[0] * x[0] + w[1] * x[1] + w[2] * x[2] + w[3] * x[3];
+#endif
+#else
+/* Portable cores: the same layouts read one value at a time. In the pixel pair buffer pixel p's
+ * group is (x0, x2) at 2p and (x1, x3) at 4 + 2p; an int8 weight group is in natural order. */
+static inline int32_t td_dot_group_w8(const int8_t *w, const int16_t *x, int p) {
+    return w[0] * x[2 * p] + w[2] * x[2 * p + 1] + w[1] * x[4 + 2 * p] + w[3] * x[5 + 2 * p];
 }
 
 static inline void td_mm_2x2_w8(const int8_t **wp, const int16_t *xq, int32_t groups,
                                 int32_t acc[4]) {
     const int8_t *w = *wp;
     for (; groups > 0; --groups, w += 8, xq += 8) {
-        acc[0] += td_dot_group_w8(w, xq);
-        acc[1] += td_dot_group_w8(w, xq + 4);
-        acc[2] += td_dot_group_w8(w + 4, xq);
-        acc[3] += td_dot_group_w8(w + 4, xq + 4);
+        acc[0] += td_dot_group_w8(w, xq, 0);
+        acc[1] += td_dot_group_w8(w, xq, 1);
+        acc[2] += td_dot_group_w8(w + 4, xq, 0);
+        acc[3] += td_dot_group_w8(w + 4, xq, 1);
     }
     *wp = w;
 }
 
+/* Wide weights per group: (r0: w0,w2) (r1: w0,w2) (r0: w1,w3) (r1: w1,w3), the input's order. */
 static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
                                  int32_t acc[4]) {
     const int16_t *w = *wp;
-    for (; groups > 0; --groups, w += 8, xq += 8) {
-        acc[0] += td_dot_group_w16(w, xq);
-        acc[1] += td_dot_group_w16(w, xq + 4);
-        acc[2] += td_dot_group_w16(w + 4, xq);
-        acc[3] += td_dot_group_w16(w + 4, xq + 4);
-    }
+    for (; groups > 0; --groups, w += 8, xq += 8)
+        for (int h = 0; h < 8; h += 4)
+            for (int q = 0; q < 2; ++q) {
+                acc[0] += w[h + q] * xq[h + q];
+                acc[1] += w[h + q] * xq[h + 2 + q];
+                acc[2] += w[h + 2 + q] * xq[h + q];
+                acc[3] += w[h + 2 + q] * xq[h + 2 + q];
+            }
     *wp = w;
 }
 
