@@ -11,8 +11,8 @@ from tinydeploy.reference import ReferenceInterpreter
 from tinydeploy.verify import random_inputs
 
 
-def assert_bitexact(model, count: int, seed: int = 0, wide: bool = True) -> None:
-    cm = compile_model(model, wide=wide)
+def assert_bitexact(model, count: int, seed: int = 0, layout: str = "int16") -> None:
+    cm = compile_model(model, layout=layout)
     host, ref = HostModel(cm), ReferenceInterpreter(model)
     for inputs in random_inputs(cm, count, seed):
         for a, b in zip(host.run(inputs), ref.run(inputs)):
@@ -47,12 +47,12 @@ def test_random_single_op_model(kind, seed):
     tflite, desc = make_model(kind, seed)
     ops = {op.opcode for op in compile_model(tflite).model.operators}
     assert ops, desc
-    # both weight layouts where the op has weights (int16 pre-widened and int8)
-    for wide in (True, False) if kind in ("conv", "depthwise", "dense") else (True,):
+    # every weight layout where the op has weights
+    for layout in ("int16", "int8", "rows") if kind in ("conv", "depthwise", "dense") else ("int16",):
         try:
-            assert_bitexact(tflite, count=8, seed=seed, wide=wide)
+            assert_bitexact(tflite, count=8, seed=seed, layout=layout)
         except AssertionError as exc:
-            raise AssertionError(f"{desc} (wide={wide}): {exc}") from None
+            raise AssertionError(f"{desc} (layout {layout}): {exc}") from None
 
 
 @pytest.mark.parametrize("k,pad", [(3, "same"), (5, "same"), ((4, 2), "same")])

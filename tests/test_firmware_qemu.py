@@ -207,9 +207,11 @@ def _odd_shapes_model() -> bytes:
 
 
 @pytest.mark.parametrize("td_board,weights", [("qemu-m4", "int16"), ("qemu-m4", "int8"),
-                                              ("qemu-m3", "auto")], indirect=["td_board"])
+                                              ("qemu-m3", "auto"), ("qemu-m55", "auto")],
+                         indirect=["td_board"])
 def test_kernel_tails_bitexact_in_qemu(td_board, weights, td_device):
-    """The DSP kernels (both weight layouts) and the portable ones on odd shapes match TFLite."""
+    """The DSP kernels (both weight layouts), the Helium ones (int8 rows) and the portable ones on
+    odd shapes match TFLite."""
     tflite = _odd_shapes_model()
     link = td_device(compile_model(tflite), weights=weights)
     ref = ReferenceInterpreter(tflite)

@@ -77,6 +77,11 @@ class Board:
         return self.core in DSP_CORES
 
     @property
+    def has_mve(self) -> bool:
+        """The core has Helium (M-profile vector extension), which the kernels' vector paths use."""
+        return self.core == "cortex-m55"
+
+    @property
     def cpu_flags(self) -> list[str]:
         """gcc flags selecting the core and its floating-point unit."""
         flags = [f"-mcpu={self.core}", "-mthumb"]

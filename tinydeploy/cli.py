@@ -169,7 +169,7 @@ class Convert(Command):
         from tinydeploy.reference import tflm_arena_bytes
         from tinydeploy.tflm_array import write_tflm_array
 
-        compiled = compile_model(args.model, wide=args.weights == "int16")
+        compiled = compile_model(args.model, layout=args.weights)
         tflite = args.model.read_bytes()
         tflm = tflm_arena_bytes(tflite)
         paths = write_tflm_array(tflite, args.out / "tflm", arena_bytes=tflm)
@@ -187,12 +187,13 @@ class Convert(Command):
 
 
 def _weights_arg(p: argparse.ArgumentParser, board: bool = True) -> None:
-    choices = ["auto", "int8", "int16"] if board else ["int16", "int8"]
+    choices = ["auto", "int16", "int8", "rows"] if board else ["int16", "int8", "rows"]
     p.add_argument("--weights", choices=choices, default=choices[0],
                    help="conv/FC weight layout in flash: int16 (pre-widened: fastest on cores "
-                        "with the DSP extension, twice the flash for those weights) or int8"
-                        + ("; auto picks int16 on M4/M7/M33/M55 when it fits (default: auto)"
-                           if board else " (default: int16)"))
+                        "with the DSP extension, twice the flash for those weights), int8, or "
+                        "rows (int8 rows for Helium's vector dot products, Cortex-M55)"
+                        + ("; auto picks rows on M55, int16 on M4/M7/M33 when it fits, else int8 "
+                           "(default: auto)" if board else " (default: int16)"))
 
 
 class Build(Command):

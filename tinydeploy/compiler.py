@@ -20,11 +20,11 @@ class CompiledModel:
     layers: list[Layer]
     plan: MemoryPlan
     c: GeneratedC
-    wide: bool = True
+    layout: str = "int16"
 
-    def with_weights(self, wide: bool) -> "CompiledModel":
-        """The same model with convolution/FC weights pre-widened to int16 (wide) or kept int8."""
-        return self if wide == self.wide else _compile(self.model, self.name, wide)
+    def with_layout(self, layout: str) -> "CompiledModel":
+        """The same model with its convolution/FC weights in another layout (weight_layout.py)."""
+        return self if layout == self.layout else _compile(self.model, self.name, layout)
 
     @property
     def arena_bytes(self) -> int:
@@ -59,20 +59,21 @@ class CompiledModel:
 
 
 def compile_model(source: str | Path | bytes, name: str | None = None,
-                  wide: bool = True) -> CompiledModel:
+                  layout: str = "int16") -> CompiledModel:
     """Compile a `.tflite` file (path or bytes). Unsupported ops fail here, before any C is written.
 
-    wide: weights pre-widened to int16 for the DSP kernels (faster, twice the flash for those
-    weights); the firmware stage picks per board (firmware.weights_for_board).
+    layout: how convolution/FC weights are stored: "int16" (pre-widened for the DSP kernels: faster,
+    twice the flash for those weights), "int8", or "rows" (Helium); the firmware stage picks per
+    board (firmware.weights_for_board).
     """
     if isinstance(source, bytes):
         model, label = parse_model(source), name or "model"
     else:
         model, label = load_model(source), name or Path(source).stem
-    return _compile(model, label, wide)
+    return _compile(model, label, layout)
 
 
-def _compile(model: Model, label: str, wide: bool) -> CompiledModel:
-    layers = lower_model(model, wide)
+def _compile(model: Model, label: str, layout: str) -> CompiledModel:
+    layers = lower_model(model, layout)
     plan = plan_memory(model, layers)
-    return CompiledModel(label, model, layers, plan, generate_c(model, layers, plan, label), wide)
+    return CompiledModel(label, model, layers, plan, generate_c(model, layers, plan, label), layout)

@@ -42,24 +42,27 @@ def ram_needed(compiled: CompiledModel, audio_frontend: bool = False) -> int:
 FIRMWARE_FLASH_RESERVE = 64 * 1024  # flash kept free for code when widening weights
 
 
-WEIGHT_LAYOUTS = ("auto", "int8", "int16")
+WEIGHT_LAYOUTS = ("auto", "int16", "int8", "rows")
 
 
 def weights_for_board(compiled: CompiledModel, board: Board, weights: str = "auto") -> CompiledModel:
-    """The weight layout for a board. "auto": convolution and fully connected weights pre-widened
-    to int16 where the core has the DSP extension and the wider weights still leave room for the
-    code, int8 elsewhere (the portable kernels gain nothing from wide weights). "int8"/"int16"
-    force one layout (int8 halves their flash)."""
+    """The weight layout for a board. "auto": int8 rows on Helium cores (their vector dot products
+    read int8 directly); convolution and fully connected weights pre-widened to int16 on other
+    cores with the DSP extension where the wider weights still leave room for the code; int8
+    elsewhere (the portable kernels gain nothing from wide weights). Any other value forces that
+    layout (weight_layout.LAYOUTS)."""
     if weights not in WEIGHT_LAYOUTS:
         raise TinyDeployError(f"unknown weight layout '{weights}'",
                               f"use one of {', '.join(WEIGHT_LAYOUTS)}")
     if weights != "auto":
-        return compiled.with_weights(weights == "int16")
+        return compiled.with_layout(weights)
+    if board.has_mve:
+        return compiled.with_layout("rows")
     if board.has_dsp:
-        wide = compiled.with_weights(True)
+        wide = compiled.with_layout("int16")
         if wide.weight_bytes + FIRMWARE_FLASH_RESERVE <= board.flash_size:
             return wide
-    return compiled.with_weights(False)
+    return compiled.with_layout("int8")
 
 
 def check_fits(compiled: CompiledModel, board: Board, audio_frontend: bool = False) -> None:

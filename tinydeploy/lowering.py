@@ -103,7 +103,7 @@ def _requant_consts(name: str, params: dict[str, object], mult: list[int], shift
             _const(name, "shift", "int32_t", np.array(shift, np.int64))], None
 
 
-def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer:
+def _conv_like(model: Model, op: Operator, depthwise: bool, layout: str) -> Layer:
     x, w = model.tensors[op.inputs[0]], model.tensors[op.inputs[1]]
     b = model.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
     y = model.tensors[op.outputs[0]]
@@ -167,7 +167,8 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer
         params["depth_multiplier"] = 1
         assert rows is not None
         block, k4 = 2, -(-rows.shape[1] // 4) * 4
-        weights = _const(name, "w", "int16_t" if wide else "int8_t", wl.conv_rows(rows, wide))
+        weights = _const(name, "w", "int16_t" if layout == "int16" else "int8_t",
+                         wl.conv_rows(rows, layout))
         pointwise = (k_h == k_w == 1 and params["pad_h"] == params["pad_w"] == 0
                      and o["stride_h"] == o["stride_w"] == 1)
         dummy = -(-out_c // 4) * 4  # where the outputs of an odd last pixel go
@@ -180,7 +181,7 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, wide: bool) -> Layer
             ring = params["pad_h"] + 1 if unit else 0
             row4 = -(-k_w * in_c // 4) * 4
             scratch = 4 * k4 + 3 * row4 + dummy + ring * out_w * out_c
-    params["wide"] = int(wide and func in ("td_conv2d_s8", "td_conv1x1_s8"))
+    params["layout"] = wl.LAYOUT_CODES[layout] if func in ("td_conv2d_s8", "td_conv1x1_s8") else 0
     params["bias_folded"] = f"{name}_bias_folded"
     consts += [weights, _const(name, "bias_folded", "int32_t", wl.padded(bias_folded, block))]
     params["ring_rows"] = ring
@@ -208,15 +209,15 @@ def _row_overlap(in_h: int, in_row: int, out_h: int, out_row: int, stride: int, 
     return need if need < out_bytes else 0
 
 
-def lower_conv2d(model: Model, op: Operator, wide: bool = True) -> Layer:
-    return _conv_like(model, op, depthwise=False, wide=wide)
+def lower_conv2d(model: Model, op: Operator, layout: str = "int16") -> Layer:
+    return _conv_like(model, op, depthwise=False, layout=layout)
 
 
-def lower_depthwise(model: Model, op: Operator, wide: bool = True) -> Layer:
-    return _conv_like(model, op, depthwise=True, wide=wide)
+def lower_depthwise(model: Model, op: Operator, layout: str = "int16") -> Layer:
+    return _conv_like(model, op, depthwise=True, layout=layout)
 
 
-def lower_fully_connected(model: Model, op: Operator, wide: bool = True) -> Layer:
+def lower_fully_connected(model: Model, op: Operator, layout: str = "int16") -> Layer:
     x, w = model.tensors[op.inputs[0]], model.tensors[op.inputs[1]]
     b = model.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
     y = model.tensors[op.outputs[0]]
@@ -249,7 +250,8 @@ def lower_fully_connected(model: Model, op: Operator, wide: bool = True) -> Laye
     wa = w.array().astype(np.int64)
     consts, _ = _requant_consts(name, params, mult, shift, y.zp0, None)
     if w.zp0 == 0:  # symmetric weights: fold the input offset into the bias, block the rows
-        consts += [_const(name, "w", "int16_t" if wide else "int8_t", wl.fc_rows(wa, wide)),
+        consts += [_const(name, "w", "int16_t" if layout == "int16" else "int8_t",
+                          wl.fc_rows(wa, layout)),
                    _const(name, "bias_folded", "int32_t", wl.padded(bias - x.zp0 * wa.sum(axis=1), 4))]
         params["bias_folded"] = f"{name}_bias_folded"
         bias_arg = "0"
@@ -259,7 +261,7 @@ def lower_fully_connected(model: Model, op: Operator, wide: bool = True) -> Laye
         if b is not None:
             consts.append(_const(name, "bias", "int32_t", bias))
         bias_arg = f"{name}_bias" if b is not None else "0"
-    params["wide"] = int(wide and w.zp0 == 0)
+    params["layout"] = wl.LAYOUT_CODES[layout] if w.zp0 == 0 else 0
     return Layer(op, "td_fully_connected_s8", "td_fc_params", params, consts,
                  [f"t{x.index}", f"{name}_w", bias_arg, f"t{y.index}"],
                  [x.index], [y.index], x.size // in_depth * in_depth * out_depth)
@@ -592,13 +594,13 @@ LOWERINGS: dict[str, Callable[..., Layer]] = {
     "MEAN": lower_mean,
 }
 
-WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}  # lowerings that take `wide`
+WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}  # lowerings that take `layout`
 
 
-def lower_model(model: Model, wide: bool = True) -> list[Layer]:
+def lower_model(model: Model, layout: str = "int16") -> list[Layer]:
     """Lower every operator; the first unsupported one stops compilation with a clear message.
 
-    wide: store convolution and fully connected weights pre-widened to int16 (weight_layout.py).
+    layout: how convolution and fully connected weights are stored (weight_layout.LAYOUTS).
     """
     if model.subgraph_count > 1:
         raise TinyDeployError(f"the model has {model.subgraph_count} subgraphs (control flow)",
@@ -607,5 +609,7 @@ def lower_model(model: Model, wide: bool = True) -> list[Layer]:
         if op.opcode not in LOWERINGS:
             raise _unsupported(op, f"operator {op.opcode} is not supported (supported: "
                                    f"{', '.join(sorted(LOWERINGS))})")
-    return [LOWERINGS[op.opcode](model, op, wide=wide) if op.opcode in WEIGHTED
+    if layout not in wl.LAYOUTS:
+        raise TinyDeployError(f"unknown weight layout '{layout}'", f"use one of {', '.join(wl.LAYOUTS)}")
+    return [LOWERINGS[op.opcode](model, op, layout=layout) if op.opcode in WEIGHTED
             else LOWERINGS[op.opcode](model, op) for op in model.operators]

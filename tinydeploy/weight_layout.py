@@ -3,7 +3,8 @@
 Within a group of four values along the reduction axis the int16 order is (0, 2, 1, 3): what SXTB16
 and SXTB16-ROR-8 make of four int8 values, so the kernels pair weights and inputs with SMLAD and no
 shuffling. "Wide" weights are stored already widened to int16 in that order (twice the flash, one
-load less per pair of multiply-accumulates); narrow ones stay int8 in natural order.
+load less per pair of multiply-accumulates); narrow ones stay int8 in natural order. On Helium
+(Cortex-M55) whole int8 rows feed 16-lane dot products instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 GROUP_ORDER = [0, 2, 1, 3]
+
+# "int16": pre-widened (DSP cores, twice the flash); "int8": int8 in the same blocks; "rows": int8
+# rows one after another, each padded to a multiple of 4, for Helium's whole-vector dot products
+LAYOUTS = ("int16", "int8", "rows")
+LAYOUT_CODES = {"int8": 0, "int16": 1, "rows": 2}  # td_kernels.h: p->layout
 
 
 def _pad_to(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -39,19 +45,27 @@ def pad_kernel_rows(w: np.ndarray, k_h: int) -> np.ndarray:
     return out.reshape(w.shape[0], -1)
 
 
-def conv_rows(w: np.ndarray, wide: bool) -> np.ndarray:
+def _plain_rows(w: np.ndarray, block: int) -> np.ndarray:
+    """[rows, k] -> int8 rows padded to a multiple of 4 values, row count to a multiple of block."""
+    rows = -(-w.shape[0] // block) * block
+    return _pad_to(w, rows, -(-w.shape[1] // 4) * 4).astype(np.int8).reshape(-1)
+
+
+def conv_rows(w: np.ndarray, layout: str) -> np.ndarray:
     """Convolution filters [out_c, k] in pairs of rows (td_mm_2x2_*). Wide, each group holds the
     words (row 0: w0,w2) (row 1: w0,w2) (row 0: w1,w3) (row 1: w1,w3), the pixel pair buffer's
     order, so one LDRD fetches the same half of both rows."""
-    if not wide:
+    if layout == "rows":
+        return _plain_rows(w, 2)
+    if layout == "int8":
         return _blocked(w, 2, False)
     a = _blocked(w, 2, True).reshape(-1, 2, 2, 2)  # [pair * group][row][half][2]
     return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(-1)
 
 
-def fc_rows(w: np.ndarray, wide: bool) -> np.ndarray:
+def fc_rows(w: np.ndarray, layout: str) -> np.ndarray:
     """Fully connected weights [out, in] in fours of rows (td_mm_4x1_*)."""
-    return _blocked(w, 4, wide)
+    return _plain_rows(w, 4) if layout == "rows" else _blocked(w, 4, layout == "int16")
 
 
 def depthwise_groups(w: np.ndarray) -> np.ndarray:

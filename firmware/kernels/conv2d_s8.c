@@ -3,63 +3,75 @@
  * point and contributes exactly nothing. Output pixels go two at a time: their windows are widened
  * to int16 once, kernel row by kernel row (td_matmul.h), and multiplied with two filter rows at a
  * time. Weights come in the layout td_matmul.h describes: rows in pairs, each kernel row padded to
- * a multiple of four values, int8 or pre-widened int16 (p->wide). */
+ * a multiple of four values, int8 or pre-widened int16, or plain int8 rows (p->layout). */
 #include <string.h>
 #include "td_kernels.h"
 #include "td_matmul.h"
 #include "td_quant.h"
 
-/* Both pixels' accumulators of one pair of filter rows; the weight pointer moves on to the next
- * pair. */
-#define PAIR_ACC(p_wide, wp8, wp16, xq, groups, b, acc)                                            \
+/* The inputs of one pixel pair: the pixel pair buffer of widened groups (TD_W8, TD_W16), or two
+ * int8 windows of n values (TD_ROWS). */
+typedef struct {
+    const int16_t *xq;
+    const int8_t *xa, *xb;
+    int32_t n;
+} pixel_pair;
+
+/* Both pixels' accumulators of one pair of filter rows, k4 values each; the weight pointers move
+ * on to the next pair. */
+#define PAIR_ACC(layout, w8, w16, k4, px, b, acc)                                                 \
     do {                                                                                         \
         acc[0] = acc[1] = (b)[0];                                                                \
         acc[2] = acc[3] = (b)[1];                                                                \
-        if (p_wide)                                                                              \
-            td_mm_2x2_w16(&wp16, xq, groups, acc);                                               \
-        else                                                                                     \
-            td_mm_2x2_w8(&wp8, xq, groups, acc);                                                 \
+        if ((layout) == TD_W16) {                                                                \
+            td_mm_2x2_w16(&w16, (px)->xq, (k4) >> 2, acc);                                       \
+        } else if ((layout) == TD_W8) {                                                          \
+            td_mm_2x2_w8(&w8, (px)->xq, (k4) >> 2, acc);                                         \
+        } else {                                                                                 \
+            td_dot_rows_2x2(w8, w8 + (k4), (px)->xa, (px)->xb, (px)->n, acc);                    \
+            w8 += 2 * (k4);                                                                      \
+        }                                                                                        \
     } while (0)
 
 /* The output channel pairs of conv_pixel_pair with fast records, each record applied to both
  * pixels; top127: the activation's upper clamp is 127 (SSAT does it). */
 static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void *w,
-                                             const int16_t *xq, int32_t groups, int8_t *o0,
+                                             const pixel_pair *px, int32_t k4, int8_t *o0,
                                              int8_t *o1, int top127) {
     const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
     const int32_t *b = p->bias_folded, *r = p->rq;
     const int8_t *w8 = (const int8_t *)w;
     const int16_t *w16 = (const int16_t *)w;
-    const int wide = p->wide;
+    const int layout = p->layout;
     int32_t acc[4];
 #define OUT(r, a) (int8_t)(top127 ? td_clamp_to_127(td_requant((r)[0], (r)[1], (r)[2], a), lo)      \
                                   : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
     int oc = 0;
     for (; oc + 2 <= out_c; oc += 2, b += 2, r += 6, o0 += 2, o1 += 2) {
-        PAIR_ACC(wide, w8, w16, xq, groups, b, acc);
+        PAIR_ACC(layout, w8, w16, k4, px, b, acc);
         o0[0] = OUT(r, acc[0]);
         o1[0] = OUT(r, acc[1]);
         o0[1] = OUT(r + 3, acc[2]);
         o1[1] = OUT(r + 3, acc[3]);
     }
     if (oc < out_c) {
-        PAIR_ACC(wide, w8, w16, xq, groups, b, acc);
+        PAIR_ACC(layout, w8, w16, k4, px, b, acc);
         o0[0] = OUT(r, acc[0]);
         o1[0] = OUT(r, acc[1]);
     }
 #undef OUT
 }
 
-/* Two output pixels from their pixel pair buffer, every output channel. Filter rows come in
- * pairs (an odd last row is paired with zeros); o1 may point to a dummy pixel. */
-static void conv_pixel_pair(const td_conv_params *p, const void *w, const int16_t *xq,
+/* Two output pixels, every output channel. Filter rows come in pairs (an odd last row is paired
+ * with zeros), k4 values each; o1 may point to a dummy pixel. */
+static void conv_pixel_pair(const td_conv_params *p, const void *w, const pixel_pair *px,
                             int32_t k4, int8_t *restrict o0, int8_t *restrict o1) {
-    const int32_t groups = k4 >> 2, out_c = p->out_c;
+    const int32_t out_c = p->out_c;
     if (p->rq) {
         if (p->act_max == 127)
-            conv_pairs_fast(p, w, xq, groups, o0, o1, 1);
+            conv_pairs_fast(p, w, px, k4, o0, o1, 1);
         else
-            conv_pairs_fast(p, w, xq, groups, o0, o1, 0);
+            conv_pairs_fast(p, w, px, k4, o0, o1, 0);
         return;
     }
     const td_requant_ctx rc = td_conv_ctx(p);
@@ -68,7 +80,7 @@ static void conv_pixel_pair(const td_conv_params *p, const void *w, const int16_
     const int16_t *w16 = (const int16_t *)w;
     int32_t acc[4];
     for (int oc = 0; oc < out_c; oc += 2, b += 2) {
-        PAIR_ACC(p->wide, w8, w16, xq, groups, b, acc);
+        PAIR_ACC(p->layout, w8, w16, k4, px, b, acc);
         o0[oc] = td_conv_out(&rc, acc[0], oc);
         o1[oc] = td_conv_out(&rc, acc[1], oc);
         if (oc + 1 == out_c) break;
@@ -134,18 +146,27 @@ static const int8_t *window_row(const td_conv_params *p, const int8_t *in, int i
     return tmp;
 }
 
-/* The windows of output pixels (oy, ox) and (oy, ox1) straight into the pixel pair buffer, one
- * kernel row at a time; each row's k_w * in_c values are padded to a multiple of 4 (the weights
- * are laid out the same way). */
+/* The windows of output pixels (oy, ox) and (oy, ox1), one kernel row at a time, each row's
+ * k_w * in_c values padded to a multiple of 4 (the weights are laid out the same way): widened
+ * into the pixel pair buffer xq, or (TD_ROWS) copied as int8 to xa and xb. */
 static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int ox, int ox1,
-                         int8_t *tmp0, int8_t *tmp1, const int8_t *zero_row, int16_t *xq) {
+                         int8_t *tmp0, int8_t *tmp1, const int8_t *zero_row, int16_t *xq,
+                         int8_t *xa, int8_t *xb) {
     const int32_t row_bytes = (int32_t)p->k_w * p->in_c, row4 = (row_bytes + 3) & ~3;
     const int iy0 = oy * p->stride_h - p->pad_h;
     const int ix0 = ox * p->stride_w - p->pad_w, ix1 = ox1 * p->stride_w - p->pad_w;
     for (int ky = 0; ky < p->k_h; ++ky, xq += 2 * row4) {
         const int iy = iy0 + ky * p->dil_h;
-        td_pack_pair(window_row(p, in, iy, ix0, tmp0, zero_row),
-                     window_row(p, in, iy, ix1, tmp1, zero_row), row_bytes, xq);
+        const int8_t *ra = window_row(p, in, iy, ix0, tmp0, zero_row);
+        const int8_t *rb = window_row(p, in, iy, ix1, tmp1, zero_row);
+        if (p->layout != TD_ROWS) {
+            td_pack_pair(ra, rb, row_bytes, xq);
+            continue;
+        }
+        copy_bytes(xa + ky * row4, ra, row_bytes);
+        fill_bytes(xa + ky * row4 + row_bytes, 0, row4 - row_bytes);
+        copy_bytes(xb + ky * row4, rb, row_bytes);
+        fill_bytes(xb + ky * row4 + row_bytes, 0, row4 - row_bytes);
     }
 }
 
@@ -162,15 +183,17 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     int8_t *tmp0 = p->scratch + 4 * k4, *tmp1 = tmp0 + row4, *zero_row = tmp1 + row4;
     int8_t *dummy = zero_row + row4;
     int8_t *ring = p->ring_rows ? dummy + ((p->out_c + 3) & ~3) : 0;
+    int8_t *xa = p->scratch, *xb = xa + k4;  /* TD_ROWS: the two windows in the same space */
+    const pixel_pair px = {xq, xa, xb, k4};
     fill_bytes(zero_row, (int8_t)(-p->input_offset), row4);
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
         if (oy < p->out_h) {
             int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
             for (int ox = 0; ox < p->out_w; ox += 2) {
                 const int pair = ox + 1 < p->out_w;
-                pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq);
+                pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq, xa, xb);
                 int8_t *o0 = orow + (int32_t)ox * p->out_c;
-                conv_pixel_pair(p, w, xq, k4, o0, pair ? o0 + p->out_c : dummy);
+                conv_pixel_pair(p, w, &px, k4, o0, pair ? o0 + p->out_c : dummy);
             }
         }
         const int done = oy - p->pad_h;
@@ -188,11 +211,19 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, con
     const int32_t pixels = (int32_t)p->out_h * p->out_w, n = p->in_c, k4 = (n + 3) & ~3;
     int16_t *xq = (int16_t *)(void *)p->scratch;
     int8_t *dummy = p->scratch + 4 * k4;
-    for (int32_t px = 0; px < pixels; px += 2) {
-        const int pair = px + 1 < pixels;
-        const int8_t *x0 = in + px * n;
-        td_pack_pair(x0, pair ? x0 + n : x0, n, xq);
-        int8_t *o0 = out + px * p->out_c;
-        conv_pixel_pair(p, w, xq, k4, o0, pair ? o0 + p->out_c : dummy);
+    for (int32_t i = 0; i < pixels; i += 2) {
+        const int pair = i + 1 < pixels;
+        const int8_t *x0 = in + i * n, *x1 = pair ? x0 + n : x0;
+        /* TD_ROWS: the two pixels copied as they are (the output may overwrite them) */
+        int8_t *xa = (int8_t *)(void *)xq, *xb = xa + k4;
+        const pixel_pair px = {xq, xa, xb, n};
+        if (p->layout == TD_ROWS) {
+            copy_bytes(xa, x0, n);
+            copy_bytes(xb, x1, n);
+        } else {
+            td_pack_pair(x0, x1, n, xq);
+        }
+        int8_t *o0 = out + i * p->out_c;
+        conv_pixel_pair(p, w, &px, k4, o0, pair ? o0 + p->out_c : dummy);
     }
 }

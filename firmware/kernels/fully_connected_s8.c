@@ -1,7 +1,7 @@
 /* FULLY_CONNECTED, int8, weights [out_depth, in_depth], per-tensor or per-channel scales.
  * With symmetric weights (filter_offset 0, TFLite's int8 rule) the input offset is folded into
- * the bias and four output rows share every input load (weights in the td_matmul.h layout, int8
- * or pre-widened). */
+ * the bias and four output rows share every input load (weights in a td_matmul.h layout: int8 or
+ * pre-widened blocks, or plain rows for Helium). */
 #include "td_kernels.h"
 #include "td_matmul.h"
 #include "td_quant.h"
@@ -14,17 +14,18 @@ static inline int8_t fc_out(const td_fc_params *p, int32_t acc, int32_t o) {
 }
 
 /* The last n < 4 values of four rows: the tail group of the blocked layout. */
-static void fc_tail(const void *w, int wide, const int8_t *x, int32_t n, int32_t acc[4]) {
+static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32_t acc[4]) {
     static const int8_t pos_wide[4] = {0, 2, 1, 3};  /* value j of a group sits at pos_wide[j] */
     for (int r = 0; r < 4; ++r)
         for (int32_t j = 0; j < n; ++j)
-            acc[r] += x[j] * (wide ? ((const int16_t *)w)[4 * r + pos_wide[j]]
-                                   : ((const int8_t *)w)[4 * r + j]);
+            acc[r] += x[j] * (layout == TD_W16 ? ((const int16_t *)w)[4 * r + pos_wide[j]]
+                                               : ((const int8_t *)w)[4 * r + j]);
 }
 
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
                            const int32_t *bias, int8_t *restrict out) {
     const int32_t n = p->in_depth, k4 = (n + 3) & ~3, groups = n >> 2;
+    const int layout = p->layout;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *row = in + b * n;
         int8_t *ob = out + b * p->out_depth;
@@ -32,16 +33,20 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
             for (int32_t o = 0; o < p->out_depth; o += 4) {
                 int32_t acc[4] = {p->bias_folded[o], p->bias_folded[o + 1], p->bias_folded[o + 2],
                                   p->bias_folded[o + 3]};
-                const void *wb = p->wide ? (const void *)((const int16_t *)w + o * k4)
-                                         : (const void *)((const int8_t *)w + o * k4);
-                if (groups && p->wide)
-                    td_mm_4x1_w16((const int16_t *)wb, row, groups, acc);
-                else if (groups)
-                    td_mm_4x1_w8((const int8_t *)wb, row, groups, acc);
-                if (n & 3)
-                    fc_tail(p->wide ? (const void *)((const int16_t *)wb + 16 * groups)
-                                    : (const void *)((const int8_t *)wb + 16 * groups),
-                            p->wide, row + 4 * groups, n & 3, acc);
+                const int16_t *w16 = (const int16_t *)w + o * k4;
+                const int8_t *w8 = (const int8_t *)w + o * k4;
+                if (layout == TD_ROWS) {
+                    td_dot_rows_4x1(w8, k4, row, n, acc);
+                } else {
+                    if (groups && layout == TD_W16)
+                        td_mm_4x1_w16(w16, row, groups, acc);
+                    else if (groups)
+                        td_mm_4x1_w8(w8, row, groups, acc);
+                    if (n & 3)
+                        fc_tail(layout == TD_W16 ? (const void *)(w16 + 16 * groups)
+                                                 : (const void *)(w8 + 16 * groups),
+                                layout, row + 4 * groups, n & 3, acc);
+                }
                 for (int32_t j = 0; j < 4 && o + j < p->out_depth; ++j) ob[o + j] = fc_out(p, acc[j], o + j);
             }
             continue;

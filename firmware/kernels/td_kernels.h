@@ -18,10 +18,15 @@ typedef struct {
     const int32_t *rq;                 /* fast requantization records (td_quant.h), or 0 */
     int8_t *scratch;                   /* arena space while the kernel runs (see each kernel) */
     int16_t ring_rows;                 /* rows in the kernel's ring of rows, 0 for none */
-    int16_t wide;                      /* weights pre-widened to int16 (td_matmul.h) */
+    int16_t layout;                    /* conv weights (td_matmul.h): TD_W8, TD_W16 or TD_ROWS */
 } td_conv_params;
 
-#define TD_DW_MAX_K 16                 /* kernel height limit of td_depthwise_conv2d_s8 */
+#define TD_DW_MAX_K 16
+
+/* Weight layouts of convolutions and fully connected layers (tinydeploy/weight_layout.py) */
+#define TD_W8 0                        /* int8 blocks of rows, SXTB16 order */
+#define TD_W16 1                       /* the same blocks pre-widened to int16 */
+#define TD_ROWS 2                      /* int8 rows one after another (Helium) */                 /* kernel height limit of td_depthwise_conv2d_s8 */
 
 typedef struct {
     int32_t batches, in_depth, out_depth;
@@ -33,7 +38,7 @@ typedef struct {
      * filter_offset != 0 (weights then stay [out_depth, in_depth]) */
     const int32_t *bias_folded;
     const int32_t *rq;                 /* fast requantization records (td_quant.h), or 0 */
-    int32_t wide;                      /* weights pre-widened to int16 */
+    int32_t layout;                    /* weights (td_matmul.h): TD_W8, TD_W16 or TD_ROWS */
 } td_fc_params;
 
 typedef struct {

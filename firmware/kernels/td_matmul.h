@@ -12,12 +12,19 @@
  * pixel pair buffer's order with rows for pixels.
  * FC weights: rows in fours, per group rows 0..3, four values each; the FC input stays int8 (each
  * word of it is widened in registers once for four rows).
+ * TD_ROWS: int8 rows one after another; inputs stay int8 too, and on Helium (Cortex-M55) one
+ * VMLADAVA multiplies and sums 16 pairs (td_dot_rows_*).
  * Sums of integers are exact in any order, so every path gives identical results. */
 #ifndef TD_MATMUL_H
 #define TD_MATMUL_H
 #include <stdint.h>
 #include <string.h>
 #include "td_simd.h"
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+#define TD_MVE 1
+#endif
 
 static inline int32_t td_ld32(const void *p) {
     int32_t v;
@@ -320,4 +327,49 @@ static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t grou
             acc[r] += w[4 * r] * x[0] + w[4 * r + 1] * x[2] + w[4 * r + 2] * x[1] + w[4 * r + 3] * x[3];
 }
 #endif
+
+/* acc += (w0 . xa, w0 . xb, w1 . xa, w1 . xb) over n int8 values (TD_ROWS). */
+static inline void td_dot_rows_2x2(const int8_t *w0, const int8_t *w1, const int8_t *xa,
+                                   const int8_t *xb, int32_t n, int32_t acc[4]) {
+#ifdef TD_MVE
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    for (int32_t i = 0; i < n; i += 16) {
+        const mve_pred16_t live = vctp8q((uint32_t)(n - i));  /* the tail: lanes past n off */
+        const int8x16_t va = vldrbq_z_s8(xa + i, live), vb = vldrbq_z_s8(xb + i, live);
+        const int8x16_t v0 = vldrbq_z_s8(w0 + i, live), v1 = vldrbq_z_s8(w1 + i, live);
+        a00 = vmladavaq_p_s8(a00, v0, va, live);
+        a01 = vmladavaq_p_s8(a01, v0, vb, live);
+        a10 = vmladavaq_p_s8(a10, v1, va, live);
+        a11 = vmladavaq_p_s8(a11, v1, vb, live);
+    }
+    acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
+#else
+    for (int32_t i = 0; i < n; ++i) {
+        acc[0] += w0[i] * xa[i];
+        acc[1] += w0[i] * xb[i];
+        acc[2] += w1[i] * xa[i];
+        acc[3] += w1[i] * xb[i];
+    }
+#endif
+}
+
+/* acc[r] += row r . x over n int8 values, rows `stride` apart (TD_ROWS). */
+static inline void td_dot_rows_4x1(const int8_t *w, int32_t stride, const int8_t *x, int32_t n,
+                                   int32_t acc[4]) {
+#ifdef TD_MVE
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int32_t i = 0; i < n; i += 16) {
+        const mve_pred16_t live = vctp8q((uint32_t)(n - i));
+        const int8x16_t vx = vldrbq_z_s8(x + i, live);
+        a0 = vmladavaq_p_s8(a0, vldrbq_z_s8(w + i, live), vx, live);
+        a1 = vmladavaq_p_s8(a1, vldrbq_z_s8(w + stride + i, live), vx, live);
+        a2 = vmladavaq_p_s8(a2, vldrbq_z_s8(w + 2 * stride + i, live), vx, live);
+        a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(w + 3 * stride + i, live), vx, live);
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+#else
+    for (int r = 0; r < 4; ++r)
+        for (int32_t i = 0; i < n; ++i) acc[r] += w[r * stride + i] * x[i];
+#endif
+}
 #endif
