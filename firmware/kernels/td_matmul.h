@@ -1,4 +1,4 @@
-/* Matrix-product cores shared by CONV_2D (after im2col), 1x1 convolutions and FULLY_CONNECTED.
+/* Matrix-product cores shared by CONV_2D, 1x1 convolutions and FULLY_CONNECTED.
  *
  * Inputs are widened to int16 once (td_pack_*) and reused by every output channel; weights are
  * laid out at compile time (tinydeploy/weight_layout.py) so that each core reads them with
@@ -100,50 +100,6 @@ static inline void td_mm_2x2_w8(const int8_t **wp, const int16_t *xq, int32_t gr
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
 
-#ifdef TD_LDM_LOOPS
-/* LDM loads several words in one instruction but needs its registers in ascending order: these
- * loops pin them and hold 13 values in registers, which only an optimizing build (-O2, -O3) can
- * give; the firmware's own build defines TD_LDM_LOOPS with -O2, any other build gets the LDRD
- * loops below. */
-static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
-                                 int32_t acc[4]) {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    const int16_t *w = *wp;
-    register int32_t x0e __asm__("r2"), x1e __asm__("r3"), x0o __asm__("r4"), x1o __asm__("r5");
-    register int32_t w0 __asm__("r6"), w1 __asm__("r8");
-    /* per group: one LDM for both pixels (4 words); per half: one LDM for both rows' words, four
-     * SMLADs. Two groups per pass when the count is even. */
-#define TD_GROUP_W16 \
-            "ldm %[xp]!, {%[x0e], %[x1e], %[x0o], %[x1o]}\n\t" \
-            "ldm %[wp]!, {%[w0], %[w1]}\n\t" \
-            "smlad %[a00], %[w0], %[x0e], %[a00]\n\t" \
-            "smlad %[a01], %[w0], %[x1e], %[a01]\n\t" \
-            "smlad %[a10], %[w1], %[x0e], %[a10]\n\t" \
-            "smlad %[a11], %[w1], %[x1e], %[a11]\n\t" \
-            "ldm %[wp]!, {%[w0], %[w1]}\n\t" \
-            "smlad %[a00], %[w0], %[x0o], %[a00]\n\t" \
-            "smlad %[a01], %[w0], %[x1o], %[a01]\n\t" \
-            "smlad %[a10], %[w1], %[x0o], %[a10]\n\t" \
-            "smlad %[a11], %[w1], %[x1o], %[a11]\n\t"
-#define TD_OPERANDS_W16 \
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), \
-              [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0e] "=&r"(x0e), [x1e] "=&r"(x1e), \
-              [x0o] "=&r"(x0o), [x1o] "=&r"(x1o), [w0] "=&r"(w0), [w1] "=&r"(w1) \
-            : : "cc", "memory"
-    if (groups & 1) {
-        __asm__(TD_GROUP_W16 TD_OPERANDS_W16);
-        groups -= 1;
-    }
-    if (groups)
-        __asm__("1:\n\t" TD_GROUP_W16 TD_GROUP_W16
-                "subs %[n], %[n], #2\n\t"
-                "bne 1b" TD_OPERANDS_W16);
-#undef TD_GROUP_W16
-#undef TD_OPERANDS_W16
-    *wp = w;
-    acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
-}
-#else
 static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
                                  int32_t acc[4]) {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
@@ -177,7 +133,6 @@ static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t 
     *wp = w;
     acc[0] = a00; acc[1] = a01; acc[2] = a10; acc[3] = a11;
 }
-#endif
 
 /* acc[r] += row r . x over the groups * 4 leading values, r < 4; groups > 0. The input stays
  * int8: each word is widened once for the four rows. */
@@ -207,6 +162,9 @@ static inline void td_mm_4x1_w8(const int8_t *w, const int8_t *x, int32_t groups
 }
 
 #ifdef TD_LDM_LOOPS
+/* LDM loads four words in one instruction but needs its registers in ascending order: this loop
+ * pins them and holds 13 values in registers, which only an optimizing build can give; the
+ * firmware's own -O2 build defines TD_LDM_LOOPS, any other build gets the LDRD loop below. */
 static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t groups,
                                  int32_t acc[4]) {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
