@@ -60,6 +60,17 @@ static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int
 }
 
 #ifdef TD_DSP
+/* Runs GROUP (the assembly of one group of four values) over n groups: once for an odd first
+ * group, then two groups per pass of a loop counted in %[n]. */
+#define TD_ASM_GROUPS(GROUP, OPERANDS, n)                                                         \
+    do {                                                                                         \
+        if ((n) & 1) {                                                                           \
+            __asm__(GROUP OPERANDS);                                                             \
+            (n) -= 1;                                                                            \
+        }                                                                                        \
+        if (n) __asm__("1:\n\t" GROUP GROUP "subs %[n], %[n], #2\n\tbne 1b" OPERANDS);          \
+    } while (0)
+
 /* The loops are written in assembly only to get what C compilers will not emit for them: LDRD with
  * write-back (two words per load instruction; GCC splits them into single LDRs), with every value
  * kept in registers. Each loop body is the plain sequence its comment gives. */
@@ -120,14 +131,7 @@ static inline void td_mm_2x2_w16(const int16_t **wp, const int16_t *xq, int32_t 
               [xp] "+r"(xq), [wp] "+r"(w), [n] "+r"(groups), [x0] "=&r"(x0), [x1] "=&r"(x1), \
               [w0] "=&r"(w0), [w1] "=&r"(w1) \
             : : "cc", "memory"
-    if (groups & 1) {
-        __asm__(TD_HALF_W16 TD_HALF_W16 TD_OPERANDS_W16);
-        groups -= 1;
-    }
-    if (groups)
-        __asm__("1:\n\t" TD_HALF_W16 TD_HALF_W16 TD_HALF_W16 TD_HALF_W16
-                "subs %[n], %[n], #2\n\t"
-                "bne 1b" TD_OPERANDS_W16);
+    TD_ASM_GROUPS(TD_HALF_W16 TD_HALF_W16, TD_OPERANDS_W16, groups);
 #undef TD_HALF_W16
 #undef TD_OPERANDS_W16
     *wp = w;
@@ -191,14 +195,7 @@ static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t grou
               [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [w0e] "=&r"(w0e), \
               [w0o] "=&r"(w0o), [w1e] "=&r"(w1e), [w1o] "=&r"(w1o) \
             : : "cc", "memory"
-    if (groups & 1) {
-        __asm__(TD_GROUP_FC_W16 TD_OPERANDS_FC_W16);
-        groups -= 1;
-    }
-    if (groups)
-        __asm__("1:\n\t" TD_GROUP_FC_W16 TD_GROUP_FC_W16
-                "subs %[n], %[n], #2\n\t"
-                "bne 1b" TD_OPERANDS_FC_W16);
+    TD_ASM_GROUPS(TD_GROUP_FC_W16, TD_OPERANDS_FC_W16, groups);
 #undef TD_GROUP_FC_W16
 #undef TD_OPERANDS_FC_W16
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
@@ -224,14 +221,7 @@ static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t grou
               [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [we] "=&r"(we), \
               [wo] "=&r"(wo) \
             : : "cc", "memory"
-    if (groups & 1) {
-        __asm__(TD_GROUP_FC_W16 TD_OPERANDS_FC_W16);
-        groups -= 1;
-    }
-    if (groups)
-        __asm__("1:\n\t" TD_GROUP_FC_W16 TD_GROUP_FC_W16
-                "subs %[n], %[n], #2\n\t"
-                "bne 1b" TD_OPERANDS_FC_W16);
+    TD_ASM_GROUPS(TD_GROUP_FC_W16, TD_OPERANDS_FC_W16, groups);
 #undef TD_ROW_W16
 #undef TD_GROUP_FC_W16
 #undef TD_OPERANDS_FC_W16

@@ -41,7 +41,7 @@ static inline int32_t td_mbqm_single(int32_t x, int32_t multiplier, int shift) {
 }
 
 /* Fast requantization from a record per output channel, {multiplier, e, 2^(e-1) + offset * 2^e},
- * which the compiler emits only where it is exact (tinydeploy/quantmath.py, fast_requant_record):
+ * which the compiler emits only where it is exact (tinydeploy/quantmath.py, requant_records):
  *
  * convolutions (td_mbqm): with |acc| < 2^30 the doubling high multiply is floor((2 acc m + 2^31) /
  * 2^32) in every case (gemmlowp's nudge rounds negative ties up too), one SMMULR; then rounding half
