@@ -130,8 +130,9 @@ static inline void fill_bytes(int8_t *dst, int8_t v, int32_t n) {
 /* Row iy of the window starting at input column ix0: row_bytes (k_w * in_c) values, straight from
  * the input when the row lies inside it, else assembled in tmp with the input zero point for taps
  * outside; a row above or below the input is zero_row. */
-static const int8_t *window_row(const td_conv_params *p, const int8_t *in, int iy, int ix0,
-                                int8_t *tmp, const int8_t *zero_row) {
+static TD_ALWAYS_INLINE const int8_t *window_row(const td_conv_params *p, const int8_t *in,
+                                                  int iy, int ix0, int8_t *tmp,
+                                                  const int8_t *zero_row) {
     if (iy < 0 || iy >= p->in_h) return zero_row;
     const int32_t c = p->in_c;
     const int8_t *src = in + (int32_t)iy * p->in_w * c;
