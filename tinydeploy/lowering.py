@@ -146,7 +146,7 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, layout: str) -> Laye
     pos, neg = np.clip(per_channel, 0, None).sum(axis=1), np.clip(per_channel, None, 0).sum(axis=1)
     acc_range = np.stack([bias_folded - 128 * pos + 127 * neg,
                           bias_folded + 127 * pos - 128 * neg], axis=1)
-    consts, rq = _requant_consts(name, params, mult, shift, y.zp0, acc_range)
+    consts, _ = _requant_consts(name, params, mult, shift, y.zp0, acc_range)
     macs = out_h * out_w * out_c * taps * (1 if depthwise else in_c)
     unit = (o["stride_h"] == o["stride_w"] == 1 and o["dilation_h"] == o["dilation_w"] == 1
             and in_h == out_h and in_w == out_w and in_c == out_c)
