@@ -137,10 +137,9 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, layout: str) -> Laye
     taps = k_h * k_w
     # a depthwise convolution of a single input channel is a plain convolution
     as_conv = depthwise and in_c == 1
-    rows = wa.reshape(taps, out_c).T if as_conv else None if depthwise else wa.reshape(out_c, -1)
-    per_channel = wa.reshape(taps, out_c).T if depthwise else rows  # [out_c, window]
-    if rows is not None:  # each kernel row padded to a multiple of 4 values (td_conv2d_s8)
-        rows = wl.pad_kernel_rows(rows, k_h)
+    per_channel = wa.reshape(taps, out_c).T if depthwise else wa.reshape(out_c, -1)  # [out_c, window]
+    # the filters as conv rows, each kernel row padded to a multiple of 4 values (td_conv2d_s8)
+    rows = wl.pad_kernel_rows(per_channel, k_h) if as_conv or not depthwise else None
     bias_folded = bias - x.zp0 * per_channel.sum(axis=1)
     # the accumulator's reach: inputs span [-128, 127] against each weight's sign
     pos, neg = np.clip(per_channel, 0, None).sum(axis=1), np.clip(per_channel, None, 0).sum(axis=1)

@@ -44,8 +44,7 @@ static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void
     const int8_t *w8 = (const int8_t *)w;
     const int16_t *w16 = (const int16_t *)w;
     int32_t acc[4];
-#define OUT(r, a) (int8_t)(top127 ? td_clamp_to_127(td_requant((r)[0], (r)[1], (r)[2], a), lo)      \
-                                  : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
+#define OUT(r, a) TD_REQUANT_OUT(r, a, lo, hi, top127)
     int oc = 0;
     for (; oc + 2 <= out_c; oc += 2, b += 2, r += 6, o0 += 2, o1 += 2) {
         PAIR_ACC(layout, w8, w16, k4, px, b, acc);

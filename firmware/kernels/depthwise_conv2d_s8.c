@@ -45,15 +45,12 @@
 
 /* Channels c..c+3 of one output pixel to int8 with the fast records; top127: the upper clamp
  * is 127 (SSAT does it). */
-#define DW_OUT(r, a, lo, hi, top127)                                                              \
-    (int8_t)((top127) ? td_clamp_to_127(td_requant((r)[0], (r)[1], (r)[2], a), lo)              \
-                      : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
 #define DW_STORE4(o, r, lo, hi, top127, a0, a1, a2, a3)                                           \
     do {                                                                                         \
-        (o)[0] = DW_OUT(r, a0, lo, hi, top127);                                                  \
-        (o)[1] = DW_OUT((r) + 3, a1, lo, hi, top127);                                            \
-        (o)[2] = DW_OUT((r) + 6, a2, lo, hi, top127);                                            \
-        (o)[3] = DW_OUT((r) + 9, a3, lo, hi, top127);                                            \
+        (o)[0] = TD_REQUANT_OUT(r, a0, lo, hi, top127);                                          \
+        (o)[1] = TD_REQUANT_OUT((r) + 3, a1, lo, hi, top127);                                    \
+        (o)[2] = TD_REQUANT_OUT((r) + 6, a2, lo, hi, top127);                                    \
+        (o)[3] = TD_REQUANT_OUT((r) + 9, a3, lo, hi, top127);                                    \
     } while (0)
 
 /* One output row of a 3x3 kernel whose channels come in whole groups of four and whose records

@@ -21,12 +21,12 @@ typedef struct {
     int16_t layout;                    /* conv weights (td_matmul.h): TD_W8, TD_W16 or TD_ROWS */
 } td_conv_params;
 
-#define TD_DW_MAX_K 16
+#define TD_DW_MAX_K 16                 /* kernel height limit of td_depthwise_conv2d_s8 */
 
 /* Weight layouts of convolutions and fully connected layers (tinydeploy/weight_layout.py) */
 #define TD_W8 0                        /* int8 blocks of rows, SXTB16 order */
 #define TD_W16 1                       /* the same blocks pre-widened to int16 */
-#define TD_ROWS 2                      /* int8 rows one after another (Helium) */                 /* kernel height limit of td_depthwise_conv2d_s8 */
+#define TD_ROWS 2                      /* int8 rows one after another (Helium) */
 
 typedef struct {
     int32_t batches, in_depth, out_depth;

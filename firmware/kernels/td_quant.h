@@ -76,6 +76,13 @@ static inline int32_t td_clamp_to_127(int32_t v, int32_t lo) {
     return v < lo ? lo : v;
 }
 
+/* A convolution accumulator to int8 through its channel's fast record r, clamped to [lo, hi];
+ * top127 (a constant where the kernels use it) says hi is 127, which SSAT handles. A macro: as an
+ * inline function it changes GCC's register allocation in the depthwise 3x3 loop for the worse. */
+#define TD_REQUANT_OUT(r, a, lo, hi, top127)                                                      \
+    (int8_t)((top127) ? td_clamp_to_127(td_requant((r)[0], (r)[1], (r)[2], a), lo)              \
+                      : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
+
 /* Per-layer requantization constants copied out of the parameter struct: held in registers, they
  * are not reloaded after every int8 store (a char store may alias anything). */
 typedef struct {

@@ -15,8 +15,8 @@
 #define TD_ALWAYS_INLINE inline
 #endif
 
+/* the DSP extension implies __ARM_FEATURE_SAT, so arm_acle.h is already included */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
 #define TD_DSP 1
 
 /* Bytes 1 and 3 sign-extended to halfwords: SXTB16 with its built-in rotate (one instruction). */
