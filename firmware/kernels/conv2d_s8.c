@@ -34,17 +34,17 @@ typedef struct {
     } while (0)
 
 /* The output channel pairs of conv_pixel_pair with fast records, each record applied to both
- * pixels; top127: the activation's upper clamp is 127 (SSAT does it). Called with constant
- * top127 and layout, so each combination gets its own loop without branches in it. */
+ * pixels; sat8: the activation's clamp is all of int8 (SSAT does it). Called with constant
+ * sat8 and layout, so each combination gets its own loop without branches in it. */
 static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void *w,
                                              const pixel_pair *px, int32_t k4, int8_t *o0,
-                                             int8_t *o1, int top127, int layout) {
+                                             int8_t *o1, int sat8, int layout) {
     const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
     const int32_t *b = p->bias_folded, *r = p->rq;
     const int8_t *w8 = (const int8_t *)w;
     const int16_t *w16 = (const int16_t *)w;
     int32_t acc[4];
-#define OUT(r, a) TD_REQUANT_OUT(r, a, lo, hi, top127)
+#define OUT(r, a) TD_REQUANT_OUT(r, a, lo, hi, sat8)
     int oc = 0;
     for (; oc + 2 <= out_c; oc += 2, b += 2, r += 6, o0 += 2, o1 += 2) {
         PAIR_ACC(layout, w8, w16, k4, px, b, acc);
@@ -67,16 +67,16 @@ static void conv_pixel_pair(const td_conv_params *p, const void *w, const pixel_
                             int32_t k4, int8_t *restrict o0, int8_t *restrict o1) {
     const int32_t out_c = p->out_c;
     if (p->rq) {
-        const int top127 = p->act_max == 127;
-        if (p->layout == TD_W16 && top127)
+        const int sat8 = p->act_min == -128 && p->act_max == 127;
+        if (p->layout == TD_W16 && sat8)
             conv_pairs_fast(p, w, px, k4, o0, o1, 1, TD_W16);
         else if (p->layout == TD_W16)
             conv_pairs_fast(p, w, px, k4, o0, o1, 0, TD_W16);
-        else if (p->layout == TD_W8 && top127)
+        else if (p->layout == TD_W8 && sat8)
             conv_pairs_fast(p, w, px, k4, o0, o1, 1, TD_W8);
         else if (p->layout == TD_W8)
             conv_pairs_fast(p, w, px, k4, o0, o1, 0, TD_W8);
-        else if (top127)
+        else if (sat8)
             conv_pairs_fast(p, w, px, k4, o0, o1, 1, TD_ROWS);
         else
             conv_pairs_fast(p, w, px, k4, o0, o1, 0, TD_ROWS);

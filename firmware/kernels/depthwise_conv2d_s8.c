@@ -43,21 +43,21 @@
     } while (0)
 #endif
 
-/* Channels c..c+3 of one output pixel to int8 with the fast records; top127: the upper clamp
- * is 127 (SSAT does it). */
-#define DW_STORE4(o, r, lo, hi, top127, a0, a1, a2, a3)                                           \
+/* Channels c..c+3 of one output pixel to int8 with the fast records; sat8: the clamp is all of
+ * int8 (SSAT does it). */
+#define DW_STORE4(o, r, lo, hi, sat8, a0, a1, a2, a3)                                            \
     do {                                                                                         \
-        (o)[0] = TD_REQUANT_OUT(r, a0, lo, hi, top127);                                          \
-        (o)[1] = TD_REQUANT_OUT((r) + 3, a1, lo, hi, top127);                                    \
-        (o)[2] = TD_REQUANT_OUT((r) + 6, a2, lo, hi, top127);                                    \
-        (o)[3] = TD_REQUANT_OUT((r) + 9, a3, lo, hi, top127);                                    \
+        (o)[0] = TD_REQUANT_OUT(r, a0, lo, hi, sat8);                                            \
+        (o)[1] = TD_REQUANT_OUT((r) + 3, a1, lo, hi, sat8);                                      \
+        (o)[2] = TD_REQUANT_OUT((r) + 6, a2, lo, hi, sat8);                                      \
+        (o)[3] = TD_REQUANT_OUT((r) + 9, a3, lo, hi, sat8);                                      \
     } while (0)
 
 /* One output row of a 3x3 kernel whose channels come in whole groups of four and whose records
  * are all fast: the three ring rows, the two tap offsets and the accumulators stay in registers. */
 static TD_ALWAYS_INLINE void dw_row_3x3(const td_conv_params *p, const int8_t *r0,
                                         const int8_t *r1, const int8_t *r2, const int16_t *w,
-                                        int8_t *o, int top127) {
+                                        int8_t *o, int sat8) {
     const int32_t c_n = p->out_c, out_w = p->out_w;
     const int32_t step = (int32_t)p->dil_w * c_n, step2 = 2 * step;
     const int32_t pix_step = (int32_t)p->stride_w * c_n - c_n;
@@ -76,7 +76,7 @@ static TD_ALWAYS_INLINE void dw_row_3x3(const td_conv_params *p, const int8_t *r
             DW_TAP(r2, wg, a0, a1, a2, a3);
             DW_TAP(r2 + step, wg, a0, a1, a2, a3);
             DW_TAP(r2 + step2, wg, a0, a1, a2, a3);
-            DW_STORE4(o, r, lo, hi, top127, a0, a1, a2, a3);
+            DW_STORE4(o, r, lo, hi, sat8, a0, a1, a2, a3);
         }
     }
 }
@@ -136,7 +136,7 @@ void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const voi
             rows[ky] = slot;
         }
         int8_t *o = out + oy * out_row;
-        if (fast_3x3 && p->act_max == 127)
+        if (fast_3x3 && p->act_min == -128 && p->act_max == 127)
             dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o, 1);
         else if (fast_3x3)
             dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o, 0);

@@ -46,10 +46,12 @@ static inline int32_t td_mbqm_single(int32_t x, int32_t multiplier, int shift) {
  * convolutions (td_mbqm): with |acc| < 2^30 the doubling high multiply is floor((2 acc m + 2^31) /
  * 2^32) in every case (gemmlowp's nudge rounds negative ties up too), one SMMULR; then rounding half
  * away from zero by e >= 1 bits is (t + 2^(e-1) - [t < 0]) >> e, and adding offset * 2^e before the
- * shift adds the output offset for free. */
+ * shift adds the output offset for free. SMMLAR adds that term to the product. [t < 0] may be read
+ * as [acc < 0] (multipliers are >= 0): t < 0 only where acc < 0, and where acc < 0 but t = 0 the
+ * -1 cannot carry 2^(e-1) + offset * 2^e across a multiple of 2^e. Three instructions in all. */
 static inline int32_t td_requant(int32_t multiplier, int32_t e, int32_t round_offset, int32_t acc) {
-    const int32_t t = td_smmulr(acc * 2, multiplier);
-    return (t + round_offset + (t >> 31)) >> e;
+    const int32_t acc2 = acc * 2;
+    return (td_smmlar(acc2, multiplier, round_offset) + (acc2 >> 31)) >> e;
 }
 
 static inline int32_t td_requant_conv(const int32_t *rec, int32_t acc) {
@@ -66,22 +68,23 @@ static inline int32_t td_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* td_clamp(v, lo, 127), the common case (no activation or ReLU): SSAT then one compare. */
-static inline int32_t td_clamp_to_127(int32_t v, int32_t lo) {
+/* td_clamp(v, -128, 127), the common case (no activation, or ReLU on an output whose zero point
+ * is -128): one SSAT. */
+static inline int32_t td_sat8(int32_t v) {
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
-    v = __ssat(v, 8);
+    return __ssat(v, 8);
 #else
-    v = v > 127 ? 127 : v;
+    return td_clamp(v, -128, 127);
 #endif
-    return v < lo ? lo : v;
 }
 
 /* A convolution accumulator to int8 through its channel's fast record r, clamped to [lo, hi];
- * top127 (a constant where the kernels use it) says hi is 127, which SSAT handles. A macro: as an
- * inline function it changes GCC's register allocation in the depthwise 3x3 loop for the worse. */
-#define TD_REQUANT_OUT(r, a, lo, hi, top127)                                                      \
-    (int8_t)((top127) ? td_clamp_to_127(td_requant((r)[0], (r)[1], (r)[2], a), lo)              \
-                      : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
+ * sat8 (a constant where the kernels use it) says [lo, hi] is all of int8, which SSAT handles. A
+ * macro: as an inline function it changes GCC's register allocation in the depthwise 3x3 loop for
+ * the worse. */
+#define TD_REQUANT_OUT(r, a, lo, hi, sat8)                                                        \
+    (int8_t)((sat8) ? td_sat8(td_requant((r)[0], (r)[1], (r)[2], a))                             \
+                    : td_clamp(td_requant((r)[0], (r)[1], (r)[2], a), lo, hi))
 
 /* Per-layer requantization constants copied out of the parameter struct: held in registers, they
  * are not reloaded after every int8 store (a char store may alias anything). */

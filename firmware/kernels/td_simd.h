@@ -1,6 +1,6 @@
 /* The few DSP-extension instructions the kernels use (Cortex-M4/M7/M33/M55: SXTB16, SMLAD,
- * SMLABB/SMLATT through ACLE's arm_acle.h, SMMUL/SMMULR), with plain C equivalents for the cores
- * without it (Cortex-M0/M3) and the host. */
+ * SMLABB/SMLATT through ACLE's arm_acle.h, SMMUL/SMMULR/SMMLAR), with plain C equivalents for the
+ * cores without it (Cortex-M0/M3) and the host. */
 #ifndef TD_SIMD_H
 #define TD_SIMD_H
 #include <stdint.h>
@@ -39,6 +39,13 @@ static inline int32_t td_smmul(int32_t a, int32_t b) {
     __asm__("smmul %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
+
+/* c + ((a * b + 2^31) >> 32): td_smmulr plus an addend, in one SMMLAR. */
+static inline int32_t td_smmlar(int32_t a, int32_t b, int32_t c) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
 #else
 static inline int32_t td_smmulr(int32_t a, int32_t b) {
     return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
@@ -46,6 +53,10 @@ static inline int32_t td_smmulr(int32_t a, int32_t b) {
 
 static inline int32_t td_smmul(int32_t a, int32_t b) {
     return (int32_t)(((int64_t)a * b) >> 32);
+}
+
+static inline int32_t td_smmlar(int32_t a, int32_t b, int32_t c) {
+    return c + td_smmulr(a, b);
 }
 #endif
 #endif
