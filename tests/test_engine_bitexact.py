@@ -71,3 +71,25 @@ def test_conv_in_place_through_row_ring(k, pad):
     assert conv.inplace and conv.params["ring_rows"] > 0
     assert cm.plan.offsets[conv.inputs[0]] == cm.plan.offsets[conv.outputs[0]]
     assert_bitexact(tflite, count=6)
+
+
+@pytest.mark.parametrize("hwc,pad,act", [((7, 5, 8), "same", "relu"), ((6, 9, 4), "valid", "relu6"),
+                                         ((5, 4, 12), "same", None), ((3, 3, 4), "same", "relu6")])
+def test_depthwise_3x3_tap_pairs(hwc, pad, act):
+    """A 3x3 stride-1 depthwise layer on channels in fours runs as pairs of vertical taps
+    (td_depthwise_conv3x3_s8): odd and even row counts, both paddings, ReLU6's clamp beside the
+    int8 range's, and the same shape written over its own input."""
+    import keras
+
+    from tinydeploy.quantize import quantize_int8
+
+    keras.utils.set_random_seed(7)
+    m = keras.Sequential([keras.Input(hwc, batch_size=1),
+                          keras.layers.DepthwiseConv2D(3, padding=pad, activation=act)])
+    tflite = quantize_int8(m, np.random.default_rng(1).normal(0, 1, (16, *hwc)))
+    cm = compile_model(tflite)
+    dw = next(lay for lay in cm.layers if lay.op.opcode == "DEPTHWISE_CONV_2D")
+    assert dw.func == "td_depthwise_conv3x3_s8"
+    if pad == "same":
+        assert dw.inplace and cm.plan.offsets[dw.inputs[0]] == cm.plan.offsets[dw.outputs[0]]
+    assert_bitexact(tflite, count=8)

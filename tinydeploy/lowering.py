@@ -145,11 +145,25 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, layout: str) -> Laye
     pos, neg = np.clip(per_channel, 0, None).sum(axis=1), np.clip(per_channel, None, 0).sum(axis=1)
     acc_range = np.stack([bias_folded - 128 * pos + 127 * neg,
                           bias_folded + 127 * pos - 128 * neg], axis=1)
-    consts, _ = _requant_consts(name, params, mult, shift, y.zp0, acc_range)
+    consts, records = _requant_consts(name, params, mult, shift, y.zp0, acc_range)
     macs = out_h * out_w * out_c * taps * (1 if depthwise else in_c)
     unit = (o["stride_h"] == o["stride_w"] == 1 and o["dilation_h"] == o["dilation_w"] == 1
             and in_h == out_h and in_w == out_w and in_c == out_c)
     scratch, ring, inplace = 0, 0, False
+    pairs_3x3 = (k_h == k_w == 3 and o["stride_h"] == o["stride_w"] == 1 and records is not None
+                 and o["dilation_h"] == o["dilation_w"] == 1 and out_c % 4 == 0)
+    if depthwise and not as_conv and params["depth_multiplier"] == 1 and pairs_3x3:
+        # weights, folded biases and records in one block per channel pair; the ring holds two
+        # rows of vertical int16 pixel pairs, 4 bytes per channel and padded column, and a row
+        # of zero points
+        func, ring = "td_depthwise_conv3x3_s8", 2
+        blocks = wl.depthwise_3x3_blocks(wa.reshape(taps, out_c), bias_folded, records)
+        consts = [_const(name, "w", "int32_t", blocks)]
+        params.update(rq="0", bias_folded="0", ring_rows=ring, layout=0, scratch=SCRATCH)
+        scratch = ring * (out_w + 2) * out_c * 4 + out_c
+        return Layer(op, func, "td_conv_params", params, consts,
+                     [f"t{x.index}", f"{name}_w", "0", f"t{y.index}"],
+                     [x.index], [y.index], macs, scratch, unit)
     if depthwise and not as_conv:
         if params["depth_multiplier"] == 1 and k_h <= TD_DW_MAX_K:
             func, block = "td_depthwise_conv2d_s8", 4

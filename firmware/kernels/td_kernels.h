@@ -105,6 +105,8 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w,
                    const int32_t *bias, int8_t *out);
 void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
                             const int32_t *bias, int8_t *out);
+void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const void *w,
+                             const int32_t *bias, int8_t *out);
 void td_depthwise_conv2d_dm_s8(const td_conv_params *p, const int8_t *in, const void *w,
                                const int32_t *bias, int8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,

@@ -48,10 +48,17 @@ static inline int32_t td_mbqm_single(int32_t x, int32_t multiplier, int shift) {
  * away from zero by e >= 1 bits is (t + 2^(e-1) - [t < 0]) >> e, and adding offset * 2^e before the
  * shift adds the output offset for free. SMMLAR adds that term to the product. [t < 0] may be read
  * as [acc < 0] (multipliers are >= 0): t < 0 only where acc < 0, and where acc < 0 but t = 0 the
- * -1 cannot carry 2^(e-1) + offset * 2^e across a multiple of 2^e. Three instructions in all. */
-static inline int32_t td_requant(int32_t multiplier, int32_t e, int32_t round_offset, int32_t acc) {
-    const int32_t acc2 = acc * 2;
+ * -1 cannot carry 2^(e-1) + offset * 2^e across a multiple of 2^e. Three instructions in all,
+ * from the doubled accumulator acc2 = 2 acc: */
+static inline int32_t td_requant2(int32_t multiplier, int32_t e, int32_t round_offset,
+                                  int32_t acc2) {
     return (td_smmlar(acc2, multiplier, round_offset) + (acc2 >> 31)) >> e;
+}
+
+/* the same from the accumulator itself; kernels whose weights and biases are stored doubled
+ * accumulate acc2 = 2 acc directly and call td_requant2 */
+static inline int32_t td_requant(int32_t multiplier, int32_t e, int32_t round_offset, int32_t acc) {
+    return td_requant2(multiplier, e, round_offset, acc * 2);
 }
 
 static inline int32_t td_requant_conv(const int32_t *rec, int32_t acc) {

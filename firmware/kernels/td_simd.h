@@ -46,7 +46,28 @@ static inline int32_t td_smmlar(int32_t a, int32_t b, int32_t c) {
     __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
+/* acc + bottom(a) * bottom(b) + top(a) * top(b), halves signed (one SMLAD). */
+static inline int32_t td_smlad(int32_t a, int32_t b, int32_t acc) {
+    return __smlad(a, b, acc);
+}
+
+static inline int32_t td_sxtb16(int32_t x) {
+    return __sxtb16(x);
+}
 #else
+static inline int32_t td_smlad(int32_t a, int32_t b, int32_t acc) {
+    return acc + (int16_t)a * (int16_t)b + (a >> 16) * (b >> 16);
+}
+
+/* Bytes 0 and 2 sign-extended to halfwords. */
+static inline int32_t td_sxtb16(int32_t x) {
+    return (int32_t)(((uint32_t)(int8_t)(x >> 16) << 16) | (uint16_t)(int8_t)x);
+}
+
+static inline int32_t td_sxtb16_hi(int32_t x) {
+    return td_sxtb16(x >> 8);
+}
+
 static inline int32_t td_smmulr(int32_t a, int32_t b) {
     return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
 }
@@ -57,6 +78,29 @@ static inline int32_t td_smmul(int32_t a, int32_t b) {
 
 static inline int32_t td_smmlar(int32_t a, int32_t b, int32_t c) {
     return c + td_smmulr(a, b);
+}
+#endif
+
+/* (bottom(a), bottom(b)) and (top(a), top(b)) as halfword pairs (PKHBT, PKHTB). */
+#ifdef TD_DSP
+static inline int32_t td_pack_bottoms(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+static inline int32_t td_pack_tops(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+static inline int32_t td_pack_bottoms(int32_t a, int32_t b) {
+    return (int32_t)(((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16));
+}
+
+static inline int32_t td_pack_tops(int32_t a, int32_t b) {
+    return (int32_t)(((uint32_t)a >> 16) | ((uint32_t)b & 0xFFFF0000u));
 }
 #endif
 #endif
