@@ -25,7 +25,7 @@ static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
                            const int32_t *bias, int8_t *restrict out) {
     const int32_t n = p->in_depth, k4 = (n + 3) & ~3, groups = n >> 2;
-    const int32_t *rq = p->rq, lo = p->act_min, hi = p->act_max;
+    const int32_t *rq = p->rq, lo = p->act_min, hi = p->act_max, sat8 = lo == -128 && hi == 127;
     const int layout = p->layout, per_channel = p->per_channel;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *row = in + b * n;
@@ -50,8 +50,12 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
                 }
                 if (rq && o + 4 <= p->out_depth) {  /* fast records, a whole block */
                     const int32_t *r0 = rq + (per_channel ? 3 * o : 0), step = per_channel ? 3 : 0;
-                    for (int j = 0; j < 4; ++j, r0 += step)
-                        ob[o + j] = (int8_t)td_clamp(td_requant_fc(r0, acc[j]), lo, hi);
+                    if (sat8)
+                        for (int j = 0; j < 4; ++j, r0 += step)
+                            ob[o + j] = (int8_t)td_sat8(td_requant_fc(r0, acc[j]));
+                    else
+                        for (int j = 0; j < 4; ++j, r0 += step)
+                            ob[o + j] = (int8_t)td_clamp(td_requant_fc(r0, acc[j]), lo, hi);
                 } else {
                     for (int32_t j = 0; j < 4 && o + j < p->out_depth; ++j)
                         ob[o + j] = fc_out(p, acc[j], o + j);
