@@ -90,7 +90,7 @@ def test_bench_report(kws_firmware, kws01):
     assert r["mismatches"] == 0 and r["inputs"] == 3
     assert r["latency_unit"] == "instructions"
     assert r["latency_instructions_min"] <= r["latency_instructions_median"] <= r["latency_instructions_max"]
-    assert r["arena_bytes"] == r["arena_bytes_device"] == 9360
+    assert r["arena_bytes"] == r["arena_bytes_device"] == 11648
     assert r["accuracy_device"] == r["accuracy_host_int8"]
     assert r["flash_bytes"] == kws_firmware.build.flash_bytes
 
