@@ -107,6 +107,9 @@ def depthwise_3x3_blocks(w: np.ndarray, bias_folded: np.ndarray, records: np.nda
              _halves(k[:, 2], zero), _halves(k[:, 1], k[:, 2])]   # B, D
     kernel = np.stack(words, axis=1).reshape(3, 4, c // 2, 2)     # [column][word][pair][channel]
     kernel = kernel.transpose(2, 0, 1, 3).reshape(c // 2, 24)
-    tail = np.concatenate([2 * np.asarray(bias_folded, np.int64).reshape(c // 2, 2),
-                           np.asarray(records, np.int64).reshape(c // 2, 6)], axis=1)
+    rec = np.asarray(records, np.int64).reshape(c, 3)
+    # a constant record (multiplier 0) ignores its accumulator: its bias, which may lie far
+    # outside the range where doubling is safe, becomes 0
+    bias2 = np.where(rec[:, 0] == 0, 0, 2 * np.asarray(bias_folded, np.int64))
+    tail = np.concatenate([bias2.reshape(c // 2, 2), rec.reshape(c // 2, 6)], axis=1)
     return np.concatenate([kernel, tail], axis=1).astype(np.int64).reshape(-1)

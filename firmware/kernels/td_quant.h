@@ -58,7 +58,7 @@ static inline int32_t td_requant2(int32_t multiplier, int32_t e, int32_t round_o
 /* the same from the accumulator itself; kernels whose weights and biases are stored doubled
  * accumulate acc2 = 2 acc directly and call td_requant2 */
 static inline int32_t td_requant(int32_t multiplier, int32_t e, int32_t round_offset, int32_t acc) {
-    return td_requant2(multiplier, e, round_offset, acc * 2);
+    return td_requant2(multiplier, e, round_offset, (int32_t)((uint32_t)acc << 1));
 }
 
 static inline int32_t td_requant_conv(const int32_t *rec, int32_t acc) {

@@ -46,6 +46,7 @@ static inline int32_t td_smmlar(int32_t a, int32_t b, int32_t c) {
     __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
+
 /* acc + bottom(a) * bottom(b) + top(a) * top(b), halves signed (one SMLAD). */
 static inline int32_t td_smlad(int32_t a, int32_t b, int32_t acc) {
     return __smlad(a, b, acc);
