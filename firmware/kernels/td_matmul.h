@@ -53,9 +53,13 @@ static inline void td_pack_group(const int8_t *a, int32_t n, int16_t *e, int16_t
 /* Two vectors of n int8 values into the pixel pair buffer: per group of four, the words
  * (a0,a2) (b0,b2) (a1,a3) (b1,b3). */
 static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int16_t *xq) {
-    for (int32_t i = 0; i < n; i += 4, a += 4, b += 4, xq += 8) {
-        td_pack_group(a, n - i, xq, xq + 4);
-        td_pack_group(b, n - i, xq + 2, xq + 6);
+    for (; n >= 4; n -= 4, a += 4, b += 4, xq += 8) {  /* whole groups: no tail checks */
+        td_pack_group(a, 4, xq, xq + 4);
+        td_pack_group(b, 4, xq + 2, xq + 6);
+    }
+    if (n > 0) {
+        td_pack_group(a, n, xq, xq + 4);
+        td_pack_group(b, n, xq + 2, xq + 6);
     }
 }
 
