@@ -164,6 +164,19 @@ static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int 
     const int32_t row_bytes = (int32_t)p->k_w * p->in_c, row4 = (row_bytes + 3) & ~3;
     const int iy0 = oy * p->stride_h - p->pad_h;
     const int ix0 = ox * p->stride_w - p->pad_w, ix1 = ox1 * p->stride_w - p->pad_w;
+    if (p->layout != TD_ROWS && p->dil_w == 1 && ix0 >= 0 && ix1 + p->k_w <= p->in_w) {
+        /* both windows inside the input's width (most pairs): rows straight from the input */
+        const int32_t row = (int32_t)p->in_w * p->in_c, gap = (int32_t)(ix1 - ix0) * p->in_c;
+        for (int ky = 0, iy = iy0; ky < p->k_h; ++ky, iy += p->dil_h, xq += 2 * row4) {
+            if (iy < 0 || iy >= p->in_h) {
+                td_pack_pair(zero_row, zero_row, row_bytes, xq);
+            } else {
+                const int8_t *ra = in + iy * row + ix0 * p->in_c;
+                td_pack_pair(ra, ra + gap, row_bytes, xq);
+            }
+        }
+        return;
+    }
     for (int ky = 0; ky < p->k_h; ++ky, xq += 2 * row4) {
         const int iy = iy0 + ky * p->dil_h;
         const int8_t *ra = window_row(p, in, iy, ix0, tmp0, zero_row);
