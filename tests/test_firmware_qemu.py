@@ -188,7 +188,8 @@ def _odd_shapes_model() -> bytes:
     """Shapes that leave every kernel a tail: reduction lengths and channel counts that are not
     multiples of 4, an odd number of pixels and of filters, a broadcast-free ADD, a depth
     multiplier of 2, a 3x3 depthwise layer on 4 channels over an odd number of rows and columns
-    (vertical tap pairs) and fully connected layers over 9 values."""
+    (vertical tap pairs), 1x1 convolutions over 3, 5 and 18 channels (pixels in fours, every
+    remainder of groups) and fully connected layers over 9 values."""
     import keras
 
     from tinydeploy.quantize import quantize_int8
@@ -202,6 +203,7 @@ def _odd_shapes_model() -> bytes:
     d = L.Add()([a, c])
     t = L.DepthwiseConv2D(3, padding="same", activation="relu6")(L.Conv2D(4, 1)(x))
     d = L.Concatenate()([d, L.AveragePooling2D((2, 1), padding="same")(t)])
+    d = L.Conv2D(7, 1)(L.Concatenate()([d, d]))  # 18 channels: 1 + 4 groups of four pixels
     e = L.DepthwiseConv2D((5, 3), strides=2, depth_multiplier=2)(d)
     f = L.Dense(9, activation="relu")(L.Reshape((-1,))(e))
     y = L.Dense(6)(f)

@@ -186,8 +186,9 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, layout: str) -> Laye
                      and o["stride_h"] == o["stride_w"] == 1)
         dummy = -(-out_c // 4) * 4  # where the outputs of an odd last pixel go
         if pointwise:
-            # the pixel pair buffer; both input pixels are read before their outputs are written
-            func, scratch, inplace = "td_conv1x1_s8", 4 * k4 + dummy, unit
+            # the quad buffer (or pixel pair buffer); all input pixels of a quad or pair are read
+            # before their outputs are written
+            func, scratch, inplace = "td_conv1x1_s8", 8 * k4 + dummy, unit
         else:
             # pixel pair buffer, two window rows and a zero row; in place also a ring of output rows
             func, inplace = "td_conv2d_s8", unit

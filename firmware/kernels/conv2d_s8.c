@@ -224,16 +224,73 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     }
 }
 
-/* 1x1 convolution, stride 1, no padding: a matrix product over pixels. Both input pixels of a
- * pair are widened into the scratch before any output is written, so the output may overwrite
- * the input when in_c == out_c. Scratch: the pixel pair buffer and a dummy pixel. */
+/* Four output pixels (a quad buffer xq of k4 values each, wide weights, fast records), every output
+ * channel: two filter rows at a time against all four pixels, each record applied to four
+ * accumulators. sat8: the clamp is all of int8. */
+static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int16_t *w,
+                                       const int16_t *xq, int32_t k4, int8_t *o, int sat8) {
+    const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
+    const int32_t *b = p->bias_folded, *r = p->rq;
+    int8_t *const o1 = o + out_c, *const o2 = o1 + out_c, *const o3 = o2 + out_c;
+    int32_t acc[8];
+    /* each record is read once for its four outputs (a char store may alias it) */
+#define OUT4(r, a, c)                                                                            \
+    do {                                                                                         \
+        const int32_t m_ = (r)[0], e_ = (r)[1], k_ = (r)[2];                                     \
+        o[c] = QUAD_OUT(m_, e_, k_, (a)[0]);                                                     \
+        o1[c] = QUAD_OUT(m_, e_, k_, (a)[1]);                                                    \
+        o2[c] = QUAD_OUT(m_, e_, k_, (a)[2]);                                                    \
+        o3[c] = QUAD_OUT(m_, e_, k_, (a)[3]);                                                    \
+    } while (0)
+#define QUAD_OUT(m, e, k, a)                                                                     \
+    (int8_t)(sat8 ? td_sat8(td_requant(m, e, k, a)) : td_clamp(td_requant(m, e, k, a), lo, hi))
+    for (int32_t oc = 0; oc < out_c; oc += 2, b += 2, r += 6) {
+        acc[0] = acc[1] = acc[2] = acc[3] = b[0];
+        acc[4] = acc[5] = acc[6] = acc[7] = b[1];
+        td_mm_4x2_w16(&w, xq, k4 >> 2, acc);
+        OUT4(r, acc, oc);
+        if (oc + 1 == out_c) break;  /* an odd last row, paired with zeros */
+        OUT4(r + 3, acc + 4, oc + 1);
+    }
+#undef OUT4
+#undef QUAD_OUT
+}
+
+/* conv_quad for each clamp, kept out of line: inlined into td_conv1x1_s8, td_mm_4x2_w16's 14
+ * registers cannot all be found once the FPU is enabled ("impossible constraints") */
+static __attribute__((noinline)) void conv_quad_sat8(const td_conv_params *p, const int16_t *w,
+                                                     const int16_t *xq, int32_t k4, int8_t *o) {
+    conv_quad(p, w, xq, k4, o, 1);
+}
+
+static __attribute__((noinline)) void conv_quad_clamp(const td_conv_params *p, const int16_t *w,
+                                                      const int16_t *xq, int32_t k4, int8_t *o) {
+    conv_quad(p, w, xq, k4, o, 0);
+}
+
+/* 1x1 convolution, stride 1, no padding: a matrix product over pixels. With wide weights and fast
+ * records pixels go four at a time (td_mm_4x2_w16), the rest two at a time. All input pixels of a
+ * quad or pair are widened into the scratch before any of their outputs is written, so the output
+ * may overwrite the input when in_c == out_c. Scratch: the quad buffer (or the pixel pair buffer in
+ * the same place) and a dummy pixel. */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
                    int8_t *out) {
     (void)bias;
     const int32_t pixels = (int32_t)p->out_h * p->out_w, n = p->in_c, k4 = (n + 3) & ~3;
     int16_t *xq = (int16_t *)(void *)p->scratch;
-    int8_t *dummy = p->scratch + 4 * k4;
-    for (int32_t i = 0; i < pixels; i += 2) {
+    int8_t *dummy = p->scratch + 8 * k4;
+    int32_t i = 0;
+    if (p->layout == TD_W16 && p->rq) {
+        const int sat8 = p->act_min == -128 && p->act_max == 127;
+        for (; i + 4 <= pixels; i += 4) {
+            td_pack_quad(in + i * n, n, n, xq);
+            if (sat8)
+                conv_quad_sat8(p, (const int16_t *)w, xq, k4, out + i * p->out_c);
+            else
+                conv_quad_clamp(p, (const int16_t *)w, xq, k4, out + i * p->out_c);
+        }
+    }
+    for (; i < pixels; i += 2) {
         const int pair = i + 1 < pixels;
         const int8_t *x0 = in + i * n, *x1 = pair ? x0 + n : x0;
         /* TD_ROWS: the two pixels copied as they are (the output may overwrite them) */

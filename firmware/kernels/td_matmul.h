@@ -63,6 +63,13 @@ static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int
     }
 }
 
+/* Four pixels of n int8 values each, `stride` apart, into the quad buffer (1x1 convolutions): per
+ * group of four values the words (p0e p1e p2e p3e) (p0o p1o p2o p3o), e = (x0, x2), o = (x1, x3). */
+static inline void td_pack_quad(const int8_t *x, int32_t stride, int32_t n, int16_t *xq) {
+    for (; n > 0; n -= 4, x += 4, xq += 16)
+        for (int p = 0; p < 4; ++p) td_pack_group(x + p * stride, n, xq + 2 * p, xq + 8 + 2 * p);
+}
+
 #ifdef TD_DSP
 /* Runs GROUP (the assembly of one group of four values) over n groups: once for an odd first
  * group, then two groups per pass of a loop counted in %[n]. */
@@ -277,6 +284,67 @@ static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t grou
     for (; groups > 0; --groups, w += 16, x += 4)
         for (int r = 0; r < 4; ++r)
             acc[r] += w[4 * r] * x[0] + w[4 * r + 1] * x[2] + w[4 * r + 2] * x[1] + w[4 * r + 3] * x[3];
+}
+#endif
+
+/* acc[4 r + p] += row r . pixel p for a pair of rows (wide weights, *wp moves on to the next pair)
+ * and the four pixels of a quad buffer; groups > 0. Per group 22 instructions for 32 MACs: the
+ * pair's even words, then each pixel pair's (LDRD), four SMLADs per pixel pair; the same for the odd
+ * words. */
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+static TD_ALWAYS_INLINE void td_mm_4x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
+                                 int32_t acc[8]) {
+    int32_t a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3];
+    int32_t a10 = acc[4], a11 = acc[5], a12 = acc[6], a13 = acc[7];
+    const int16_t *w = *wp;
+    /* 14 registers hold the loop's values, none is left for a counter: the loop ends when the
+     * buffer pointer reaches `end`, read from memory into a register that is free by then */
+    const int16_t *const end = xq + 16 * groups;
+    int32_t x0, x1, w0, w1;
+#define TD_QUAD_PIXELS(a0, a1, b0, b1) \
+            "ldrd %[x0], %[x1], [%[xp]], #8\n\t" \
+            "smlad %[" a0 "], %[w0], %[x0], %[" a0 "]\n\t" \
+            "smlad %[" a1 "], %[w0], %[x1], %[" a1 "]\n\t" \
+            "smlad %[" b0 "], %[w1], %[x0], %[" b0 "]\n\t" \
+            "smlad %[" b1 "], %[w1], %[x1], %[" b1 "]\n\t"
+#define TD_QUAD_HALF \
+            "ldrd %[w0], %[w1], [%[wp]], #8\n\t" \
+            TD_QUAD_PIXELS("a00", "a01", "a10", "a11") TD_QUAD_PIXELS("a02", "a03", "a12", "a13")
+#define TD_QUAD_GROUP TD_QUAD_HALF TD_QUAD_HALF
+#define TD_QUAD_OUTPUTS \
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a02] "+r"(a02), [a03] "+r"(a03), \
+              [a10] "+r"(a10), [a11] "+r"(a11), [a12] "+r"(a12), [a13] "+r"(a13), \
+              [xp] "+r"(xq), [wp] "+r"(w), [x0] "=&r"(x0), [x1] "=&r"(x1), [w0] "=&r"(w0), \
+              [w1] "=&r"(w1)
+    if (groups & 1) __asm__(TD_QUAD_GROUP TD_QUAD_OUTPUTS : : "memory");
+    if (groups & 2) __asm__(TD_QUAD_GROUP TD_QUAD_GROUP TD_QUAD_OUTPUTS : : "memory");
+    if (groups >= 4)
+        __asm__("1:\n\t" TD_QUAD_GROUP TD_QUAD_GROUP TD_QUAD_GROUP TD_QUAD_GROUP
+                "ldr %[x0], %[end]\n\t"
+                "cmp %[xp], %[x0]\n\t"
+                "bne 1b" TD_QUAD_OUTPUTS : [end] "m"(end) : "cc", "memory");
+#undef TD_QUAD_PIXELS
+#undef TD_QUAD_HALF
+#undef TD_QUAD_GROUP
+#undef TD_QUAD_OUTPUTS
+    *wp = w;
+    acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03;
+    acc[4] = a10; acc[5] = a11; acc[6] = a12; acc[7] = a13;
+}
+#else
+static inline void td_mm_4x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
+                                 int32_t acc[8]) {
+    const int16_t *w = *wp;
+    for (; groups > 0; --groups, xq += 16)
+        for (int h = 0; h < 2; ++h, w += 4) {  /* even words, then odd */
+            const int32_t w0 = td_ld32(w), w1 = td_ld32(w + 2);
+            for (int q = 0; q < 4; ++q) {
+                const int32_t x = td_ld32(xq + 8 * h + 2 * q);
+                acc[q] = td_smlad(x, w0, acc[q]);
+                acc[4 + q] = td_smlad(x, w1, acc[4 + q]);
+            }
+        }
+    *wp = w;
 }
 #endif
 
