@@ -65,3 +65,17 @@ def test_strided_conv_shares_its_buffer_with_its_input():
     x, y = conv.inputs[0], conv.outputs[0]
     assert cm.plan.offsets[x] == cm.plan.offsets[y] + 2240
     assert cm.arena_bytes < 1960 + 4000 and cm.arena_bytes <= 0.7 * 6788
+
+
+def test_fast_scratch_granted_only_where_the_arena_keeps_its_size(kws01):
+    """Quad buffers (convolutions taking pixels four at a time) cost scratch: kws01's pointwise
+    layers get theirs inside the arena the depthwise ring already needs, while micro_speech's
+    only convolution would grow its arena and keeps the pair path."""
+    cm = compile_model(kws01)
+    pointwise = {i for i, lay in enumerate(cm.layers) if lay.func == "td_conv1x1_s8"}
+    assert len(pointwise) == 4 and pointwise <= cm.plan.fast
+    assert cm.arena_bytes == 8000 + 3648 and ".quads = 1" in cm.c.source
+    micro = compile_model(shared_model("tflm/micro_speech_quantized"))
+    conv = {i for i, lay in enumerate(micro.layers) if lay.fast_scratch}
+    assert conv and not conv & micro.plan.fast
+    assert micro.arena_bytes == 4560 and ".quads = 1" not in micro.c.source

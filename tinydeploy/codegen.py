@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinydeploy.lowering import SCRATCH, ConstArray, Layer
+from tinydeploy.lowering import FAST, SCRATCH, ConstArray, Layer
 from tinydeploy.memory_plan import MemoryPlan
 from tinydeploy.tflite_reader import Model, Tensor
 
@@ -98,9 +98,13 @@ def generate_c(model: Model, layers: list[Layer], plan: MemoryPlan, name: str) -
         for c in lay.consts:
             parts.append(_array(c))
         step = layers.index(lay)
-        fields = ", ".join(
-            f".{k} = " + (f"td_arena + {plan.scratch[step]}" if v == SCRATCH else _c_value(v))
-            for k, v in lay.params.items())
+
+        def value(v: object) -> str:
+            if v == SCRATCH:
+                return f"td_arena + {plan.scratch[step]}"
+            return str(int(step in plan.fast)) if v == FAST else _c_value(v)
+
+        fields = ", ".join(f".{k} = {value(v)}" for k, v in lay.params.items())
         parts.append(f"static const {lay.param_type} L{lay.op.index}_p = {{{fields}}};\n")
     in_offsets = ", ".join(str(plan.offsets[t.index]) for t in ins)
     out_offsets = ", ".join(str(plan.offsets[t.index]) for t in outs)

@@ -46,10 +46,14 @@ class Layer:
     scratch_bytes: int = 0  # arena space the kernel needs while it runs (params "scratch")
     inplace: bool = False   # the kernel may write its output over inputs[0] (same size)
     overlap: int = 0        # > 0: the output may start this many bytes before inputs[0]
+    # more scratch that buys a faster variant (params FAST becomes 1), granted by the memory plan
+    # where it does not grow the arena
+    fast_scratch: int = 0
 
 
 TD_DW_MAX_K = 16  # td_kernels.h: tallest kernel td_depthwise_conv2d_s8 takes
 SCRATCH = "@scratch"  # parameter placeholder: the code generator puts the layer's arena scratch here
+FAST = "@fast"  # parameter placeholder: 1 where the memory plan granted the layer's fast_scratch
 
 
 class Unsupported(TinyDeployError):
@@ -185,16 +189,20 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, layout: str) -> Laye
         pointwise = (k_h == k_w == 1 and params["pad_h"] == params["pad_w"] == 0
                      and o["stride_h"] == o["stride_w"] == 1)
         dummy = -(-out_c // 4) * 4  # where the outputs of an odd last pixel go
+        # the pixel pair buffer: 4 bytes per window value; with wide weights and fast records
+        # pixels may go in fours (params quads), the quad buffer taking 4 more
+        window_buf = 4 * k4
+        quads = layout == "int16" and records is not None
+        params["quads"] = FAST if quads else 0
         if pointwise:
-            # the quad buffer (or pixel pair buffer); all input pixels of a quad or pair are read
-            # before their outputs are written
-            func, scratch, inplace = "td_conv1x1_s8", 8 * k4 + dummy, unit
+            # all input pixels of a quad or pair are read before their outputs are written
+            func, scratch, inplace = "td_conv1x1_s8", window_buf + dummy, unit
         else:
-            # pixel pair buffer, two window rows and a zero row; in place also a ring of output rows
+            # window buffer, two window rows and a zero row; in place also a ring of output rows
             func, inplace = "td_conv2d_s8", unit
             ring = params["pad_h"] + 1 if unit else 0
             row4 = -(-k_w * in_c // 4) * 4
-            scratch = 4 * k4 + 3 * row4 + dummy + ring * out_w * out_c
+            scratch = window_buf + 3 * row4 + dummy + ring * out_w * out_c
     params["layout"] = wl.LAYOUT_CODES[layout] if func in ("td_conv2d_s8", "td_conv1x1_s8") else 0
     params["bias_folded"] = f"{name}_bias_folded"
     consts += [weights, _const(name, "bias_folded", "int32_t", wl.padded(bias_folded, block))]
@@ -203,6 +211,8 @@ def _conv_like(model: Model, op: Operator, depthwise: bool, layout: str) -> Laye
     layer = Layer(op, func, "td_conv_params", params, consts,
                   [f"t{x.index}", f"{name}_w", "0", f"t{y.index}"],
                   [x.index], [y.index], macs, scratch, inplace)
+    if params.get("quads") == FAST:
+        layer.fast_scratch = window_buf
     if func == "td_conv2d_s8" and not inplace:
         layer.overlap = _row_overlap(in_h, in_w * in_c, out_h, out_w * out_c, o["stride_h"],
                                      params["pad_h"], y.nbytes)

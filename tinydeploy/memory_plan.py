@@ -5,7 +5,8 @@ start, graph outputs to the end). Aliases (RESHAPE, SQUEEZE) share their source'
 its lifetime. Kernels that can work in place (element-wise ops; 1x1 and depthwise convolutions with a
 small scratch) write their output over an input that no later layer reads. A strided convolution
 whose output rows never catch up with the input rows it still reads (Layer.overlap) shares one
-buffer with its input: the input sits `overlap` bytes into the output. Buffers are placed largest
+buffer with its input: the input sits `overlap` bytes into the output. A layer's fast_scratch (room
+for a faster kernel variant) is granted only where the arena does not grow. Buffers are placed largest
 first at the lowest offset that does not overlap any already-placed buffer alive at the same time,
 the same greedy-by-size idea TFLite Micro uses.
 """
@@ -26,6 +27,7 @@ class MemoryPlan:
     offsets: dict[int, int]          # tensor index -> byte offset in the arena
     lifetimes: dict[int, tuple[int, int]]
     scratch: dict[int, int]          # layer position -> offset of its scratch buffer
+    fast: frozenset[int] = frozenset()  # layer positions granted their fast_scratch
 
 
 def _align(n: int) -> int:
@@ -35,17 +37,23 @@ def _align(n: int) -> int:
 def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
     """The plan with each possible input/output overlap taken where it makes the arena smaller
     (sharing a buffer also ties the input's space to the output's lifetime, which can cost more
-    than it saves)."""
-    plan, chosen = _plan(model, layers, set()), set()
+    than it saves), then each layer's fast_scratch granted where the arena does not grow."""
+    plan, chosen, fast = _plan(model, layers, set(), set()), set(), set()
     for step, layer in enumerate(layers):
         if layer.overlap:
-            trial = _plan(model, layers, chosen | {step})
+            trial = _plan(model, layers, chosen | {step}, fast)
             if trial.arena_bytes < plan.arena_bytes:
                 plan, chosen = trial, chosen | {step}
+    for step, layer in enumerate(layers):
+        if layer.fast_scratch:
+            trial = _plan(model, layers, chosen, fast | {step})
+            if trial.arena_bytes <= plan.arena_bytes:
+                plan, fast = trial, fast | {step}
     return plan
 
 
-def _plan(model: Model, layers: list[Layer], overlapped: set[int]) -> MemoryPlan:
+def _plan(model: Model, layers: list[Layer], overlapped: set[int],
+          fast: set[int]) -> MemoryPlan:
     root: dict[int, int] = {}
     delta: dict[int, int] = {}  # a merged tensor's byte offset inside its root's buffer
 
@@ -110,7 +118,8 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int]) -> MemoryPlan
     for step, layer in enumerate(layers):
         if layer.scratch_bytes:
             first[-1 - step] = last[-1 - step] = step
-            sizes[-1 - step] = _align(layer.scratch_bytes)
+            sizes[-1 - step] = _align(layer.scratch_bytes
+                                      + (layer.fast_scratch if step in fast else 0))
     order = sorted(first, key=lambda r: (-sizes[r], first[r], r))
     placed: list[tuple[int, int, int]] = []  # (offset, size, root)
     offsets: dict[int, int] = {}
@@ -128,4 +137,4 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int]) -> MemoryPlan
     tensors = {t for t in set(first) | set(root) if t >= 0}
     all_offsets = {t: offsets[find(t)] + shift(t) for t in tensors}
     return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first if r >= 0},
-                      {-1 - r: offsets[r] for r in offsets if r < 0})
+                      {-1 - r: offsets[r] for r in offsets if r < 0}, frozenset(fast))

@@ -192,38 +192,6 @@ static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int 
     }
 }
 
-/* Scratch: the pixel pair buffer (4 * k bytes, k = k_h * kernel rows padded to 4 values), two
- * assembled window rows and a row of zero points (row4 bytes each), a dummy output pixel (out_c
- * rounded up to 4) for an odd last pixel and, in place, a ring of output rows written back once
- * output row r + pad_h, the last reader of input row r, is done. */
-void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
-                  int8_t *out) {
-    (void)bias;
-    const int32_t row4 = ((int32_t)p->k_w * p->in_c + 3) & ~3, k4 = p->k_h * row4;
-    const int32_t row = (int32_t)p->out_w * p->out_c;
-    int16_t *xq = (int16_t *)(void *)p->scratch;
-    int8_t *tmp0 = p->scratch + 4 * k4, *tmp1 = tmp0 + row4, *zero_row = tmp1 + row4;
-    int8_t *dummy = zero_row + row4;
-    int8_t *ring = p->ring_rows ? dummy + ((p->out_c + 3) & ~3) : 0;
-    int8_t *xa = p->scratch, *xb = xa + k4;  /* TD_ROWS: the two windows in the same space */
-    const pixel_pair px = {xq, xa, xb, k4};
-    fill_bytes(zero_row, (int8_t)(-p->input_offset), row4);
-    for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
-        if (oy < p->out_h) {
-            int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
-            for (int ox = 0; ox < p->out_w; ox += 2) {
-                const int pair = ox + 1 < p->out_w;
-                pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq, xa, xb);
-                int8_t *o0 = orow + (int32_t)ox * p->out_c;
-                conv_pixel_pair(p, w, &px, k4, o0, pair ? o0 + p->out_c : dummy);
-            }
-        }
-        const int done = oy - p->pad_h;
-        if (ring && done >= 0 && done < p->out_h)
-            memcpy(out + done * row, ring + (done % p->ring_rows) * row, (size_t)row);
-    }
-}
-
 /* Four output pixels (a quad buffer xq of k4 values each, wide weights, fast records), every output
  * channel: two filter rows at a time against all four pixels, each record applied to four
  * accumulators. sat8: the clamp is all of int8. */
@@ -268,19 +236,86 @@ static __attribute__((noinline)) void conv_quad_clamp(const td_conv_params *p, c
     conv_quad(p, w, xq, k4, o, 0);
 }
 
-/* 1x1 convolution, stride 1, no padding: a matrix product over pixels. With wide weights and fast
- * records pixels go four at a time (td_mm_4x2_w16), the rest two at a time. All input pixels of a
- * quad or pair are widened into the scratch before any of their outputs is written, so the output
- * may overwrite the input when in_c == out_c. Scratch: the quad buffer (or the pixel pair buffer in
- * the same place) and a dummy pixel. */
+/* The windows of output pixels (oy, ox .. ox + 3), all inside the input's width, into the quad
+ * buffer xq, kernel row by kernel row. */
+static void pack_quad_windows(const td_conv_params *p, const int8_t *in, int oy, int ox,
+                              const int8_t *zero_row, int16_t *xq) {
+    const int32_t c = p->in_c, row_bytes = (int32_t)p->k_w * c, row4 = (row_bytes + 3) & ~3;
+    const int32_t row = (int32_t)p->in_w * c, step = (int32_t)p->stride_w * c;
+    const int ix0 = ox * p->stride_w - p->pad_w;
+    for (int ky = 0, iy = oy * p->stride_h - p->pad_h; ky < p->k_h;
+         ++ky, iy += p->dil_h, xq += 4 * row4) {
+        if (iy < 0 || iy >= p->in_h)
+            td_pack_quad(zero_row, 0, row_bytes, xq);
+        else
+            td_pack_quad(in + iy * row + ix0 * c, step, row_bytes, xq);
+    }
+}
+
+/* Scratch: the window buffer (p->quads: the quad buffer, 8 * k bytes, else the pixel pair buffer,
+ * 4 * k bytes; k = k_h * kernel rows padded to 4 values), two assembled window rows and a row of
+ * zero points (row4 bytes each), a dummy output pixel (out_c rounded up to 4) for an odd last
+ * pixel and, in place, a ring of output rows written back once output row r + pad_h, the last
+ * reader of input row r, is done. With p->quads pixels go four at a time where all four windows
+ * lie inside the input's width, else two at a time. */
+void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
+                  int8_t *out) {
+    (void)bias;
+    const int32_t row4 = ((int32_t)p->k_w * p->in_c + 3) & ~3, k4 = p->k_h * row4;
+    const int32_t row = (int32_t)p->out_w * p->out_c;
+    const int quads = p->quads && p->dil_w == 1;
+    const int sat8 = p->act_min == -128 && p->act_max == 127;
+    int16_t *xq = (int16_t *)(void *)p->scratch;
+    int8_t *tmp0 = p->scratch + (p->quads ? 8 : 4) * k4, *tmp1 = tmp0 + row4;
+    int8_t *zero_row = tmp1 + row4;
+    int8_t *dummy = zero_row + row4;
+    int8_t *ring = p->ring_rows ? dummy + ((p->out_c + 3) & ~3) : 0;
+    int8_t *xa = p->scratch, *xb = xa + k4;  /* TD_ROWS: the two windows in the same space */
+    const pixel_pair px = {xq, xa, xb, k4};
+    fill_bytes(zero_row, (int8_t)(-p->input_offset), row4);
+    for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
+        if (oy < p->out_h) {
+            int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
+            for (int ox = 0; ox < p->out_w;) {
+                const int ix = ox * p->stride_w - p->pad_w;
+                if (quads && ox + 4 <= p->out_w && ix >= 0
+                    && ix + 3 * p->stride_w + p->k_w <= p->in_w) {
+                    pack_quad_windows(p, in, oy, ox, zero_row, xq);
+                    int8_t *o0 = orow + (int32_t)ox * p->out_c;
+                    if (sat8)
+                        conv_quad_sat8(p, (const int16_t *)w, xq, k4, o0);
+                    else
+                        conv_quad_clamp(p, (const int16_t *)w, xq, k4, o0);
+                    ox += 4;
+                    continue;
+                }
+                const int pair = ox + 1 < p->out_w;
+                pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq, xa, xb);
+                int8_t *o0 = orow + (int32_t)ox * p->out_c;
+                conv_pixel_pair(p, w, &px, k4, o0, pair ? o0 + p->out_c : dummy);
+                ox += 2;
+            }
+        }
+        const int done = oy - p->pad_h;
+        if (ring && done >= 0 && done < p->out_h)
+            memcpy(out + done * row, ring + (done % p->ring_rows) * row, (size_t)row);
+    }
+}
+
+/* 1x1 convolution, stride 1, no padding: a matrix product over pixels. Pixels go four at a time
+ * (td_mm_4x2_w16) where the memory plan gave the layer a quad buffer (p->quads: wide weights and
+ * fast records), the rest two at a time. All input pixels of a quad or pair are widened into the
+ * scratch before any of their outputs is written, so the output may overwrite the input when
+ * in_c == out_c. Scratch: the quad buffer (or the pixel pair buffer in the same place) and a
+ * dummy pixel. */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
                    int8_t *out) {
     (void)bias;
     const int32_t pixels = (int32_t)p->out_h * p->out_w, n = p->in_c, k4 = (n + 3) & ~3;
     int16_t *xq = (int16_t *)(void *)p->scratch;
-    int8_t *dummy = p->scratch + 8 * k4;
+    int8_t *dummy = p->scratch + (p->quads ? 8 : 4) * k4;
     int32_t i = 0;
-    if (p->layout == TD_W16 && p->rq) {
+    if (p->quads) {
         const int sat8 = p->act_min == -128 && p->act_max == 127;
         for (; i + 4 <= pixels; i += 4) {
             td_pack_quad(in + i * n, n, n, xq);

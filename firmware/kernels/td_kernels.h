@@ -19,6 +19,9 @@ typedef struct {
     int8_t *scratch;                   /* arena space while the kernel runs (see each kernel) */
     int16_t ring_rows;                 /* rows in the kernel's ring of rows, 0 for none */
     int16_t layout;                    /* conv weights (td_matmul.h): TD_W8, TD_W16 or TD_ROWS */
+    /* conv with TD_W16 weights and fast records: 1 takes output pixels four at a time, with a
+     * quad buffer of 8 bytes per window value in the scratch instead of pairs' 4 */
+    int16_t quads;
 } td_conv_params;
 
 #define TD_DW_MAX_K 16                 /* kernel height limit of td_depthwise_conv2d_s8 */
