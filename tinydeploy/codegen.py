@@ -100,8 +100,8 @@ def generate_c(model: Model, layers: list[Layer], plan: MemoryPlan, name: str) -
         step = layers.index(lay)
 
         def value(v: object) -> str:
-            if v == SCRATCH:
-                return f"td_arena + {plan.scratch[step]}"
+            if v == SCRATCH:  # a layer with only a fast_scratch not granted has none
+                return f"td_arena + {plan.scratch[step]}" if step in plan.scratch else "0"
             return str(int(step in plan.fast)) if v == FAST else _c_value(v)
 
         fields = ", ".join(f".{k} = {value(v)}" for k, v in lay.params.items())

@@ -116,10 +116,10 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int],
     sizes = {r: _align(max(model.tensors[r].nbytes, extent.get(r, 0), 1)) for r in first}
     # a kernel's scratch is a buffer alive during its own layer only; keys -1, -2, ...
     for step, layer in enumerate(layers):
-        if layer.scratch_bytes:
+        scratch = layer.scratch_bytes + (layer.fast_scratch if step in fast else 0)
+        if scratch:
             first[-1 - step] = last[-1 - step] = step
-            sizes[-1 - step] = _align(layer.scratch_bytes
-                                      + (layer.fast_scratch if step in fast else 0))
+            sizes[-1 - step] = _align(scratch)
     order = sorted(first, key=lambda r: (-sizes[r], first[r], r))
     placed: list[tuple[int, int, int]] = []  # (offset, size, root)
     offsets: dict[int, int] = {}

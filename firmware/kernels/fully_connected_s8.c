@@ -1,7 +1,8 @@
 /* FULLY_CONNECTED, int8, weights [out_depth, in_depth], per-tensor or per-channel scales.
  * With symmetric weights (filter_offset 0, TFLite's int8 rule) the input offset is folded into
  * the bias and four output rows share every input load (weights in a td_matmul.h layout: int8 or
- * pre-widened blocks, or plain rows for Helium). */
+ * pre-widened blocks, or plain rows for Helium). With pre-widened weights the input row is widened
+ * once into the scratch where the memory plan left room for it (p->wide_input). */
 #include "td_kernels.h"
 #include "td_matmul.h"
 #include "td_quant.h"
@@ -27,9 +28,12 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
     const int32_t n = p->in_depth, k4 = (n + 3) & ~3, groups = n >> 2;
     const int32_t *rq = p->rq, lo = p->act_min, hi = p->act_max, sat8 = lo == -128 && hi == 127;
     const int layout = p->layout, per_channel = p->per_channel;
+    const int wide_input = p->wide_input && layout == TD_W16 && groups;
+    int16_t *xw = (int16_t *)(void *)p->scratch;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *row = in + b * n;
         int8_t *ob = out + b * p->out_depth;
+        if (wide_input) td_widen_groups(row, groups, xw);
         if (p->bias_folded) {
             for (int32_t o = 0; o < p->out_depth; o += 4) {
                 int32_t acc[4] = {p->bias_folded[o], p->bias_folded[o + 1], p->bias_folded[o + 2],
@@ -39,7 +43,9 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
                 if (layout == TD_ROWS) {
                     td_dot_rows_4x1(w8, k4, row, n, acc);
                 } else {
-                    if (groups && layout == TD_W16)
+                    if (wide_input)
+                        td_mm_4x1_w16x(w16, xw, groups, acc);
+                    else if (groups && layout == TD_W16)
                         td_mm_4x1_w16(w16, row, groups, acc);
                     else if (groups)
                         td_mm_4x1_w8(w8, row, groups, acc);

@@ -42,6 +42,10 @@ typedef struct {
     const int32_t *bias_folded;
     const int32_t *rq;                 /* fast requantization records (td_quant.h), or 0 */
     int32_t layout;                    /* weights (td_matmul.h): TD_W8, TD_W16 or TD_ROWS */
+    /* TD_W16: 1 widens each input row once into the scratch (2 bytes per value of its whole
+     * groups of four) for td_mm_4x1_w16x */
+    int32_t wide_input;
+    int8_t *scratch;
 } td_fc_params;
 
 typedef struct {

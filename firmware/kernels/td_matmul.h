@@ -287,6 +287,54 @@ static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t grou
 }
 #endif
 
+/* The leading groups * 4 values of x widened once: per group the words (x0, x2) (x1, x3). */
+static inline void td_widen_groups(const int8_t *x, int32_t groups, int16_t *xw) {
+    for (; groups > 0; --groups, x += 4, xw += 4) {
+        const int32_t v = td_ld32(x), e = td_sxtb16(v), o = td_sxtb16_hi(v);
+        memcpy(xw, &e, 4);
+        memcpy(xw + 2, &o, 4);
+    }
+}
+
+/* td_mm_4x1_w16 against an input already widened by td_widen_groups: per group one LDRD of the
+ * input instead of a load and two SXTB16s (11 instructions for 16 MACs). */
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+static inline void td_mm_4x1_w16x(const int16_t *w, const int16_t *x, int32_t groups,
+                                  int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t xe, xo;
+    register int32_t w0e __asm__("r8"), w0o __asm__("r9"), w1e __asm__("r10"), w1o __asm__("r11");
+#define TD_GROUP_FC_W16X \
+            "ldrd %[xe], %[xo], [%[xp]], #8\n\t" \
+            "ldm %[wp]!, {%[w0e], %[w0o], %[w1e], %[w1o]}\n\t" \
+            "smlad %[a0], %[w0e], %[xe], %[a0]\n\t" \
+            "smlad %[a0], %[w0o], %[xo], %[a0]\n\t" \
+            "smlad %[a1], %[w1e], %[xe], %[a1]\n\t" \
+            "smlad %[a1], %[w1o], %[xo], %[a1]\n\t" \
+            "ldm %[wp]!, {%[w0e], %[w0o], %[w1e], %[w1o]}\n\t" \
+            "smlad %[a2], %[w0e], %[xe], %[a2]\n\t" \
+            "smlad %[a2], %[w0o], %[xo], %[a2]\n\t" \
+            "smlad %[a3], %[w1e], %[xe], %[a3]\n\t" \
+            "smlad %[a3], %[w1o], %[xo], %[a3]\n\t"
+#define TD_OPERANDS_FC_W16X \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(x), \
+              [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [w0e] "=&r"(w0e), \
+              [w0o] "=&r"(w0o), [w1e] "=&r"(w1e), [w1o] "=&r"(w1o) \
+            : : "cc", "memory"
+    TD_ASM_GROUPS(TD_GROUP_FC_W16X, TD_OPERANDS_FC_W16X, groups);
+#undef TD_GROUP_FC_W16X
+#undef TD_OPERANDS_FC_W16X
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+#else
+static inline void td_mm_4x1_w16x(const int16_t *w, const int16_t *x, int32_t groups,
+                                  int32_t acc[4]) {
+    for (; groups > 0; --groups, x += 4)
+        for (int r = 0; r < 4; ++r, w += 4)
+            acc[r] = td_smlad(td_ld32(w), td_ld32(x), td_smlad(td_ld32(w + 2), td_ld32(x + 2), acc[r]));
+}
+#endif
+
 /* acc[4 r + p] += row r . pixel p for a pair of rows (wide weights, *wp moves on to the next pair)
  * and the four pixels of a quad buffer; groups > 0. Per group 22 instructions for 32 MACs: the
  * pair's even words, then each pixel pair's (LDRD), four SMLADs per pixel pair; the same for the odd
