@@ -1,6 +1,6 @@
 """The kernel library compiles for every core at every optimization level a user might pick.
 
-The DSP loops hold up to 13 values in registers; a build that leaves fewer free (-O0, -Og, -Os)
+The DSP loops hold up to 14 values in registers; a build that leaves fewer free (-O0, -Og, -Os)
 must fall back to the loops that need fewer, not fail."""
 
 import subprocess
