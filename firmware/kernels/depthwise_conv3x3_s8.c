@@ -10,9 +10,9 @@
  * with A = (w0, w1), B = (w2, 0), C = (0, w0), D = (w1, w2) down the column: per kernel column two
  * LDRDs of input, four of weights and eight SMLADs for twelve multiply-accumulates. Weights,
  * folded biases (both doubled, so the sums are the doubled accumulators td_requant2 takes) and
- * records come in one block of 32 words per channel pair (weight_layout.depthwise_3x3_blocks). Two pair rows (a ring) are live at a time. Input rows
- * up to 2i + 3 - pad_h are widened before output rows 2i and 2i + 1 are written, so with
- * pad_h = 1 the output may overwrite the input. Scratch: 2 pair rows of out_w + 2 columns,
+ * records come in one block of 32 words per channel pair (weight_layout.depthwise_3x3_blocks).
+ * Two pair rows (a ring) are live at a time. Input rows up to 2i + 3 - pad_h are widened before
+ * output rows 2i and 2i + 1 are written, so with pad_h = 1 the output may overwrite the input. Scratch: 2 pair rows of out_w + 2 columns,
  * 4 * channels bytes per column, then a pixel of zero points. */
 #include "td_kernels.h"
 #include "td_matmul.h"

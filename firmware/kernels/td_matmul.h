@@ -177,20 +177,13 @@ static inline void td_mm_4x1_w8(const int8_t *w, const int8_t *x, int32_t groups
 }
 
 #ifdef TD_LDM_LOOPS
-/* LDM loads four words in one instruction but needs its registers in ascending order: this loop
- * pins them and holds 13 values in registers, which only an optimizing build can give; the
- * firmware's own -O2 build defines TD_LDM_LOOPS, any other build gets the LDRD loop below. */
-static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t groups,
-                                 int32_t acc[4]) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t xe, xo;
-    register int32_t w0e __asm__("r8"), w0o __asm__("r9"), w1e __asm__("r10"), w1o __asm__("r11");
-    /* per group: load 4 inputs and widen them; rows two at a time: one LDM of their four widened
-     * words, four SMLADs. Two groups per pass when the count is even. */
-#define TD_GROUP_FC_W16 \
-            "ldr %[xo], [%[xp]], #4\n\t" \
-            "sxtb16 %[xe], %[xo]\n\t" \
-            "sxtb16 %[xo], %[xo], ror #8\n\t" \
+/* LDM loads four words in one instruction but needs its registers in ascending order: these loops
+ * pin them and hold 13 values in registers, which only an optimizing build can give; the
+ * firmware's own -O2 build defines TD_LDM_LOOPS, any other build gets the LDRD loop below.
+ * TD_FC_LDM_LOOP (in a function of w, x, groups, acc) runs INPUT, which leaves a group's input
+ * words (x0, x2) (x1, x3) in xe and xo, then four rows two at a time: one LDM of their four widened
+ * words, four SMLADs. Two groups per pass when the count is even. */
+#define TD_FC_LDM_ROWS \
             "ldm %[wp]!, {%[w0e], %[w0o], %[w1e], %[w1o]}\n\t" \
             "smlad %[a0], %[w0e], %[xe], %[a0]\n\t" \
             "smlad %[a0], %[w0o], %[xo], %[a0]\n\t" \
@@ -201,16 +194,37 @@ static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t grou
             "smlad %[a2], %[w0o], %[xo], %[a2]\n\t" \
             "smlad %[a3], %[w1e], %[xe], %[a3]\n\t" \
             "smlad %[a3], %[w1o], %[xo], %[a3]\n\t"
-#define TD_OPERANDS_FC_W16 \
+#define TD_FC_LDM_OPERANDS \
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(x), \
               [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [w0e] "=&r"(w0e), \
               [w0o] "=&r"(w0o), [w1e] "=&r"(w1e), [w1o] "=&r"(w1o) \
             : : "cc", "memory"
-    TD_ASM_GROUPS(TD_GROUP_FC_W16, TD_OPERANDS_FC_W16, groups);
-#undef TD_GROUP_FC_W16
-#undef TD_OPERANDS_FC_W16
-    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+#define TD_FC_LDM_LOOP(INPUT) \
+    do { \
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], xe, xo; \
+        register int32_t w0e __asm__("r8"), w0o __asm__("r9"), w1e __asm__("r10"), \
+            w1o __asm__("r11"); \
+        TD_ASM_GROUPS(INPUT TD_FC_LDM_ROWS, TD_FC_LDM_OPERANDS, groups); \
+        acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; \
+    } while (0)
+
+/* per group: load 4 int8 inputs and widen them */
+static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t groups,
+                                 int32_t acc[4]) {
+    TD_FC_LDM_LOOP("ldr %[xo], [%[xp]], #4\n\t"
+                   "sxtb16 %[xe], %[xo]\n\t"
+                   "sxtb16 %[xo], %[xo], ror #8\n\t");
 }
+
+/* td_mm_4x1_w16 against an input already widened by td_widen_groups: per group one LDRD of the
+ * input instead of a load and two SXTB16s (11 instructions for 16 MACs). */
+static inline void td_mm_4x1_w16x(const int16_t *w, const int16_t *x, int32_t groups,
+                                  int32_t acc[4]) {
+    TD_FC_LDM_LOOP("ldrd %[xe], %[xo], [%[xp]], #8\n\t");
+}
+#undef TD_FC_LDM_LOOP
+#undef TD_FC_LDM_OPERANDS
+#undef TD_FC_LDM_ROWS
 #else
 static inline void td_mm_4x1_w16(const int16_t *w, const int8_t *x, int32_t groups,
                                  int32_t acc[4]) {
@@ -296,42 +310,15 @@ static inline void td_widen_groups(const int8_t *x, int32_t groups, int16_t *xw)
     }
 }
 
-/* td_mm_4x1_w16 against an input already widened by td_widen_groups: per group one LDRD of the
- * input instead of a load and two SXTB16s (11 instructions for 16 MACs). */
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-static inline void td_mm_4x1_w16x(const int16_t *w, const int16_t *x, int32_t groups,
-                                  int32_t acc[4]) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t xe, xo;
-    register int32_t w0e __asm__("r8"), w0o __asm__("r9"), w1e __asm__("r10"), w1o __asm__("r11");
-#define TD_GROUP_FC_W16X \
-            "ldrd %[xe], %[xo], [%[xp]], #8\n\t" \
-            "ldm %[wp]!, {%[w0e], %[w0o], %[w1e], %[w1o]}\n\t" \
-            "smlad %[a0], %[w0e], %[xe], %[a0]\n\t" \
-            "smlad %[a0], %[w0o], %[xo], %[a0]\n\t" \
-            "smlad %[a1], %[w1e], %[xe], %[a1]\n\t" \
-            "smlad %[a1], %[w1o], %[xo], %[a1]\n\t" \
-            "ldm %[wp]!, {%[w0e], %[w0o], %[w1e], %[w1o]}\n\t" \
-            "smlad %[a2], %[w0e], %[xe], %[a2]\n\t" \
-            "smlad %[a2], %[w0o], %[xo], %[a2]\n\t" \
-            "smlad %[a3], %[w1e], %[xe], %[a3]\n\t" \
-            "smlad %[a3], %[w1o], %[xo], %[a3]\n\t"
-#define TD_OPERANDS_FC_W16X \
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [xp] "+r"(x), \
-              [wp] "+r"(w), [n] "+r"(groups), [xe] "=&r"(xe), [xo] "=&r"(xo), [w0e] "=&r"(w0e), \
-              [w0o] "=&r"(w0o), [w1e] "=&r"(w1e), [w1o] "=&r"(w1o) \
-            : : "cc", "memory"
-    TD_ASM_GROUPS(TD_GROUP_FC_W16X, TD_OPERANDS_FC_W16X, groups);
-#undef TD_GROUP_FC_W16X
-#undef TD_OPERANDS_FC_W16X
-    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
-}
-#else
+#if !(defined(TD_DSP) && defined(TD_LDM_LOOPS))
+/* td_mm_4x1_w16 against an input already widened by td_widen_groups (the LDM loops have their
+ * own above) */
 static inline void td_mm_4x1_w16x(const int16_t *w, const int16_t *x, int32_t groups,
                                   int32_t acc[4]) {
     for (; groups > 0; --groups, x += 4)
         for (int r = 0; r < 4; ++r, w += 4)
-            acc[r] = td_smlad(td_ld32(w), td_ld32(x), td_smlad(td_ld32(w + 2), td_ld32(x + 2), acc[r]));
+            acc[r] = td_smlad(td_ld32(w), td_ld32(x),
+                              td_smlad(td_ld32(w + 2), td_ld32(x + 2), acc[r]));
 }
 #endif
 
@@ -340,8 +327,8 @@ static inline void td_mm_4x1_w16x(const int16_t *w, const int16_t *x, int32_t gr
  * pair's even words, then each pixel pair's (LDRD), four SMLADs per pixel pair; the same for the odd
  * words. */
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-static TD_ALWAYS_INLINE void td_mm_4x2_w16(const int16_t **wp, const int16_t *xq, int32_t groups,
-                                 int32_t acc[8]) {
+static TD_ALWAYS_INLINE void td_mm_4x2_w16(const int16_t **wp, const int16_t *xq,
+                                            int32_t groups, int32_t acc[8]) {
     int32_t a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3];
     int32_t a10 = acc[4], a11 = acc[5], a12 = acc[6], a13 = acc[7];
     const int16_t *w = *wp;
