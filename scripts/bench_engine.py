@@ -176,6 +176,11 @@ def main() -> int:
     ap.add_argument("--port", help="serial port of a real board (with --board NAME)")
     ap.add_argument("--plot", type=Path, help="write a PNG of ours vs the reference figures")
     args = ap.parse_args()
+    if not SHARED_MODELS.is_dir():
+        print(f"error: the reference models are not at {SHARED_MODELS} (this yardstick measures "
+              "the published models; put the shared corpus beside the repository)",
+              file=sys.stderr)
+        return 2
     names = list(REFERENCE["models"])
     if args.models:
         wanted = args.models.split(",")

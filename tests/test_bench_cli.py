@@ -9,13 +9,12 @@ import time
 
 import numpy as np
 
-from conftest import shared_model
 from tinydeploy.cli import main
 from tinydeploy.serial_link import DeviceLink
 
 
-def test_bench_compares_boards_in_one_report(tmp_path):
-    hello = shared_model("tflm/hello_world_int8")
+def test_bench_compares_boards_in_one_report(tiny_fc, tmp_path):
+    hello = tiny_fc
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     for i, v in enumerate((-100, 0, 90)):
@@ -41,18 +40,18 @@ def test_bench_compares_boards_in_one_report(tmp_path):
     assert "instruction counts, not cycles" in page
 
 
-def test_uint8_wire_format_for_mlperf_image_models(tmp_path):
-    """ic01 over the MLPerf image convention: uint8 bytes on the wire, shifted on the device."""
-    ic01 = shared_model("mlperf/ic01")
-    rc = main(["bench", str(ic01), "--count", "2", "--runs", "1", "--input-format",
+def test_uint8_wire_format_for_mlperf_image_models(tiny_image, tmp_path):
+    """An image model over the MLPerf image convention: uint8 bytes on the wire, shifted on the
+    device."""
+    rc = main(["bench", str(tiny_image), "--count", "2", "--runs", "1", "--input-format",
                "uint8_minus_128", "--json", str(tmp_path / "r.json"), "--out", str(tmp_path)])
     assert rc == 0
     assert json.loads((tmp_path / "r.json").read_text())["mismatches"] == 0
 
 
-def test_flash_starts_qemu_for_simulated_boards(tmp_path):
+def test_flash_starts_qemu_for_simulated_boards(tiny_fc, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tinydeploy.cli", "flash",
-                             str(shared_model("tflm/hello_world_int8")), "--board", "qemu-m4"],
+                             str(tiny_fc), "--board", "qemu-m4"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     try:
@@ -63,7 +62,7 @@ def test_flash_starts_qemu_for_simulated_boards(tmp_path):
                 break
         assert url and url.startswith("socket://127.0.0.1:")
         with DeviceLink.open(url, timeout=20) as link:
-            assert link.info()["model"] == "hello_world_int8"
+            assert link.info()["model"] == tiny_fc.stem
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 
-from conftest import shared_model
 from tinydeploy.cli import main
 
 
@@ -31,23 +30,37 @@ def test_verify_json(kws01, tmp_path):
     assert r["arena_bytes"] == 11648 and r["tflm_arena_bytes_host"] == 24272
 
 
-def test_convert_writes_both_forms(kws01, tmp_path):
-    assert main(["convert", str(kws01), "--out", str(tmp_path / "c")]) == 0
+def test_verify_json_on_a_generated_model(tiny_kws, tmp_path):
+    out = tmp_path / "verify.json"
+    x = tmp_path / "x.bin"
+    np.random.default_rng(0).integers(-128, 128, 490).astype(np.int8).tofile(x)
+    assert main(["verify", str(tiny_kws), "--inputs", "5", "--input", str(x), "--json",
+                 str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["mismatches"] == 0 and r["inputs"] == 6
+    assert 0 < r["arena_bytes"] <= r["tflm_arena_bytes_host"]
+
+
+def test_convert_writes_both_forms(tiny_kws, tmp_path):
+    from tinydeploy.compiler import compile_model
+
+    assert main(["convert", str(tiny_kws), "--out", str(tmp_path / "c")]) == 0
     for f in ("tflm/model_data.h", "tflm/model_data.c", "aot/td_model.h", "aot/td_model.c"):
         assert (tmp_path / "c" / f).is_file()
     header = (tmp_path / "c" / "aot" / "td_model.h").read_text()
-    assert "#define TD_MODEL_ARENA_BYTES 11648" in header
+    assert f"#define TD_MODEL_ARENA_BYTES {compile_model(tiny_kws).arena_bytes}" in header
     source = (tmp_path / "c" / "aot" / "td_model.c").read_text()
-    assert "static const int16_t L0_w[2560]" in source  # weights stay const, in flash
+    # 16 filters of 10x4: weights stay const, in flash
+    assert "static const int16_t L0_w[640]" in source
     # int8 weights: half the flash, the same arena
-    assert main(["convert", str(kws01), "--out", str(tmp_path / "c8"), "--weights", "int8"]) == 0
+    assert main(["convert", str(tiny_kws), "--out", str(tmp_path / "c8"), "--weights", "int8"]) == 0
     source = (tmp_path / "c8" / "aot" / "td_model.c").read_text()
-    assert "static const int8_t L0_w[2560]" in source
+    assert "static const int8_t L0_w[640]" in source
 
 
-def test_corrupt_model_is_one_line_error(kws01, tmp_path):
+def test_corrupt_model_is_one_line_error(tiny_kws, tmp_path):
     bad = tmp_path / "bad.tflite"
-    bad.write_bytes(kws01.read_bytes()[:3000])
+    bad.write_bytes(tiny_kws.read_bytes()[:3000])
     assert_one_line_error(run_cli("verify", bad), "corrupt or truncated")
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"hello, this is not a model at all")
@@ -79,16 +92,16 @@ def test_unsupported_op_is_refused(tmp_path):
     assert_one_line_error(run_cli("verify", path), "operator LEAKY_RELU is not supported")
 
 
-def test_foreign_output_folder_is_not_overwritten(kws01, tmp_path):
+def test_foreign_output_folder_is_not_overwritten(tiny_fc, tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("precious")
-    assert_one_line_error(run_cli("build", kws01, "--out", out), "was not made by tinydeploy")
+    assert_one_line_error(run_cli("build", tiny_fc, "--out", out), "was not made by tinydeploy")
     assert (out / "notes.txt").read_text() == "precious"
 
 
-def test_dead_port_is_one_line_error(tmp_path):
-    proc = run_cli("bench", shared_model("tflm/hello_world_int8"), "--port",
+def test_dead_port_is_one_line_error(tiny_fc, tmp_path):
+    proc = run_cli("bench", tiny_fc, "--port",
                    "/dev/ttyNOPE", "--count", "1", "--out", tmp_path / "fw")
     assert_one_line_error(proc, "cannot open serial port /dev/ttyNOPE")
 
@@ -101,26 +114,26 @@ def test_help_teaches():
         assert cmd in proc.stdout
 
 
-def test_real_board_without_port_names_the_problem(tmp_path):
-    proc = run_cli("bench", shared_model("tflm/hello_world_int8"), "--board", "nucleo-f446re",
+def test_real_board_without_port_names_the_problem(tiny_fc, tmp_path):
+    proc = run_cli("bench", tiny_fc, "--board", "nucleo-f446re",
                    "--count", "1", "--out", tmp_path)
     assert_one_line_error(proc, "no board found on USB serial ports")
 
 
-def test_flash_real_board_names_the_missing_tool(tmp_path):
+def test_flash_real_board_names_the_missing_tool(tiny_fc, tmp_path):
     import shutil
 
     import pytest
 
     if shutil.which("openocd"):
         pytest.skip("openocd is installed here: the missing-tool path cannot be shown")
-    proc = run_cli("flash", shared_model("tflm/hello_world_int8"), "--board", "nucleo-f446re",
+    proc = run_cli("flash", tiny_fc, "--board", "nucleo-f446re",
                    cwd=tmp_path)
     assert_one_line_error(proc, "openocd not found: nucleo-f446re is flashed with it")
 
 
-def test_bad_user_files_are_one_line_errors(tmp_path):
-    hello = shared_model("tflm/hello_world_int8")
+def test_bad_user_files_are_one_line_errors(tiny_fc, tmp_path):
+    hello = tiny_fc
     inputs = tmp_path / "in"
     inputs.mkdir()
     np.array([1], np.int8).tofile(inputs / "a.bin")

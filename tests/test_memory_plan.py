@@ -3,13 +3,14 @@
 import pytest
 
 from conftest import REFERENCE_MODELS, shared_model
+from generated import MODELS, generated_model
 from tinydeploy.compiler import compile_model
 from tinydeploy.reference import tflm_arena_bytes
 
 
-@pytest.mark.parametrize("name", REFERENCE_MODELS)
+@pytest.mark.parametrize("name", REFERENCE_MODELS + sorted(MODELS))
 def test_live_tensors_never_overlap(name):
-    cm = compile_model(shared_model(name))
+    cm = compile_model(shared_model(name) if "/" in name else generated_model(name))
     plan, model = cm.plan, cm.model
     roots = list(plan.lifetimes)
     for i, a in enumerate(roots):
@@ -26,16 +27,16 @@ def test_live_tensors_never_overlap(name):
             assert oa + sa <= ob or ob + sb <= oa, f"tensors {a} and {b} overlap while both live"
 
 
-def test_reshape_aliases_its_input(kws01):
-    cm = compile_model(kws01)
+def test_reshape_aliases_its_input(tiny_kws):
+    cm = compile_model(tiny_kws)
     reshape = next(lay for lay in cm.layers if lay.op.opcode == "RESHAPE")
     assert reshape.func is None
     assert cm.plan.offsets[reshape.inputs[0]] == cm.plan.offsets[reshape.outputs[0]]
 
 
-@pytest.mark.parametrize("name", REFERENCE_MODELS)
+@pytest.mark.parametrize("name", REFERENCE_MODELS + sorted(MODELS))
 def test_arena_at_most_tflm(name):
-    path = shared_model(name)
+    path = shared_model(name) if "/" in name else generated_model(name)
     ours = compile_model(path).arena_bytes
     tflm = tflm_arena_bytes(path)
     assert tflm is not None, "the tflite-micro wheel should report its arena"

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from conftest import shared_model
+from generated import generated_model
 from tinydeploy.bench import make_firmware
 from tinydeploy.boards import get_board, list_boards
 from tinydeploy.build import elf_sections
@@ -15,14 +15,14 @@ REAL = [b.name for b in list_boards() if not b.is_qemu]
 
 
 @pytest.fixture(scope="module")
-def kws01_compiled():
-    return compile_model(shared_model("mlperf/kws01"))
+def kws_compiled(tiny_kws):
+    return compile_model(tiny_kws)
 
 
 @pytest.mark.parametrize("name", REAL)
-def test_real_board_firmware_links(name, kws01_compiled, tmp_path):
+def test_real_board_firmware_links(name, kws_compiled, tmp_path):
     board = get_board(name)
-    fw = make_firmware(kws01_compiled, board, tmp_path / name)
+    fw = make_firmware(kws_compiled, board, tmp_path / name)
     sections = elf_sections(fw.build.elf)
     assert sections[".isr_vector"] >= 16 * 4
     assert fw.build.flash_bytes <= board.flash_size and fw.build.ram_bytes <= board.ram_size
@@ -34,9 +34,9 @@ def test_real_board_firmware_links(name, kws01_compiled, tmp_path):
     assert f"upload_command = {board.upload_command}" in ini
 
 
-def test_pico_uf2_layout(kws01_compiled, tmp_path):
+def test_pico_uf2_layout(kws_compiled, tmp_path):
     board = get_board("rpi-pico")
-    fw = make_firmware(kws01_compiled, board, tmp_path / "pico")
+    fw = make_firmware(kws_compiled, board, tmp_path / "pico")
     image = fw.build.bin.read_bytes()
     uf2 = (fw.build.bin.parent / "firmware.uf2").read_bytes()
     assert len(uf2) % 512 == 0 and len(uf2) // 512 == (len(image) + 255) // 256
@@ -54,6 +54,6 @@ def test_pico_uf2_layout(kws01_compiled, tmp_path):
 
 
 def test_board_too_small_for_model(tmp_path):
-    cm = compile_model(shared_model("mlperf/kws01"))
+    cm = compile_model(generated_model("wide_activations"))
     with pytest.raises(Exception, match="qemu-m0 has 16,384"):
         make_firmware(cm, get_board("qemu-m0"), tmp_path / "fw")

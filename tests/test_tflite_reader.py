@@ -44,16 +44,16 @@ def test_missing_file(tmp_path):
         load_model(tmp_path / "nope.tflite")
 
 
-def test_truncated_file_is_a_clear_error(kws01):
-    data = kws01.read_bytes()
+def test_truncated_file_is_a_clear_error(tiny_kws):
+    data = tiny_kws.read_bytes()
     for cut in (100, 1000, len(data) // 2, len(data) - 10):
         with pytest.raises(TinyDeployError, match="corrupt or truncated"):
             parse_model(data[:cut], "cut.tflite")
 
 
-def test_random_corruption_never_crashes(kws01):
+def test_random_corruption_never_crashes(tiny_kws):
     """Flip bytes all over a real model: parsing either succeeds or raises TinyDeployError."""
-    data = bytearray(kws01.read_bytes())
+    data = bytearray(tiny_kws.read_bytes())
     rng = np.random.default_rng(0)
     errors = 0
     for _ in range(300):
