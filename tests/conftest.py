@@ -31,6 +31,13 @@ def shared_model(name: str) -> Path:
     return p
 
 
+def shared_model_if_present(name: str) -> Path | None:
+    """A published reference model, or None where the corpus is absent (for tests that add it to
+    what they check when it is there)."""
+    p = SHARED_MODELS / f"{name}.tflite"
+    return p if p.is_file() else None
+
+
 @pytest.fixture
 def kws01() -> Path:
     return shared_model("mlperf/kws01")

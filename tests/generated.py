@@ -100,7 +100,68 @@ def _big_weights() -> bytes:
     return _quantize(m, (640,), 5)
 
 
+def _two_in_two_out() -> bytes:
+    """Two inputs, two outputs: an ADD of both inputs, and a convolution of the first."""
+    import keras
+
+    from tinydeploy.captured_output import captured_output
+    from tinydeploy.quantize import _convert
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(6)
+    L = keras.layers
+    a = keras.Input((6, 5, 4), batch_size=1, name="in0")
+    b = keras.Input((6, 5, 4), batch_size=1, name="in1")
+    m = keras.Model([a, b], [L.Add()([a, b]), L.Conv2D(3, 3, padding="same")(a)])
+    rng = np.random.default_rng(6)
+    reps = [rng.normal(0, 1, (32, 6, 5, 4)).astype(np.float32) for _ in range(2)]
+
+    def samples():  # type: ignore[no-untyped-def]
+        for i in range(32):
+            yield [r[i:i + 1] for r in reps]
+
+    with captured_output():
+        return _convert(tf.lite.TFLiteConverter.from_keras_model(m), samples)
+
+
+def _float_io() -> bytes:
+    """An int8 model with float32 input and output (QUANTIZE first, DEQUANTIZE last)."""
+    import keras
+    import tensorflow as tf
+
+    from tinydeploy.captured_output import captured_output
+
+    keras.utils.set_random_seed(7)
+    L = keras.layers
+    m = keras.Sequential([keras.Input((10,), batch_size=1), L.Dense(8, activation="relu"),
+                          L.Dense(3)])
+    reps = np.random.default_rng(7).normal(0, 1, (32, 10)).astype(np.float32)
+
+    def samples():  # type: ignore[no-untyped-def]
+        for x in reps:
+            yield [x[None]]
+
+    with captured_output():
+        c = tf.lite.TFLiteConverter.from_keras_model(m)
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.representative_dataset = samples
+        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return bytes(c.convert())
+
+
+def _almost_full_flash() -> bytes:
+    """249,600 bytes of int8 weights (640 -> 390): under a Cortex-M3 lm3s6965's 262,144 bytes of
+    flash, over it once the firmware's code is counted."""
+    import keras
+
+    keras.utils.set_random_seed(8)
+    m = keras.Sequential([keras.Input((640,), batch_size=1), keras.layers.Dense(390)])
+    return _quantize(m, (640,), 8)
+
+
 MODELS: dict[str, Callable[[], bytes]] = {
+    "almost_full_flash": _almost_full_flash,
+    "two_in_two_out": _two_in_two_out, "float_io": _float_io,
     "tiny_fc": _tiny_fc, "tiny_kws": _tiny_kws, "tiny_image": _tiny_image,
     "wide_activations": _wide_activations, "big_weights": _big_weights,
 }

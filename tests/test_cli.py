@@ -101,9 +101,18 @@ def test_foreign_output_folder_is_not_overwritten(tiny_fc, tmp_path):
 
 
 def test_dead_port_is_one_line_error(tiny_fc, tmp_path):
-    proc = run_cli("bench", tiny_fc, "--port",
-                   "/dev/ttyNOPE", "--count", "1", "--out", tmp_path / "fw")
+    """A bad port (or baud rate) is found before anything is built."""
+    import os
+
+    env = dict(os.environ, TINYDEPLOY_QUIET="0")
+    proc = subprocess.run([sys.executable, "-m", "tinydeploy.cli", "bench", str(tiny_fc),
+                           "--port", "/dev/ttyNOPE", "--count", "1", "--out", str(tmp_path / "fw")],
+                          capture_output=True, text=True, env=env, timeout=300)
     assert_one_line_error(proc, "cannot open serial port /dev/ttyNOPE")
+    assert "building" not in proc.stderr and not (tmp_path / "fw").exists()
+    proc = run_cli("bench", tiny_fc, "--port", "/dev/null", "--baud", "4000000000",
+                   "--out", tmp_path / "fw")
+    assert_one_line_error(proc, "cannot open serial port /dev/null")
 
 
 def test_help_teaches():

@@ -32,14 +32,13 @@ def test_kws01_reference_input(kws01, kws01_input):
     assert int(np.argmax(out)) == int(np.argmax(ref))
 
 
-CASES = ([("conv", s) for s in range(10)] + [("depthwise", s) for s in range(8)]
-         + [("dense", s) for s in range(5)] + [("avgpool", s) for s in range(4)]
-         + [("maxpool", s) for s in range(3)] + [("add", s) for s in range(4)]
-         + [("mul", s) for s in range(3)] + [("pad", s) for s in range(2)]
-         + [("concat", s) for s in range(2)] + [("softmax", s) for s in range(4)]
-         + [("logistic", s) for s in range(2)] + [("tanh", s) for s in range(2)]
-         + [("hard_swish", s) for s in range(3)] + [("mean", s) for s in range(6)]
-         + [("gap", s) for s in range(3)])
+CASES = ([("CONV_2D", s) for s in range(10)] + [("DEPTHWISE_CONV_2D", s) for s in range(8)]
+         + [("FULLY_CONNECTED", s) for s in range(5)] + [("AVERAGE_POOL_2D", s) for s in range(4)]
+         + [("MAX_POOL_2D", s) for s in range(3)] + [("ADD", s) for s in range(4)]
+         + [("MUL", s) for s in range(3)] + [("PAD", s) for s in range(2)]
+         + [("CONCATENATION", s) for s in range(2)] + [("SOFTMAX", s) for s in range(4)]
+         + [("LOGISTIC", s) for s in range(2)] + [("TANH", s) for s in range(2)]
+         + [("HARD_SWISH", s) for s in range(3)] + [("MEAN", s) for s in range(9)])
 
 
 @pytest.mark.parametrize("kind,seed", CASES, ids=[f"{k}-{s}" for k, s in CASES])
@@ -48,7 +47,8 @@ def test_random_single_op_model(kind, seed):
     ops = {op.opcode for op in compile_model(tflite).model.operators}
     assert ops, desc
     # every weight layout where the op has weights
-    for layout in ("int16", "int8", "rows") if kind in ("conv", "depthwise", "dense") else ("int16",):
+    weighted = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+    for layout in ("int16", "int8", "rows") if kind in weighted else ("int16",):
         try:
             assert_bitexact(tflite, count=8, seed=seed, layout=layout)
         except AssertionError as exc:
@@ -68,7 +68,7 @@ def test_conv_in_place_through_row_ring(k, pad):
     tflite = quantize_int8(m, np.random.default_rng(0).normal(0, 1, (16, 9, 7, 6)))
     cm = compile_model(tflite)
     conv = next(lay for lay in cm.layers if lay.op.opcode == "CONV_2D")
-    assert conv.inplace and conv.params["ring_rows"] > 0
+    assert conv.inplace and conv.params.ring_rows > 0
     assert cm.plan.offsets[conv.inputs[0]] == cm.plan.offsets[conv.outputs[0]]
     assert_bitexact(tflite, count=6)
 

@@ -82,9 +82,10 @@ def test_device_output_is_bit_exact(kws_link, kws_firmware, kws_input):
 def test_device_reports_errors(kws_link):
     with pytest.raises(DeviceError, match="Unknown command: bogus"):
         kws_link.command("bogus")
-    with pytest.raises(DeviceError, match="490 bytes"):
-        kws_link.command("db load 5")
-    with pytest.raises(DeviceError, match="bad hex"):
+    assert kws_link.command("db load 5") == ["m-[Expecting 5 bytes]"]
+    with pytest.raises(DeviceError, match="send db load 490"):
+        kws_link.command("td-infer")  # our timed inference wants the model's whole input
+    with pytest.raises(DeviceError, match="Invalid hex digit 'zz'"):
         kws_link.command("db load 490")
         kws_link.command("db zz")
     assert kws_link.command("name") == ["m-name-dut-[tinydeploy]"]  # still answering
@@ -131,8 +132,9 @@ def test_reference_models_bitexact_in_qemu(name, td_device):
 
 def test_model_too_big_is_refused(tmp_path):
     cm = compile_model(generated_model("big_weights"))
-    with pytest.raises(TinyDeployError, match=r"needs [\d,]+ bytes of flash for weights, board "
-                                              r"qemu-m3 has 262,144"):
+    with pytest.raises(TinyDeployError, match=r"needs about [\d,]+ bytes of flash \([\d,]+ for "
+                                              r"weights, [\d,]+ for code\), board qemu-m3 has "
+                                              r"262,144"):
         make_firmware(cm, get_board("qemu-m3"), tmp_path / "fw")
     assert not (tmp_path / "fw").exists()  # refused before anything was written
     wide = compile_model(generated_model("wide_activations"))
@@ -140,6 +142,27 @@ def test_model_too_big_is_refused(tmp_path):
                                               rf"{wide.arena_bytes:,} .*qemu-m0 has 16,384"):
         make_firmware(wide, get_board("qemu-m0"), tmp_path / "fw")
     assert not (tmp_path / "fw").exists()
+
+
+def test_fit_check_counts_code_too(tmp_path):
+    """Weights that fit the flash alone, but not with the firmware's code, are refused before
+    anything is written; and where a link fails anyway, ld's own overflow line is shown."""
+    import shutil
+
+    from tinydeploy.build import build_project
+
+    cm = compile_model(generated_model("almost_full_flash"))
+    board = get_board("qemu-m3")
+    assert cm.with_layout("int8").weight_bytes < board.flash_size
+    with pytest.raises(TinyDeployError, match=r"for code\), board qemu-m3 has 262,144"):
+        make_firmware(cm, board, tmp_path / "fw")
+    assert not (tmp_path / "fw").exists()
+    fw = make_firmware(compile_model(generated_model("tiny_fc")), board, tmp_path / "ok")
+    ld = fw.project / "linker.ld"
+    ld.write_text(ld.read_text().replace("LENGTH = 262144", "LENGTH = 2048"))
+    shutil.rmtree(fw.project / ".pio")  # SCons does not track the linker script
+    with pytest.raises(TinyDeployError, match=r"region `FLASH' overflowed by \d+ bytes"):
+        build_project(fw.project, board)
 
 
 def test_bench_engine_script(tmp_path):

@@ -150,3 +150,37 @@ def test_glitch_is_retried():
     with DeviceLink.open(dev.url, timeout=1) as link:
         inf = link.run_input(b"\x01\x02")
     assert inf.ticks == 7 and inf.output == b"\x0a\xff" and state["resets"] == 1
+
+
+def test_garbage_after_the_handshake_is_reported_as_garbage_quickly():
+    """A device that answers `name` and then sends noise: the first diagnosis (garbage) is what
+    the error says, within seconds, not 'stopped answering' after the whole timeout."""
+    def script(conn):
+        boot(conn)
+        while True:
+            read_command(conn)
+            conn.sendall(bytes(range(128, 256)) * 2 + b"\r\n")
+    dev = FakeDevice(script)
+    with DeviceLink.open(dev.url, timeout=5) as link:
+        t = time.monotonic()
+        with pytest.raises(DeviceError, match="garbage on the serial line"):
+            link.run_input(b"\x01\x02")
+        assert time.monotonic() - t < 5
+
+
+def test_closed_socket_stops_at_once():
+    """The far end goes away mid-exchange: one error at once, no retry loop on a dead socket."""
+    def script(conn):
+        boot(conn)
+        read_command(conn)
+    dev = FakeDevice(script)
+    with DeviceLink.open(dev.url, timeout=10) as link:
+        t = time.monotonic()
+        with pytest.raises(DeviceError, match="failed"):
+            link.run_input(b"\x01\x02")
+        assert time.monotonic() - t < 2
+
+
+def test_impossible_baud_rate_is_a_clear_error():
+    with pytest.raises(DeviceError, match="cannot open serial port /dev/ttyS0.*--baud"):
+        DeviceLink.open("/dev/ttyS0", baud=4_000_000_000)

@@ -14,8 +14,10 @@ def test_kws01_graph(kws01):
         ["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4
         + ["AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"])
     first = m.operators[0]
-    assert first.options == {"padding": "SAME", "stride_w": 2, "stride_h": 2, "activation": "RELU",
-                             "dilation_w": 1, "dilation_h": 1}
+    assert first.options == {"padding": "SAME", "stride_w": 2, "stride_h": 2,
+                             "fused_activation_function": "RELU", "dilation_w_factor": 1,
+                             "dilation_h_factor": 1, "quantized_bias_type": 0}
+    assert first.options_type == "Conv2DOptions"
     x, w, b = (m.tensors[i] for i in first.inputs)
     assert x.shape == (1, 49, 10, 1) and x.dtype == "int8"
     assert w.shape == (64, 10, 4, 1) and len(w.scale) == 64 and w.is_constant

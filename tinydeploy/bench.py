@@ -1,9 +1,9 @@
 """The bench stage: run a model on a board (QEMU or real) and measure it against the host.
 
-For every test input the host streams the int8 input over serial, the device runs one timed
-inference and sends back its raw int8 output, and the host compares it bit for bit with TFLite's
-reference interpreter. The report has latency (min/median/max), per-layer time, on-device and host
-accuracy, mismatches, flash, RAM and arena.
+For every test input the host streams the model's inputs over serial (any types, every input),
+the device runs one timed inference and sends back its raw outputs, and the host compares them
+bit for bit with the reference interpreter. The report has latency (min/median/max), per-layer
+time, on-device and host accuracy, mismatches, flash, RAM, arena, state and stack.
 """
 
 from __future__ import annotations
@@ -21,40 +21,77 @@ import numpy as np
 from tinydeploy.boards import Board
 from tinydeploy.build import BuildResult, build_project
 from tinydeploy.compiler import CompiledModel
-from tinydeploy.firmware import render_project, weights_for_board
+from tinydeploy.errors import TinyDeployError
+from tinydeploy.firmware import firmware_models, render_project, weights_for_board
 from tinydeploy.progress import progress, step
-from tinydeploy.qemu import QemuSession
 from tinydeploy.reference import ReferenceInterpreter, tflm_arena_bytes
-from tinydeploy.serial_link import DeviceLink
+from tinydeploy.targets import Target, open_target
 
 
 @dataclass
 class Firmware:
-    compiled: CompiledModel
+    models: list[CompiledModel]   # as built: each with the board's weight layout and its prefix
     board: Board
     project: Path
     build: BuildResult
     input_format: str = "int8"
 
-    def wire_bytes(self, x: np.ndarray) -> bytes:
-        """An int8 model input as the firmware expects it on the wire."""
-        a = np.ascontiguousarray(x, np.int8)
-        if self.input_format == "uint8_minus_128":
-            return (a.astype(np.int16) + 128).astype(np.uint8).tobytes()
-        return a.tobytes()
+    @property
+    def compiled(self) -> CompiledModel:
+        """The first (or only) model."""
+        return self.models[0]
+
+    def wire_bytes(self, inputs: np.ndarray | list[np.ndarray], model: int = 0) -> bytes:
+        """A model's inputs (one array per input, or the array of a one-input model) as the
+        firmware expects them on the wire: every input's bytes, one after another; int8 inputs as
+        uint8 (+128) on the MLPerf image convention."""
+        tensors = self.models[model].input_tensors
+        xs = [inputs] if isinstance(inputs, np.ndarray) and len(tensors) == 1 else list(inputs)
+        if len(xs) != len(tensors):
+            raise TinyDeployError(f"{len(xs)} inputs for a model with {len(tensors)}",
+                                  "give one array per model input")
+        out = b""
+        for t, x in zip(tensors, xs):
+            a = np.ascontiguousarray(x, t.dtype)
+            if a.size != t.size:
+                raise TinyDeployError(f"an input of {a.size} values for '{t.name}' of {t.size}",
+                                      f"give inputs of shape {list(t.shape)}")
+            if self.input_format == "uint8_minus_128" and t.dtype == "int8":
+                a = (a.astype(np.int16) + 128).astype(np.uint8)
+            out += a.tobytes()
+        return out
+
+    def split_outputs(self, raw: bytes, model: int = 0) -> list[np.ndarray]:
+        """The device's raw output bytes as one array per model output."""
+        outs, pos = [], 0
+        for t in self.models[model].output_tensors:
+            outs.append(np.frombuffer(raw[pos:pos + t.nbytes], t.dtype).reshape(t.shape))
+            pos += t.nbytes
+        if pos != len(raw):
+            raise TinyDeployError(f"the device sent {len(raw)} output bytes, the model has {pos}",
+                                  "the firmware was built for another model: rebuild it")
+        return outs
 
 
-def make_firmware(compiled: CompiledModel, board: Board, out_dir: str | Path,
-                  input_format: str = "int8", audio_frontend: bool = False,
+def make_firmware(models: CompiledModel | list[CompiledModel], board: Board,
+                  out_dir: str | Path, input_format: str = "int8", audio_frontend: bool = False,
                   weights: str = "auto") -> Firmware:
-    """Render and build the firmware for a compiled model on a board.
+    """Render and build the firmware for one or more compiled models on a board.
 
     weights: the weight layout, "auto" (per board), "int8" or "int16" (firmware.weights_for_board).
     """
-    step(f"rendering firmware for {board.name} and building it with PlatformIO")
-    compiled = weights_for_board(compiled, board, weights)
-    project = render_project(compiled, board, out_dir, input_format, audio_frontend)
-    return Firmware(compiled, board, project, build_project(project, board), input_format)
+    ms = [weights_for_board(m, board, weights) for m in firmware_models(models)]
+    project = render_project(ms, board, out_dir, input_format, audio_frontend)
+    step(f"building the firmware for {board.name} with PlatformIO")
+    return Firmware(firmware_models(ms), board, project, build_project(project, board),
+                    input_format)
+
+
+def oracle_for(tflite: bytes) -> tuple[ReferenceInterpreter, str]:
+    """The reference interpreter for a model and the rounding the compiler must follow to be
+    compared with it (TFLite Micro rounds fully connected layers its own way)."""
+    ref = ReferenceInterpreter(tflite)
+    return ref, "tflm" if ref.name == "tflm" else "tflite"
 
 
 def _latency(ticks: list[int], board: Board) -> dict[str, Any]:
@@ -71,7 +108,7 @@ def _latency(ticks: list[int], board: Board) -> dict[str, Any]:
     out["latency_basis"] = (
         "QEMU -icount shift=0: instruction counts, not cycles; ms assume one instruction per "
         f"cycle at {board.clock_hz / 1e6:g} MHz" if board.is_qemu else
-        f"DWT cycle counter at {board.clock_hz / 1e6:g} MHz")
+        f"{board.timer.upper()} cycle counter at {board.clock_hz / 1e6:g} MHz")
     return out
 
 
@@ -85,57 +122,79 @@ def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
     os.replace(tmp, p)
 
 
-def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray, labels: np.ndarray | None = None,
-          port: str | None = None, baud: int | None = None, timeout: float = 30.0,
-          runs: int = 10, warmup: int = 1) -> dict[str, Any]:
-    """Measure the firmware on its board. inputs: [N, ...] int8 in the model's input layout.
+def _cases(inputs: np.ndarray | list, n_inputs: int) -> list[list[np.ndarray]]:
+    """[N, ...] arrays of a one-input model, or a list of cases (one array per input)."""
+    if isinstance(inputs, np.ndarray) and n_inputs == 1:
+        return [[x] for x in inputs]
+    return [[c] if isinstance(c, np.ndarray) and n_inputs == 1 else list(c) for c in inputs]
 
-    Every input runs once with exact timing and its raw output is compared with the host; then
-    the MLPerf Tiny `infer runs warmup` command times `runs` back-to-back inferences."""
+
+def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.ndarray | None = None,
+          port: str | None = None, baud: int | None = None, timeout: float = 30.0,
+          runs: int = 10, warmup: int = 1, target: Target | None = None) -> dict[str, Any]:
+    """Measure the firmware's first model on its board. inputs: [N, ...] for a one-input model, or
+    a list of cases, each one array per model input, in the model's types.
+
+    Every input runs once with exact timing and its raw output is compared with the reference
+    interpreter; then the MLPerf Tiny `infer runs warmup` command times `runs` back-to-back
+    inferences. The target defaults to QEMU for a simulated board, else the board on `port`."""
     compiled, board = fw.compiled, fw.board
-    step(f"running {len(inputs)} inputs on {board.name}"
-         + (" (QEMU)" if board.is_qemu and port is None else f" ({port})"))
+    cases = _cases(inputs, len(compiled.input_tensors))
     ref = ReferenceInterpreter(tflite)
-    qemu = QemuSession(board, fw.build.elf).start() if port is None else None
-    device_out: list[np.ndarray] = []
+    if ref.name == "tflm" and compiled.options.rounding != "tflm":
+        raise TinyDeployError(
+            "LiteRT refuses this model, so TFLite Micro is the reference, and it rounds fully "
+            "connected layers differently from the rounding this firmware was compiled with",
+            "compile with rounding='tflm' (bench.oracle_for says which; tinydeploy bench does)")
+    own = target is None
+    target = target or open_target(board, port, baud)
+    step(f"running {len(cases)} inputs on {target.description}")
+    device_out: list[list[np.ndarray]] = []
     ticks: list[int] = []
     try:
-        url = qemu.url if qemu else str(port)
-        with DeviceLink.open(url, baud or board.baud, timeout=timeout,
-                             alive=qemu.check_alive if qemu else None) as link:
+        target.flash(fw.build.elf, fw.project)
+        with target.link(timeout) as link:
             info = link.info()
-            out_t = compiled.output_tensors[0]
-            for x in progress(inputs, total=len(inputs), desc="inputs"):
-                inf = link.run_input(fw.wire_bytes(x))
+            for case in progress(cases, total=len(cases), desc="inputs"):
+                inf = link.run_input(fw.wire_bytes(case))
                 ticks.append(inf.ticks)
-                device_out.append(np.frombuffer(inf.output, out_t.dtype).reshape(out_t.shape))
+                device_out.append(fw.split_outputs(inf.output))
             layer_ticks = link.layers()
             mlperf_us = link.mlperf_infer(runs, warmup)[0] if runs > 0 else None
-            if qemu:
+            if board.is_qemu and port is None:
                 link.exit()
     finally:
-        if qemu:
-            qemu.stop()
-    host_out = [ref.run([x.reshape(compiled.input_tensors[0].shape)])[0] for x in inputs]
+        if own:
+            target.close()
+    if cases and not any(ticks):
+        raise TinyDeployError(
+            f"the timer of {board.name} did not advance: every inference took 0 "
+            f"{board.timer} ticks", f"the board's timer ({board.timer}) does not run here; use a "
+            "board file whose [timer] kind counts on this hardware (QEMU has no DWT: systick)")
+    host_out = [ref.run(case) for case in cases]
     mismatched = [i for i, (d, h) in enumerate(zip(device_out, host_out))
-                  if not np.array_equal(d, h.reshape(d.shape))]
+                  if not all(np.array_equal(a, b.reshape(a.shape)) for a, b in zip(d, h))]
     per_tick = board.units_per_tick
     report: dict[str, Any] = {
         "model": compiled.name, "board": board.name, "core": board.core,
-        "simulated": board.is_qemu, "inputs": len(inputs),
+        "simulated": board.is_qemu, "inputs": len(cases), "oracle": ref.name,
         "mismatches": len(mismatched), "mismatched_inputs": mismatched[:20],
         **_latency(ticks, board),
         "latency_mlperf_us": mlperf_us, "mlperf_runs": runs,
         "flash_bytes": fw.build.flash_bytes, "ram_bytes": fw.build.ram_bytes,
         "arena_bytes": compiled.arena_bytes, "arena_bytes_device": int(info.get("arena", 0)),
+        "state_bytes": compiled.state_bytes, "stack_bytes_used": int(info.get("stack-used", 0)),
+        "stack_bytes_worst_case": fw.build.stack_bytes,
         "weights_bytes": compiled.weight_bytes, "macs": compiled.macs,
         "tflm_arena_bytes_host": tflm_arena_bytes(tflite),
+        "inputs_types": [t.dtype for t in compiled.input_tensors],
+        "outputs_types": [t.dtype for t in compiled.output_tensors],
         "layers": [{"layer": name, board.latency_unit: int(round(t * per_tick))}
                    for name, t in layer_ticks],
     }
     if labels is not None:
-        dev_pred = np.array([int(np.argmax(d)) for d in device_out])
-        host_pred = np.array([int(np.argmax(h)) for h in host_out])
+        dev_pred = np.array([int(np.argmax(d[0])) for d in device_out])
+        host_pred = np.array([int(np.argmax(h[0])) for h in host_out])
         report["accuracy_device"] = float(np.mean(dev_pred == labels))
         report["accuracy_host_int8"] = float(np.mean(host_pred == labels))
     return report

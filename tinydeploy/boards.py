@@ -100,6 +100,13 @@ class Board:
         return 1e9 / self.clock_hz if self.is_qemu else 1.0
 
     @property
+    def timer_hz(self) -> int:
+        """Timer ticks per second of the board's time model: on QEMU boards one instruction counts
+        as one cycle at clock_hz, and SysTick advances clock_hz ticks per 1e9 instructions; on a
+        real board the timer counts cycles."""
+        return round(self.clock_hz * self.clock_hz / 1e9) if self.is_qemu else self.clock_hz
+
+    @property
     def latency_unit(self) -> str:
         """What the board's timer counts: QEMU's SysTick follows instructions, DWT counts cycles."""
         return "instructions" if self.is_qemu else "cycles"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tinydeploy.boards import Board
 from tinydeploy.errors import TinyDeployError
+from tinydeploy.stack_usage import worst_case_stack
 from tinydeploy.toolchain import platformio_command, platformio_env, require
 
 FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
@@ -21,6 +22,8 @@ class BuildResult:
     flash_bytes: int
     ram_bytes: int
     log: str
+    stack_bytes: int | None = None      # worst case from the call graphs (stack_usage.py)
+    stack_available: int | None = None  # RAM left to the stack above .data and .bss
 
 
 def elf_sections(elf: Path) -> dict[str, int]:
@@ -51,10 +54,19 @@ def build_project(project: Path, board: Board, verbose: bool = False) -> BuildRe
         print(log)
     if proc.returncode:
         errors = [ln for ln in log.splitlines()
-                  if "error" in ln.lower() or "undefined reference" in ln][:8]
+                  if "error" in ln.lower() or "undefined reference" in ln
+                  or "overflowed by" in ln or "will not fit" in ln][:8]
         raise TinyDeployError("firmware build failed:\n  " + "\n  ".join(errors or log.splitlines()[-10:]),
                               f"see the full log with: pio run -d {project}")
     build_dir = project / ".pio" / "build" / board.name
     elf = build_dir / "firmware.elf"
     flash, ram = memory_use(elf)
-    return BuildResult(elf, build_dir / "firmware.bin", flash, ram, log)
+    available = board.ram_size - (ram - elf_sections(elf).get(".stack", 0))
+    stack = worst_case_stack(build_dir)
+    if stack is not None and stack.bytes > available:
+        raise TinyDeployError(
+            f"the firmware needs up to {stack.bytes:,} bytes of stack ({' -> '.join(stack.path)}),"
+            f" {board.name} leaves {available:,} above its data", "pick a board with more RAM or "
+            "a model with a smaller arena")
+    return BuildResult(elf, build_dir / "firmware.bin", flash, ram, log,
+                       stack.bytes if stack else None, available)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 from tinydeploy import __version__
 from tinydeploy.errors import TinyDeployError
-from tinydeploy.lowering import LOWERINGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -155,13 +153,20 @@ class Convert(Command):
     name = "convert"
     help = "write the TFLite Micro C array and the ahead-of-time compiled C for a .tflite"
     description = ("Writes OUT/tflm/model_data.{h,c} (const, 16-byte aligned, op list, arena size) "
-                   "and OUT/aot/td_model.{h,c} (our engine: plain C calling firmware/kernels). "
-                   f"Supported ops (int8): {', '.join(sorted(LOWERINGS))}.")
+                   "and OUT/aot/td_model.{h,c} (our engine: plain C calling firmware/kernels, "
+                   "reentrant: you own the arena and the state). 'tinydeploy ops' lists the "
+                   "operators and types it compiles.")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         _model_arg(p)
         p.add_argument("--out", type=Path, default=Path("out/convert"))
         p.add_argument("--json", type=Path, help="write a summary report here")
+        p.add_argument("--prefix", default="td_model",
+                       help="C name of the model: PREFIX_invoke(), PREFIX_desc, PREFIX.h/.c "
+                            "(default td_model); give each model its own to link several")
+        p.add_argument("--rounding", choices=["tflite", "tflm"], default="tflite",
+                       help="follow TensorFlow/LiteRT's reference rounding (default) or TFLite "
+                            "Micro's where they differ (fully connected layers)")
         _weights_arg(p, board=False)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -169,12 +174,14 @@ class Convert(Command):
         from tinydeploy.reference import tflm_arena_bytes
         from tinydeploy.tflm_array import write_tflm_array
 
-        compiled = compile_model(args.model, layout=args.weights)
+        compiled = compile_model(args.model, layout=args.weights, rounding=args.rounding,
+                                 prefix=args.prefix)
         tflite = args.model.read_bytes()
         tflm = tflm_arena_bytes(tflite)
         paths = write_tflm_array(tflite, args.out / "tflm", arena_bytes=tflm)
         paths += compiled.write(args.out / "aot")
         summary = {"model": compiled.name, "arena_bytes": compiled.arena_bytes,
+                   "state_bytes": compiled.state_bytes, "prefix": compiled.prefix,
                    "tflm_arena_bytes_host": tflm, "weights_bytes": compiled.weight_bytes,
                    "macs": compiled.macs, "layers": len([x for x in compiled.layers if x.func]),
                    "files": [str(p) for p in paths]}
@@ -199,11 +206,15 @@ def _weights_arg(p: argparse.ArgumentParser, board: bool = True) -> None:
 class Build(Command):
     name = "build"
     help = "render the firmware project for a board and build it with PlatformIO (offline)"
+    description = ("Several models go into one firmware (a voice-activity detector in front of a "
+                   "keyword spotter, say): they share one arena, each keeps its own state, and "
+                   "the protocol's 'td-model N' selects one.")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
-        _model_arg(p)
+        p.add_argument("model", type=Path, nargs="+", help="one or more .tflite models")
         _board_arg(p)
         p.add_argument("--out", type=Path, help="project folder (default out/firmware/BOARD)")
+        p.add_argument("--json", type=Path, help="write a summary (sizes, models) here")
         _weights_arg(p)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -212,9 +223,16 @@ class Build(Command):
         from tinydeploy.compiler import compile_model
 
         board = get_board(args.board)
-        fw = make_firmware(compile_model(args.model), board,
+        fw = make_firmware([compile_model(m) for m in args.model], board,
                            args.out or Path("out/firmware") / board.name, weights=args.weights)
-        print(f"built {fw.build.elf}: flash {fw.build.flash_bytes:,} B, RAM {fw.build.ram_bytes:,} B")
+        print(f"built {fw.build.elf}: flash {fw.build.flash_bytes:,} B, RAM {fw.build.ram_bytes:,} B"
+              f", {len(fw.models)} model{'s' if len(fw.models) > 1 else ''}")
+        _write_json(args.json, {
+            "elf": str(fw.build.elf), "board": board.name, "flash_bytes": fw.build.flash_bytes,
+            "ram_bytes": fw.build.ram_bytes, "models": [
+                {"model": m.name, "prefix": m.prefix, "arena_bytes": m.arena_bytes,
+                 "state_bytes": m.state_bytes, "weights_bytes": m.weight_bytes}
+                for m in fw.models]})
         return 0
 
 
@@ -279,31 +297,32 @@ class Bench(Command):
         return xs, np.array([int(table[f.name]) for f in files])
 
     def run(self, args: argparse.Namespace) -> int:
-        from tinydeploy.bench import bench, format_report, make_firmware
+        from tinydeploy.bench import bench, format_report, make_firmware, oracle_for
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
         from tinydeploy.report import write_csv, write_html
-
-        from tinydeploy.serial_link import find_port
+        from tinydeploy.targets import open_target
 
         boards = [get_board(b) for b in args.board.split(",") if b]
         real = [b for b in boards if not b.is_qemu]
         if len(real) > 1:
             raise TinyDeployError("several real boards in one run",
                                   "bench real boards one at a time, each with its --port")
-        port = args.port or (find_port() if real else None)
+        # an explicit --port wins (an emulator the user started, a board); QEMU boards start
+        # their own emulator. Every port is opened once here, before anything is built.
+        targets = {b.name: open_target(b, args.port, args.baud) for b in boards}
         runs = []
         for model in args.model:
             compiled = compile_model(model)
+            _, rounding = oracle_for(model.read_bytes())
+            compiled = compiled.with_options(rounding=rounding)
             xs, labels = self._inputs(args, compiled)
             for board in boards:
                 fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
                                    args.input_format, weights=args.weights)
-                # an explicit --port wins (e.g. an emulator the user started); else QEMU boards
-                # start their own emulator
-                report = bench(fw, model.read_bytes(), xs, labels,
-                               args.port or (None if board.is_qemu else port), args.baud,
-                               runs=args.runs, warmup=args.warmup)
+                with targets[board.name] as target:
+                    report = bench(fw, model.read_bytes(), xs, labels, args.port, args.baud,
+                                   runs=args.runs, warmup=args.warmup, target=target)
                 print(format_report(report))
                 runs.append(report)
         result: dict[str, Any] = runs[0] if len(runs) == 1 else {
@@ -334,16 +353,16 @@ class Flash(Command):
         p.add_argument("--port", help="serial/upload port (default: found automatically)")
 
     def run(self, args: argparse.Namespace) -> int:
-        import subprocess
-
         from tinydeploy.bench import make_firmware
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
         from tinydeploy.qemu import QemuSession
-        from tinydeploy.serial_link import find_port
-        from tinydeploy.toolchain import platformio_command, platformio_env
+        from tinydeploy.targets import SerialTarget, require_upload_tool
 
         board = get_board(args.board)
+        if not board.is_qemu:
+            require_upload_tool(board)
+            target = SerialTarget(board, args.port, upload=True)
         fw = make_firmware(compile_model(args.model), board, Path("out/firmware") / board.name)
         if board.is_qemu:
             # a plain kill should stop the emulator too: make SIGTERM unwind like Ctrl-C
@@ -356,19 +375,8 @@ class Flash(Command):
                 except KeyboardInterrupt:
                     pass
             return 0
-        if board.upload_command:
-            tool = board.upload_command.split()[0]
-            if shutil.which(tool) is None:
-                raise TinyDeployError(f"{tool} not found: {board.name} is flashed with it",
-                                      f"install {tool} (Debian: apt-get install {tool}), or edit "
-                                      f"upload_command in {board.path}")
-        port = args.port or find_port()
-        cmd = platformio_command() + ["run", "-d", str(fw.project), "-e", board.name, "-t",
-                                      "upload", "--upload-port", port]
-        rc = subprocess.run(cmd, env=platformio_env()).returncode
-        if rc:
-            raise TinyDeployError(f"upload to {port} failed",
-                                  "check the cable, the port and the board's upload tool")
+        target.flash(fw.build.elf, fw.project)
+        print(f"flashed {fw.build.elf} to {target.description}")
         return 0
 
 
@@ -396,9 +404,16 @@ class Boards(Command):
 class Verify(Command):
     name = "verify"
     help = "compile the generated C for this machine and compare it with TFLite bit for bit"
+    description = ("Runs the very C that goes into the firmware, built for this machine, against "
+                   "the reference interpreter (LiteRT's reference kernels; TFLite Micro's where "
+                   "LiteRT refuses the model). Exit status: 0 bit-exact, 1 mismatches, 2 a bad "
+                   "model or argument, 3 the reference interpreter refused or crashed.")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         _model_arg(p)
+        p.add_argument("--oracle", choices=["auto", "litert", "tflm"], default="auto",
+                       help="the reference: LiteRT, TFLite Micro, or LiteRT then TFLite Micro "
+                            "(default auto)")
         p.add_argument("--inputs", type=int, default=100, help="random inputs (default 100)")
         p.add_argument("--input", type=Path, action="append", default=[],
                        help="an input file (.bin raw, .npy) to check too; may repeat")
@@ -408,16 +423,44 @@ class Verify(Command):
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.verify import verify
 
-        r = verify(args.model, args.inputs, args.input, args.seed)
-        print(f"{r['model']}: {r['mismatches']} of {r['inputs']} inputs differ from TFLite "
+        r = verify(args.model, args.inputs, args.input, args.seed, args.oracle)
+        print(f"{r['model']}: {r['mismatches']} of {r['inputs']} inputs differ from {r['oracle']} "
               f"(per output {r['mismatches_per_output']}); arena {r['arena_bytes']:,} B"
               + (f" (TFLM host {r['tflm_arena_bytes_host']:,} B)" if r["tflm_arena_bytes_host"] else ""))
         _write_json(args.json, r)
         return 0 if r["mismatches"] == 0 else 1
 
 
+class Ops(Command):
+    name = "ops"
+    help = "list the operators the engine compiles, with their types and optimized paths"
+    description = ("One row per TFLite builtin operator: the activation types it compiles "
+                   "(int8, int16x8, float32) and the core families with hand-optimized paths "
+                   "(DSP/Helium); the rest run the portable C kernels.")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print a JSON list of {op, types, "
+                                                          "optimized}")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.ops import all_specs
+
+        rows = [{"op": s.opcode, "types": s.types,
+                 "optimized": {t: list(c) for t, c in sorted(s.optimized.items())}}
+                for s in all_specs()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"{'operator':<30} {'types':<26} optimized paths")
+        for r in rows:
+            opt = "; ".join(f"{t}: {', '.join(c)}" for t, c in r["optimized"].items()) or "-"
+            print(f"{r['op']:<30} {', '.join(r['types']):<26} {opt}")
+        print(f"\n{len(rows)} operators")
+        return 0
+
+
 COMMANDS: list[Command] = [Demo(), Train(), Quantize(), Convert(), Build(), Run(), Bench(),
-                           Flash(), Boards(), Verify()]
+                           Flash(), Boards(), Verify(), Ops()]
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -444,14 +487,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler.run(args)
     except TinyDeployError as exc:
+        from tinydeploy.reference import OracleError
+
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 3 if isinstance(exc, OracleError) else 2
     except OSError as exc:  # a path that cannot be read or written, a full disk
         print(f"error: {exc} (check the path, its permissions and free space)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, the traceback kept
+        import tempfile
+        import traceback
+
+        fd, path = tempfile.mkstemp(prefix="tinydeploy-crash-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            traceback.print_exc(file=f)
+        print(f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}) (this is a "
+              f"tinydeploy bug: please report it with the traceback in {path})", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

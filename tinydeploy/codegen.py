@@ -1,31 +1,40 @@
-"""Emit the ahead-of-time compiled model as plain C: `td_model.h` and `td_model.c`.
+"""Emit the ahead-of-time compiled model as plain C: `<prefix>.h` and `<prefix>.c`.
 
-The C file holds the weights and every precomputed constant in `const` arrays (flash), one static
-arena whose size is fixed at build time, and `td_model_invoke()`, a straight sequence of kernel
-calls with arena offsets baked in. Nothing is interpreted or allocated at run time.
+The C file holds the weights and every precomputed constant in `const` arrays (flash), the kernel
+calls of `<prefix>_invoke(arena, state)` with arena offsets baked in, `<prefix>_reset(state)` and a
+const descriptor `<prefix>_desc` (td_runtime.h). Nothing is interpreted, allocated or kept in
+static memory: the caller owns the arena and the state, so one firmware or host library can hold
+many models and a model can run in any RAM region the caller picks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from tinydeploy.lowering import FAST, SCRATCH, ConstArray, Layer
+from tinydeploy.errors import TinyDeployError
 from tinydeploy.memory_plan import MemoryPlan
+from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, Granted, Layer, Params, TensorArg,
+                                 TensorListArg)
+from tinydeploy.qtype import qtype
 from tinydeploy.tflite_reader import Model, Tensor
 
-C_TYPES = {"int8": "int8_t", "float32": "float", "int32": "int32_t", "int16": "int16_t",
-           "uint8": "uint8_t"}
+MAX_RANK = 6  # td_runtime.h: TD_MAX_RANK
 
 
 @dataclass
 class GeneratedC:
+    prefix: str
     header: str
     source: str
 
 
 def _c_value(v: object) -> str:
+    if isinstance(v, Granted):
+        raise AssertionError("a granted field must be resolved before rendering")
+    if v is None:
+        return "0"
     if isinstance(v, str):
         return v
     if isinstance(v, bool):
@@ -40,85 +49,192 @@ def _c_value(v: object) -> str:
 def _array(c: ConstArray) -> str:
     vals = c.values.reshape(-1)
     per_line = 24 if c.ctype == "int8_t" else 8
-    lines = []
-    for i in range(0, len(vals), per_line):
-        lines.append("    " + ", ".join(str(int(v)) for v in vals[i:i + per_line]) + ",")
+    if c.ctype == "float":
+        body_vals = [_c_value(float(v)) for v in vals]
+    else:
+        body_vals = [str(int(v)) for v in vals]
+    lines = ["    " + ", ".join(body_vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line)]
     body = "\n".join(lines) if lines else "    0,"
-    return (f"static const {c.ctype} {c.name}[{max(len(vals), 1)}] TD_ALIGN = {{\n{body}\n}};\n")
+    return f"static const {c.ctype} {c.name}[{max(len(vals), 1)}] TD_ALIGN = {{\n{body}\n}};\n"
 
 
-def _arg(a: str, plan: MemoryPlan, model: Model) -> str:
-    if a.startswith("{"):
-        items = [_arg(x.strip(), plan, model) for x in a[1:-1].split(",")]
-        return "(const int8_t *const[]){" + ", ".join(items) + "}"
-    if a.startswith("t") and a[1:].isdigit():
-        t = model.tensors[int(a[1:])]
-        return f"({C_TYPES.get(t.dtype, 'int8_t')} *)(td_arena + {plan.offsets[t.index]})"
-    return a
+def _params(name: str, p: Params, granted: bool) -> str:
+    parts = []
+    for f in fields(p):
+        v = getattr(p, f.name)
+        parts.append(f".{f.name} = {str(int(granted)) if isinstance(v, Granted) else _c_value(v)}")
+    return f"static const {p.C_NAME} {name}_p = {{{', '.join(parts)}}};\n"
 
 
-def _io_defines(kind: str, tensors: list[Tensor], plan: MemoryPlan) -> list[str]:
-    out = [f"#define TD_MODEL_NUM_{kind}S {len(tensors)}"]
+def _pointer(model: Model, plan: MemoryPlan, t: int, ctype: str) -> str:
+    """Where a kernel finds a tensor: the arena, the state, or (a constant read as an
+    activation) its data in flash."""
+    if model.tensors[t].is_constant:
+        return f"({ctype})T{t}"
+    region, off = plan.region_offset(t)
+    return f"({ctype})({region} + {off})"
+
+
+def _constant_tensors(layers: list[Layer], model: Model) -> list[str]:
+    """Constant tensors that kernels read as activations, emitted once each as raw bytes."""
+    seen: set[int] = set()
+    out = []
+    for lay in layers:
+        for a in lay.args:
+            ts = [a.index] if isinstance(a, TensorArg) else (
+                list(a.indices) if isinstance(a, TensorListArg) else [])
+            for t in ts:
+                tensor = model.tensors[t]
+                if tensor.is_constant and t not in seen and tensor.data is not None:
+                    seen.add(t)
+                    out.append(_array(ConstArray(f"T{t}", "uint8_t",
+                                                 np.frombuffer(tensor.data, np.uint8))))
+    return out
+
+
+def _call(layer: Layer, step: int, plan: MemoryPlan, name: str, model: Model) -> str:
+    assert layer.kernel is not None
+    args = []
+    for a, ctype in zip(layer.args, layer.kernel.arg_types()):
+        if isinstance(a, TensorArg):
+            args.append(_pointer(model, plan, a.index, ctype))
+        elif isinstance(a, TensorListArg):
+            items = ", ".join(_pointer(model, plan, t, a.ctype) for t in a.indices)
+            args.append(f"({a.ctype}const[]){{{items}}}")
+        elif isinstance(a, ConstArg):
+            args.append(a.name)
+        elif a is SCRATCH:
+            args.append(f"arena + {plan.scratch[step]}" if step in plan.scratch else "0")
+        else:
+            args.append("0")
+    return f"{layer.kernel.name}(&{name}_p, {', '.join(args)});"
+
+
+def _write_ranges(layer: Layer, step: int, plan: MemoryPlan, model: Model) -> list[str]:
+    """{region, offset, bytes} the layer may write: its outputs and its scratch."""
+    out = []
+    for t in layer.outputs:
+        region, off = plan.region_offset(t)
+        out.append(f"{{{int(region == 'state')}, {off}, {model.tensors[t].nbytes}}}")
+    if step in plan.scratch:
+        size = layer.scratch_bytes + (layer.fast_scratch if step in plan.fast else 0)
+        out.append(f"{{0, {plan.scratch[step]}, {size}}}")
+    return out
+
+
+def _io(t: Tensor, plan: MemoryPlan) -> str:
+    q = qtype(t.dtype, f"model input/output '{t.name}'")
+    if len(t.shape) > MAX_RANK:
+        raise TinyDeployError(f"model input/output '{t.name}' has rank {len(t.shape)}",
+                              f"the runtime descriptor holds at most {MAX_RANK} dimensions")
+    dims = list(t.shape) + [0] * (MAX_RANK - len(t.shape))
+    scale = float(t.scale0) if len(t.scale) else 0.0
+    return (f"{{{q.code}, {plan.offsets[t.index]}, {t.nbytes}, {t.size}, {_c_value(scale)}, "
+            f"{t.zp0}, {len(t.shape)}, {_c_value(dims)}}}")
+
+
+def _io_defines(macro: str, kind: str, tensors: list[Tensor], plan: MemoryPlan) -> list[str]:
+    out = [f"#define {macro}_NUM_{kind}S {len(tensors)}"]
     for i, t in enumerate(tensors):
-        p = f"TD_MODEL_{kind}{i}"
+        p = f"{macro}_{kind}{i}"
+        q = qtype(t.dtype, f"model {kind.lower()} '{t.name}'")
         out += [f"#define {p}_OFFSET {plan.offsets[t.index]}",
                 f"#define {p}_BYTES {t.nbytes}",
                 f"#define {p}_ELEMENTS {t.size}",
-                f"#define {p}_IS_FLOAT {int(t.dtype == 'float32')}",
-                f"#define {p}_SCALE {_c_value(float(t.scale0))}",
+                f"#define {p}_TYPE {q.code}",
+                f"#define {p}_SCALE {_c_value(float(t.scale0) if len(t.scale) else 0.0)}",
                 f"#define {p}_ZERO_POINT {t.zp0}"]
     return out
 
 
-def generate_c(model: Model, layers: list[Layer], plan: MemoryPlan, name: str) -> GeneratedC:
+def _reset(model: Model, plan: MemoryPlan) -> list[str]:
+    """Persistent tensors back to their initial value: int8 to the zero point (TFLite Micro's
+    ResetVariableTensors), everything else to 0, or the tensor's constant data where it has it."""
+    body = []
+    for t_index, off in sorted(plan.state_offsets.items(), key=lambda kv: kv[1]):
+        t = model.tensors[t_index]
+        if t.is_constant and t.data:
+            body.append(f"    memcpy(state + {off}, init_{t_index}, {t.nbytes});")
+        else:
+            value = t.zp0 if t.dtype == "int8" else 0
+            body.append(f"    memset(state + {off}, {value}, {t.nbytes});")
+    return body
+
+
+def generate_c(model: Model, layers: list[Layer], plan: MemoryPlan, name: str,
+               prefix: str) -> GeneratedC:
     """Render header and source for one compiled model."""
     ins = [model.tensors[i] for i in model.inputs]
     outs = [model.tensors[i] for i in model.outputs]
-    calls = [lay for lay in layers if lay.func]
+    calls = [(step, lay) for step, lay in enumerate(layers) if lay.kernel]
+    macro = prefix.upper()
+    name = c_string(name)
     header = "\n".join([
         f"/* Generated by tinydeploy from {name}: do not edit. */",
-        "#ifndef TD_MODEL_H", "#define TD_MODEL_H", "#include <stdint.h>", "",
-        f"#define TD_MODEL_ARENA_BYTES {plan.arena_bytes}",
-        f"#define TD_MODEL_NUM_LAYERS {len(calls)}",
-        *_io_defines("INPUT", ins, plan), *_io_defines("OUTPUT", outs, plan), "",
-        "/* Pointers into the arena: write inputs, call td_model_invoke(), read outputs. */",
-        "void *td_model_input(int index);", "void *td_model_output(int index);",
-        "void td_model_invoke(void);",
-        "/* Name of kernel call i (for per-layer profiles). */",
-        "const char *td_model_layer_name(int index);", "",
+        f"#ifndef {macro}_H", f"#define {macro}_H", "#include <stdint.h>",
+        '#include "td_runtime.h"', "",
+        f"#define {macro}_ARENA_BYTES {plan.arena_bytes}",
+        f"#define {macro}_STATE_BYTES {plan.state_bytes}",
+        f"#define {macro}_NUM_LAYERS {len(calls)}",
+        *_io_defines(macro, "INPUT", ins, plan), *_io_defines(macro, "OUTPUT", outs, plan), "",
+        "/* Reentrant: the caller owns the arena (ARENA_BYTES, 16-byte aligned) and the state",
+        " * (STATE_BYTES); write inputs at arena + INPUTn_OFFSET, call invoke, read outputs at",
+        " * arena + OUTPUTn_OFFSET. reset(state) once before the first invoke (td_runtime.h). */",
+        f"extern const td_descriptor {prefix}_desc;",
+        f"void {prefix}_invoke(int8_t *arena, int8_t *state);",
+        f"void {prefix}_reset(int8_t *state);", "",
         "#endif", ""])
     parts = [f"/* Generated by tinydeploy from {name}: do not edit. */",
-             '#include "td_model.h"', '#include "td_kernels.h"', "",
+             "#include <string.h>", f'#include "{prefix}.h"', '#include "td_kernels.h"', "",
              "#if defined(__GNUC__)", "#define TD_ALIGN __attribute__((aligned(16)))", "#else",
              "#define TD_ALIGN", "#endif", "",
              "#ifdef TD_PROFILE", "void td_profile_mark(int layer);",
-             "#define TD_MARK(i) td_profile_mark(i)", "#else", "#define TD_MARK(i)", "#endif", "",
-             f"static int8_t td_arena[{max(plan.arena_bytes, 16)}] TD_ALIGN;", ""]
-    for lay in calls:
+             "#define TD_MARK(i) td_profile_mark(i)", "#else", "#define TD_MARK(i)", "#endif",
+             "#ifdef TD_CHECK_WRITES",
+             f"#define TD_BEGIN() td_check_begin(arena, {plan.arena_bytes}, state, "
+             f"{plan.state_bytes})",
+             "#define TD_END(name, r) td_check_end(name, r, (int32_t)(sizeof r / sizeof r[0]))",
+             "#else", "#define TD_BEGIN()", "#define TD_END(name, r)", "#endif", ""]
+    for t_index in plan.state_offsets:
+        t = model.tensors[t_index]
+        if t.is_constant and t.data:
+            parts.append(_array(ConstArray(f"init_{t_index}", "uint8_t",
+                                           np.frombuffer(t.data, np.uint8))))
+    parts += _constant_tensors([lay for _, lay in calls], model)
+    for step, lay in calls:
+        assert lay.params is not None
         for c in lay.consts:
             parts.append(_array(c))
-        step = layers.index(lay)
+        label = f"L{lay.op.index}" if not lay.op.subgraph else f"S{lay.op.subgraph}L{lay.op.index}"
+        parts.append(_params(label, lay.params, step in plan.fast))
+    names = ", ".join(f'"{lay.op.index}:{lay.op.opcode}"' for _, lay in calls) or '""'
+    labels = [f"L{lay.op.index}" if not lay.op.subgraph else f"S{lay.op.subgraph}L{lay.op.index}"
+              for _, lay in calls]
+    parts += [f"static const char *const layer_names[] = {{{names}}};", "",
+              "#ifdef TD_INTROSPECT  /* host builds: each call's parameters, for the tests */",
+              f"const void *const {prefix}_layer_params[] = "
+              f"{{{', '.join(f'&{lb}_p' for lb in labels) or '0'}}};",
+              "#endif", "#ifdef TD_CHECK_WRITES"]
+    for step, lay in calls:
+        ranges = _write_ranges(lay, step, plan, model) or ["{0, 0, 0}"]
+        parts.append(f"static const td_write_range W{step}[] = {{{', '.join(ranges)}}};")
+    parts += ["#endif", "", f"void {prefix}_invoke(int8_t *arena, int8_t *state) {{",
+              "    (void)arena;", "    (void)state;"]
+    for i, (step, lay) in enumerate(calls):
+        label = f"L{lay.op.index}" if not lay.op.subgraph else f"S{lay.op.subgraph}L{lay.op.index}"
+        parts += ["    TD_BEGIN();", f"    {_call(lay, step, plan, label, model)}",
+                  f"    TD_END(layer_names[{i}], W{step});", f"    TD_MARK({i});"]
+    parts += ["}", "", f"void {prefix}_reset(int8_t *state) {{", "    (void)state;",
+              *_reset(model, plan), "}", ""]
+    parts += [f"static const td_io inputs[] = {{{', '.join(_io(t, plan) for t in ins)}}};",
+              f"static const td_io outputs[] = {{{', '.join(_io(t, plan) for t in outs)}}};",
+              f"const td_descriptor {prefix}_desc = {{",
+              f'    "{name}", {plan.arena_bytes}, {plan.state_bytes}, {len(ins)}, {len(outs)}, '
+              f"inputs, outputs, {len(calls)}, layer_names, {prefix}_invoke, {prefix}_reset}};", ""]
+    return GeneratedC(prefix, header, "\n".join(parts))
 
-        def value(v: object) -> str:
-            if v == SCRATCH:  # a layer with only a fast_scratch not granted has none
-                return f"td_arena + {plan.scratch[step]}" if step in plan.scratch else "0"
-            return str(int(step in plan.fast)) if v == FAST else _c_value(v)
 
-        fields = ", ".join(f".{k} = {value(v)}" for k, v in lay.params.items())
-        parts.append(f"static const {lay.param_type} L{lay.op.index}_p = {{{fields}}};\n")
-    in_offsets = ", ".join(str(plan.offsets[t.index]) for t in ins)
-    out_offsets = ", ".join(str(plan.offsets[t.index]) for t in outs)
-    parts += [f"static const int32_t td_in_offsets[] = {{{in_offsets}}};",
-              f"static const int32_t td_out_offsets[] = {{{out_offsets}}};",
-              "void *td_model_input(int index) { return td_arena + td_in_offsets[index]; }",
-              "void *td_model_output(int index) { return td_arena + td_out_offsets[index]; }", ""]
-    names = ", ".join(f'"{lay.op.index}:{lay.op.opcode}"' for lay in calls) or '""'
-    parts += [f"static const char *const td_layer_names[] = {{{names}}};",
-              "const char *td_model_layer_name(int index) { return td_layer_names[index]; }", "",
-              "void td_model_invoke(void) {"]
-    for i, lay in enumerate(calls):
-        args = ", ".join(_arg(a, plan, model) for a in lay.args)
-        parts.append(f"    {lay.func}(&L{lay.op.index}_p, {args});")
-        parts.append(f"    TD_MARK({i});")
-    parts += ["}", ""]
-    return GeneratedC(header, "\n".join(parts))
+def c_string(text: str) -> str:
+    """A model name safe inside a C string literal."""
+    return "".join(ch if ch.isalnum() or ch in "-_.:/ " else "_" for ch in text)[:64] or "model"
+

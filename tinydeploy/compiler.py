@@ -1,14 +1,29 @@
-"""The ahead-of-time compiler: `.tflite` -> lowered layers -> memory plan -> C sources."""
+"""The ahead-of-time compiler: `.tflite` -> validation -> lowered layers -> memory plan -> C.
+
+`compile_model` is lazy: it returns the layers, the plan and the costs (arena, flash, MACs) at once,
+and renders C only when asked (`.c`, `.write`). Results are cached by the model's bytes and the
+options, so trying another weight layout or asking for the same model twice costs nothing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from tinydeploy.codegen import GeneratedC, generate_c
-from tinydeploy.lowering import Layer, lower_model
+from tinydeploy.compile_options import CompileOptions
+from tinydeploy.errors import TinyDeployError
+from tinydeploy.lowering import check_supported, lower_model
 from tinydeploy.memory_plan import MemoryPlan, plan_memory
-from tinydeploy.tflite_reader import Model, load_model, parse_model
+from tinydeploy.ops.base import Layer
+from tinydeploy.tflite_reader import Model, Tensor, parse_model
+from tinydeploy.validate import validate_graphs, validate_tensors
+
+_CACHE: OrderedDict[tuple[str, str, CompileOptions], "CompiledModel"] = OrderedDict()
+_CACHE_SIZE = 32
 
 
 @dataclass
@@ -19,21 +34,42 @@ class CompiledModel:
     model: Model
     layers: list[Layer]
     plan: MemoryPlan
-    c: GeneratedC
-    layout: str = "int16"
+    options: CompileOptions = field(default_factory=CompileOptions)
+    tflite: bytes = b""
+
+    @property
+    def layout(self) -> str:
+        return self.options.layout
+
+    @property
+    def prefix(self) -> str:
+        return self.options.prefix
+
+    def with_options(self, **changes: str) -> "CompiledModel":
+        """The same model compiled with other options (weight layout, rounding, C prefix)."""
+        options = replace(self.options, **changes)
+        return self if options == self.options else _compile(self.tflite, self.name, options)
 
     def with_layout(self, layout: str) -> "CompiledModel":
         """The same model with its convolution/FC weights in another layout (weight_layout.py)."""
-        return self if layout == self.layout else _compile(self.model, self.name, layout)
+        return self.with_options(layout=layout)
+
+    @cached_property
+    def c(self) -> GeneratedC:
+        return generate_c(self.model, self.layers, self.plan, self.name, self.prefix)
 
     @property
     def arena_bytes(self) -> int:
         return self.plan.arena_bytes
 
     @property
+    def state_bytes(self) -> int:
+        return self.plan.state_bytes
+
+    @property
     def weight_bytes(self) -> int:
         """Bytes of constant data (weights, biases, multipliers) the model puts in flash."""
-        size = {"int8_t": 1, "int16_t": 2}
+        size = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int64_t": 8}
         return sum(c.values.size * size.get(c.ctype, 4) for lay in self.layers for c in lay.consts)
 
     @property
@@ -41,39 +77,65 @@ class CompiledModel:
         return sum(lay.macs for lay in self.layers)
 
     @property
-    def input_tensors(self):  # type: ignore[no-untyped-def]
+    def input_tensors(self) -> list[Tensor]:
         return [self.model.tensors[i] for i in self.model.inputs]
 
     @property
-    def output_tensors(self):  # type: ignore[no-untyped-def]
+    def output_tensors(self) -> list[Tensor]:
         return [self.model.tensors[i] for i in self.model.outputs]
 
+    @property
+    def input_bytes(self) -> int:
+        return sum(t.nbytes for t in self.input_tensors)
+
+    @property
+    def output_bytes(self) -> int:
+        return sum(t.nbytes for t in self.output_tensors)
+
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write td_model.h/.c into out_dir; returns the paths."""
+        """Write <prefix>.h/.c into out_dir; returns the paths."""
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
-        h, c = d / "td_model.h", d / "td_model.c"
+        h, c = d / f"{self.prefix}.h", d / f"{self.prefix}.c"
         h.write_text(self.c.header)
         c.write_text(self.c.source)
         return [h, c]
 
 
-def compile_model(source: str | Path | bytes, name: str | None = None,
-                  layout: str = "int16") -> CompiledModel:
-    """Compile a `.tflite` file (path or bytes). Unsupported ops fail here, before any C is written.
+def compile_model(source: str | Path | bytes, name: str | None = None, layout: str = "int16",
+                  rounding: str = "tflite", prefix: str = "td_model") -> CompiledModel:
+    """Compile a `.tflite` file (path or bytes). Invalid files and unsupported ops fail here, with
+    one error, before any C is written.
 
     layout: how convolution/FC weights are stored: "int16" (pre-widened for the DSP kernels: faster,
     twice the flash for those weights), "int8", or "rows" (Helium); the firmware stage picks per
-    board (firmware.weights_for_board).
+    board (firmware.weights_for_board). rounding: "tflite" (TensorFlow/LiteRT's reference
+    kernels) or "tflm" (TFLite Micro's), where they differ. prefix: the C name of the model.
     """
     if isinstance(source, bytes):
-        model, label = parse_model(source), name or "model"
+        data, label, where = source, name or "model", name or "<bytes>"
     else:
-        model, label = load_model(source), name or Path(source).stem
-    return _compile(model, label, layout)
+        p = Path(source)
+        if not p.is_file():
+            raise TinyDeployError(f"{p}: no such model file", "check the path to the .tflite file")
+        data, label, where = p.read_bytes(), name or p.stem, str(p)
+    return _compile(data, label, CompileOptions(layout, rounding, prefix), where)
 
 
-def _compile(model: Model, label: str, layout: str) -> CompiledModel:
-    layers = lower_model(model, layout)
-    plan = plan_memory(model, layers)
-    return CompiledModel(label, model, layers, plan, generate_c(model, layers, plan, label), layout)
+def _compile(data: bytes, label: str, options: CompileOptions,
+             where: str | None = None) -> CompiledModel:
+    key = (hashlib.sha256(data).hexdigest(), label, options)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    model = parse_model(data, where or label)
+    validate_tensors(model)
+    check_supported(model)
+    validate_graphs(model, options)
+    layers = lower_model(model, options)
+    compiled = CompiledModel(label, model, layers, plan_memory(model, layers), options, data)
+    _CACHE[key] = compiled
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return compiled
+

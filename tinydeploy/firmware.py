@@ -1,12 +1,18 @@
-"""Render a firmware project for one board: jinja2 templates + static C + the compiled model.
+"""Render a firmware project for one board: jinja2 templates + static C + the compiled models.
 
 The result is an ordinary PlatformIO project (`platformio.ini`, `src/`, `boards/`, `linker.ld`) that
-a user can open, change and build on their own.
+a user can open, change and build on their own. One firmware can hold several models (each under
+its own C prefix, listed in the generated `td_models.c`); they share one arena, each keeps its own
+state, and `td-model N` selects which one the protocol drives.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -15,11 +21,17 @@ from tinydeploy.audio import c_tables
 from tinydeploy.boards import Board
 from tinydeploy.compiler import CompiledModel
 from tinydeploy.errors import TinyDeployError
-from tinydeploy.paths import FIRMWARE, KERNELS, PIO_PLATFORM, TEMPLATES
+from tinydeploy.paths import FIRMWARE, KERNELS, PIO_PLATFORM, TEMPLATES, kernel_sources
+from tinydeploy.toolchain import cache_dir, require
 
 MARKER = ".tinydeploy-project"
 STACK_BYTES = 8192
 INPUT_FORMATS = ("int8", "uint8_minus_128")
+AUDIO_BUFFER_BYTES = 32000  # one second of 16-bit audio at 16 kHz, for the on-device front end
+FIRMWARE_BASE_FLASH = 8192  # vectors, startup, HAL, protocol and the C library pieces they use
+FIRMWARE_BASE_RAM = 1024    # their .data and .bss
+CALL_BYTES = 48             # code per kernel call in the generated invoke function
+WEIGHT_LAYOUTS = ("auto", "int16", "int8", "rows")
 
 
 def qemu_command(board: Board) -> str:
@@ -30,19 +42,75 @@ def qemu_command(board: Board) -> str:
             "-monitor none -semihosting-config enable=on,target=native -icount shift=0")
 
 
-AUDIO_BUFFER_BYTES = 32000  # one second of 16-bit audio at 16 kHz, for the on-device front end
+def firmware_models(models: CompiledModel | list[CompiledModel]) -> list[CompiledModel]:
+    """The models with the C prefixes a firmware gives them: td_model, td_model1, ..."""
+    ms = [models] if isinstance(models, CompiledModel) else list(models)
+    if not ms:
+        raise TinyDeployError("no model to build", "give at least one .tflite")
+    return [m.with_options(prefix="td_model" if i == 0 else f"td_model{i}")
+            for i, m in enumerate(ms)]
 
 
-def ram_needed(compiled: CompiledModel, audio_frontend: bool = False) -> int:
-    """RAM the firmware needs for a model: arena, stack, the input buffer (and audio)."""
-    return (compiled.arena_bytes + STACK_BYTES + compiled.input_tensors[0].nbytes
-            + (AUDIO_BUFFER_BYTES if audio_frontend else 0))
+def ram_needed(models: CompiledModel | list[CompiledModel], audio_frontend: bool = False) -> int:
+    """RAM the firmware needs: the shared arena, every model's state, the stack, the input buffer
+    (and audio), and the firmware's own variables."""
+    ms = [models] if isinstance(models, CompiledModel) else models
+    return (max(m.arena_bytes for m in ms) + sum(m.state_bytes for m in ms) + STACK_BYTES
+            + max(m.input_bytes for m in ms) + (AUDIO_BUFFER_BYTES if audio_frontend else 0)
+            + FIRMWARE_BASE_RAM)
 
 
-FIRMWARE_FLASH_RESERVE = 64 * 1024  # flash kept free for code when widening weights
+def kernel_code_bytes(board: Board) -> dict[str, int]:
+    """Code bytes of each kernel function for the board's core: the kernel library compiled with
+    the board's flags, once per core and sources (cached), each function's size read with nm."""
+    h = hashlib.sha256(" ".join(board.cpu_flags).encode())
+    for f in sorted(KERNELS.glob("*")):
+        h.update(f.name.encode() + f.read_bytes())
+    stamp = cache_dir() / "kernel-sizes" / f"{h.hexdigest()[:16]}.txt"
+    if not stamp.is_file():
+        gcc, nm = require("arm-none-eabi-gcc"), require("arm-none-eabi-nm")
+        sizes: dict[str, int] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for src in kernel_sources():
+                obj = Path(tmp) / f"{src.stem}.o"
+                subprocess.run([gcc, *board.cpu_flags, "-O2", "-DTD_LDM_LOOPS",
+                                "-ffunction-sections", "-I", str(KERNELS), "-c", str(src), "-o",
+                                str(obj)], check=True, capture_output=True)
+                out = subprocess.run([nm, "--print-size", "--defined-only", str(obj)],
+                                     capture_output=True, text=True, check=True).stdout
+                file_total = 0
+                for line in out.splitlines():
+                    parts = line.split()
+                    if len(parts) == 4 and parts[2] in "tT":
+                        file_total += int(parts[1], 16)
+                        if parts[2] == "T":
+                            sizes[parts[3]] = 0
+                # a kernel brings its file's static helpers along: charge the file to each
+                for name in [k for k, v in sizes.items() if v == 0]:
+                    sizes[name] = file_total
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text("".join(f"{k} {v}\n" for k, v in sorted(sizes.items())))
+    return {k: int(v) for k, v in (ln.split() for ln in stamp.read_text().splitlines())}
 
 
-WEIGHT_LAYOUTS = ("auto", "int16", "int8", "rows")
+@dataclass
+class FlashEstimate:
+    code: int
+    weights: int
+    total: int
+
+
+def flash_needed(models: list[CompiledModel], board: Board, audio_frontend: bool = False
+                 ) -> FlashEstimate:
+    """The whole image: firmware base, the kernels the models call (their files' code for this
+    core), the generated calls, and every model's constants."""
+    sizes = kernel_code_bytes(board)
+    used = {lay.func for m in models for lay in m.layers if lay.func}
+    calls = sum(1 for m in models for lay in m.layers if lay.func)
+    code = (FIRMWARE_BASE_FLASH + sum(sizes.get(k, 0) for k in used) + CALL_BYTES * calls
+            + (6000 if audio_frontend else 0))
+    weights = sum(m.weight_bytes for m in models)
+    return FlashEstimate(code, weights, code + weights)
 
 
 def weights_for_board(compiled: CompiledModel, board: Board, weights: str = "auto") -> CompiledModel:
@@ -60,23 +128,27 @@ def weights_for_board(compiled: CompiledModel, board: Board, weights: str = "aut
         return compiled.with_layout("rows")
     if board.has_dsp:
         wide = compiled.with_layout("int16")
-        if wide.weight_bytes + FIRMWARE_FLASH_RESERVE <= board.flash_size:
+        if flash_needed([wide], board).total <= board.flash_size:
             return wide
     return compiled.with_layout("int8")
 
 
-def check_fits(compiled: CompiledModel, board: Board, audio_frontend: bool = False) -> None:
-    """Refuse a model that cannot fit the board, before anything is built."""
-    ram = ram_needed(compiled, audio_frontend)
-    if compiled.weight_bytes > board.flash_size:
+def check_fits(models: CompiledModel | list[CompiledModel], board: Board,
+               audio_frontend: bool = False) -> None:
+    """Refuse models that cannot fit the board (code + weights, RAM), before anything is built."""
+    ms = [models] if isinstance(models, CompiledModel) else models
+    names = "+".join(m.name for m in ms)
+    flash = flash_needed(ms, board, audio_frontend)
+    if flash.total > board.flash_size:
         raise TinyDeployError(
-            f"model '{compiled.name}' needs {compiled.weight_bytes:,} bytes of flash for weights, "
-            f"board {board.name} has {board.flash_size:,}",
-            "pick a board with more flash or a smaller model")
+            f"model '{names}' needs about {flash.total:,} bytes of flash ({flash.weights:,} "
+            f"for weights, {flash.code:,} for code), board {board.name} has "
+            f"{board.flash_size:,}", "pick a board with more flash or a smaller model")
+    ram = ram_needed(ms, audio_frontend)
     if ram > board.ram_size:
         raise TinyDeployError(
-            f"model '{compiled.name}' needs {ram:,} bytes of RAM (arena "
-            f"{compiled.arena_bytes:,} + stack and buffers), board {board.name} has "
+            f"model '{names}' needs {ram:,} bytes of RAM (arena "
+            f"{max(m.arena_bytes for m in ms):,} + stack and buffers), board {board.name} has "
             f"{board.ram_size:,}", "pick a board with more RAM or a smaller model")
 
 
@@ -91,21 +163,52 @@ def _prepare_dir(out: Path) -> None:
     (out / MARKER).write_text("This folder is generated by tinydeploy and may be rewritten.\n")
 
 
-def render_project(compiled: CompiledModel, board: Board, out_dir: str | Path,
-                   input_format: str = "int8", audio_frontend: bool = False) -> Path:
-    """Write the PlatformIO project for `compiled` on `board` into out_dir; returns out_dir.
+def models_table(models: list[CompiledModel]) -> tuple[str, str]:
+    """td_models.h and td_models.c: the firmware's table of model descriptors and the sizes its
+    shared buffers need."""
+    offsets, at = [], 0
+    for m in models:
+        offsets.append(at)
+        at += (m.state_bytes + 15) // 16 * 16
+    header = "\n".join([
+        "/* Generated by tinydeploy: the models in this firmware. */",
+        "#ifndef TD_MODELS_H", "#define TD_MODELS_H", '#include "td_runtime.h"', "",
+        f"#define TD_NUM_MODELS {len(models)}",
+        f"#define TD_ARENA_BYTES {max(m.arena_bytes for m in models)}",
+        f"#define TD_STATE_BYTES {at}",
+        f"#define TD_DB_BYTES {max(max(m.input_bytes for m in models), 1)}",
+        f"#define TD_MAX_LAYERS {max(sum(1 for lay in m.layers if lay.func) for m in models)}",
+        "#define TD_ARENA_ATTR __attribute__((aligned(16)))",
+        "#define TD_STATE_ATTR __attribute__((aligned(16)))", "",
+        "extern const td_descriptor *const td_models[TD_NUM_MODELS];",
+        "extern const int32_t td_state_offsets[TD_NUM_MODELS];", "", "#endif", ""])
+    source = "\n".join([
+        "/* Generated by tinydeploy: the models in this firmware. */", '#include "td_models.h"',
+        *[f'#include "{m.prefix}.h"' for m in models], "",
+        "const td_descriptor *const td_models[TD_NUM_MODELS] = {"
+        + ", ".join(f"&{m.prefix}_desc" for m in models) + "};",
+        "const int32_t td_state_offsets[TD_NUM_MODELS] = {"
+        + ", ".join(map(str, offsets)) + "};", ""])
+    return header, source
+
+
+def render_project(models: CompiledModel | list[CompiledModel], board: Board,
+                   out_dir: str | Path, input_format: str = "int8",
+                   audio_frontend: bool = False) -> Path:
+    """Write the PlatformIO project for `models` on `board` into out_dir; returns out_dir.
 
     audio_frontend adds the MFCC front end (firmware/dsp) and the td-audio commands, for
     keyword-spotting models whose int8 input is 49x10 MFCCs."""
     if input_format not in INPUT_FORMATS:
         raise TinyDeployError(f"unknown input format '{input_format}'",
                               f"use one of {', '.join(INPUT_FORMATS)}")
-    inp = compiled.input_tensors[0]
+    ms = firmware_models(models)
+    inp = ms[0].input_tensors[0]
     if audio_frontend and (inp.dtype != "int8" or inp.size != 490):
-        raise TinyDeployError(f"the audio front end makes 49x10 int8 MFCCs; '{compiled.name}' "
+        raise TinyDeployError(f"the audio front end makes 49x10 int8 MFCCs; '{ms[0].name}' "
                               f"takes {list(inp.shape)} {inp.dtype}",
                               "use it only with keyword-spotting models trained on these features")
-    check_fits(compiled, board, audio_frontend)
+    check_fits(ms, board, audio_frontend)
     out = Path(out_dir)
     _prepare_dir(out)
     src = out / "src"
@@ -114,16 +217,19 @@ def render_project(compiled: CompiledModel, board: Board, out_dir: str | Path,
     (out / "boards").mkdir()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    ctx = dict(board=board, model_name=compiled.name, input_format=input_format,
-               audio_frontend=audio_frontend,
-               platform_path=PIO_PLATFORM, qemu_command=qemu_command(board),
-               stack_bytes=STACK_BYTES)
+    ctx = dict(board=board, model_name="+".join(m.name for m in ms), input_format=input_format,
+               audio_frontend=audio_frontend, platform_path=PIO_PLATFORM,
+               qemu_command=qemu_command(board), stack_bytes=STACK_BYTES)
     (out / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(ctx))
     (out / "linker.ld").write_text(env.get_template("linker.ld.j2").render(ctx))
     (out / "boards" / f"{board.pio_board}.json").write_text(
         env.get_template("board.json.j2").render(ctx))
     (src / "board_config.h").write_text(env.get_template("board_config.h.j2").render(ctx))
-    compiled.write(src)
+    for m in ms:
+        m.write(src)
+    header, source = models_table(ms)
+    (src / "td_models.h").write_text(header)
+    (src / "td_models.c").write_text(source)
     shutil.copy(FIRMWARE / "src" / "main.c", src / "main.c")
     for f in list(KERNELS.glob("*.c")) + list(KERNELS.glob("*.h")):
         shutil.copy(f, src / "kernels" / f.name)

@@ -1,4 +1,9 @@
-"""Static memory plan: every activation tensor gets a fixed offset in one arena.
+"""Static memory plan: every activation tensor gets a fixed offset in one arena; every tensor that
+persists across invocations (a variable tensor: SVDF/LSTM state) a fixed offset in the state.
+
+Buffers come in three kinds: activations (arena, alive from their writer to their last reader),
+scratch (arena, alive during one layer) and persistent state (its own region, alive always, set to
+its initial value by the generated reset).
 
 Tensors live from the layer that writes them to the last layer that reads them (graph inputs from the
 start, graph outputs to the end). Aliases (RESHAPE, SQUEEZE) share their source's storage and extend
@@ -13,9 +18,9 @@ the same greedy-by-size idea TFLite Micro uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tinydeploy.lowering import Layer
+from tinydeploy.ops.base import Layer
 from tinydeploy.tflite_reader import Model
 
 ALIGN = 16
@@ -28,6 +33,14 @@ class MemoryPlan:
     lifetimes: dict[int, tuple[int, int]]
     scratch: dict[int, int]          # layer position -> offset of its scratch buffer
     fast: frozenset[int] = frozenset()  # layer positions granted their fast_scratch
+    state_bytes: int = 0
+    state_offsets: dict[int, int] = field(default_factory=dict)  # persistent tensor -> offset
+
+    def region_offset(self, tensor: int) -> tuple[str, int]:
+        """("arena" or "state", byte offset) of a planned tensor."""
+        if tensor in self.state_offsets:
+            return "state", self.state_offsets[tensor]
+        return "arena", self.offsets[tensor]
 
 
 def _align(n: int) -> int:
@@ -52,8 +65,19 @@ def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
     return plan
 
 
+def _state(model: Model) -> tuple[dict[int, int], int]:
+    """Offsets of the persistent tensors, one after another, 16-byte aligned."""
+    offsets, end = {}, 0
+    for t in model.tensors:
+        if t.is_variable:
+            offsets[t.index] = end
+            end += _align(max(t.nbytes, 1))
+    return offsets, end
+
+
 def _plan(model: Model, layers: list[Layer], overlapped: set[int],
           fast: set[int]) -> MemoryPlan:
+    state_offsets, state_bytes = _state(model)
     root: dict[int, int] = {}
     delta: dict[int, int] = {}  # a merged tensor's byte offset inside its root's buffer
 
@@ -78,6 +102,8 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int],
     last: dict[int, int] = {}
 
     def touch(t: int, step: int) -> None:
+        if t in state_offsets or model.tensors[t].is_constant:
+            return  # persistent state has its own region; constants stay in flash
         r = find(t)
         first[r] = min(first.get(r, step), step)
         last[r] = max(last.get(r, step), step)
@@ -137,4 +163,5 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int],
     tensors = {t for t in set(first) | set(root) if t >= 0}
     all_offsets = {t: offsets[find(t)] + shift(t) for t in tensors}
     return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first if r >= 0},
-                      {-1 - r: offsets[r] for r in offsets if r < 0}, frozenset(fast))
+                      {-1 - r: offsets[r] for r in offsets if r < 0}, frozenset(fast),
+                      state_bytes, state_offsets)

@@ -35,35 +35,33 @@ def td_board(request: pytest.FixtureRequest) -> Board:
 @pytest.fixture
 def td_device(td_board: Board, request: pytest.FixtureRequest,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., DeviceLink]]:
-    """A factory: td_device(model, weights="auto") builds firmware for the model and returns an
+    """A factory: td_device(model, weights="auto") builds firmware for the model (or a list of
+    models, one firmware) on the board's target (QEMU, or the board on --td-port) and returns an
     open DeviceLink."""
     from tinydeploy.bench import make_firmware
     from tinydeploy.compiler import CompiledModel, compile_model
-    from tinydeploy.qemu import QemuSession
+    from tinydeploy.targets import Target, open_target
 
     port = request.config.getoption("--td-port")
-    opened: list[tuple[DeviceLink, QemuSession | None]] = []
+    opened: list[tuple[DeviceLink, Target]] = []
 
-    def factory(model: str | Path | CompiledModel, timeout: float = 30.0,
+    def factory(model: str | Path | CompiledModel | list, timeout: float = 30.0,
                 weights: str = "auto") -> DeviceLink:
-        compiled = model if isinstance(model, CompiledModel) else compile_model(model)
+        models = model if isinstance(model, list) else [model]
+        compiled = [m if isinstance(m, CompiledModel) else compile_model(m) for m in models]
         fw = make_firmware(compiled, td_board, tmp_path_factory.mktemp(f"fw-{td_board.name}"),
                            weights=weights)
-        qemu = None
-        if port is None:
-            qemu = QemuSession(td_board, fw.build.elf).start()
+        target = open_target(td_board, port)
         try:
-            link = DeviceLink.open(qemu.url if qemu else port, td_board.baud, timeout=timeout,
-                                   alive=qemu.check_alive if qemu else None)
+            target.flash(fw.build.elf, fw.project)
+            link = target.link(timeout)
         except BaseException:
-            if qemu:
-                qemu.stop()
+            target.close()
             raise
-        opened.append((link, qemu))
+        opened.append((link, target))
         return link
 
     yield factory
-    for link, qemu in opened:
+    for link, target in opened:
         link.close()
-        if qemu:
-            qemu.stop()
+        target.close()

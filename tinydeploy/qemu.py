@@ -6,25 +6,17 @@ is deterministic; `wait=on` holds the guest until the host connects, so no outpu
 
 from __future__ import annotations
 
-import ctypes
 import shlex
-import signal
 import socket
 import subprocess
 from pathlib import Path
 from types import TracebackType
 
 from tinydeploy.boards import Board
+from tinydeploy.child_process import die_with_parent
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import qemu_command
 from tinydeploy.toolchain import require
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: Linux's parent-death signal, so an emulator never outlives the
-    process that started it (killed, crashed or interrupted), where it would spin a core."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -54,11 +46,17 @@ class QemuSession:
     def start(self) -> "QemuSession":
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         return self
 
-    def check_alive(self) -> None:
-        """Raise a clear error if the emulator has exited (bad machine, bad ELF)."""
+    def check_alive(self, wait: float = 0.0) -> None:
+        """Raise a clear error if the emulator has exited (bad machine, bad ELF, killed); `wait`:
+        seconds to give a process whose line just failed to finish exiting."""
+        if self.proc is not None and wait:
+            try:
+                self.proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc is not None and self.proc.poll() is not None:
             out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
             raise TinyDeployError(f"QEMU exited (status {self.proc.returncode}): "

@@ -36,14 +36,20 @@ def quantize_int8(model: Any, representative: np.ndarray, samples: int = 200) ->
         return _convert(converter, gen)
 
 
-def _convert(converter: Any, gen: Any) -> bytes:
+def _convert(converter: Any, gen: Any, activations: str = "int8") -> bytes:
+    """Full-integer conversion: int8 activations, or int16 activations with int8 weights
+    (TFLite's 16x8 mode); inputs and outputs in the activation type."""
     import tensorflow as tf
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = gen
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if activations == "int16":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int16
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
     return bytes(converter.convert())
 
 

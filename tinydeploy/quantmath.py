@@ -16,8 +16,16 @@ from tinydeploy.errors import TinyDeployError
 INT8_MIN, INT8_MAX = -128, 127
 
 
+MAX_LEFT_SHIFT = 30  # x * 2^shift must stay inside the int32 arithmetic the kernels do
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """A real multiplier as (Q31 significand, power-of-two shift), as TFLite's QuantizeMultiplier."""
+    """A real multiplier as (Q31 significand, power-of-two shift), as TFLite's QuantizeMultiplier.
+    A multiplier the int32 arithmetic cannot apply (not finite, negative, or needing a left shift
+    past 30 bits, where C's shifts are undefined) is an error naming the value."""
+    if not math.isfinite(real) or real < 0:
+        raise TinyDeployError(f"requantization multiplier {real!r} (a ratio of scales) is not a "
+                              "finite positive number", "check the model's quantization scales")
     if real == 0.0:
         return 0, 0
     frac, shift = math.frexp(real)
@@ -27,6 +35,10 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         return 0, 0
+    if shift > MAX_LEFT_SHIFT:
+        raise TinyDeployError(f"requantization multiplier {real:.3g} (a ratio of scales) needs a "
+                              f"left shift of {shift} bits; the int32 arithmetic allows "
+                              f"{MAX_LEFT_SHIFT}", "check the model's quantization scales")
     return int(q), int(shift)
 
 

@@ -1,57 +1,255 @@
-"""Golden outputs from TFLite's reference kernels, and TFLite Micro's arena size, as oracles.
+"""Oracles: golden outputs from TFLite's reference kernels, and TFLite Micro's arena size.
 
-TensorFlow's default interpreter runs XNNPACK, which is not bit-exact with the reference int8
-kernels; `BUILTIN_REF` selects the reference kernels, which TFLite Micro matches exactly.
+The reference runs in a worker process, so an interpreter that crashes on a hostile file (the
+`tflite-micro` wheel segfaults on some) costs that worker, not the caller: its crash or refusal
+becomes one `OracleError` line. The chain: LiteRT (`ai-edge-litert`) with its BUILTIN_REF resolver
+(the default XNNPACK path is not bit-exact), and where LiteRT refuses a model that TFLite Micro runs
+(per-channel biases that say quantized_dimension 3, as TFLite Micro's person-detection model does),
+the `tflite-micro` wheel, a host build of TFLite Micro itself. `ReferenceInterpreter.name` says
+which answered; TFLite Micro rounds FULLY_CONNECTED differently from TensorFlow, so compare it with
+a model compiled with rounding="tflm".
 """
 
 from __future__ import annotations
 
+import multiprocessing.connection
 import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tinydeploy.captured_output import captured_output
+from tinydeploy.errors import TinyDeployError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-class ReferenceInterpreter:
-    """TFLite's reference-kernel interpreter for one model."""
-
-    def __init__(self, model: str | Path | bytes) -> None:
-        import tensorflow as tf
-
-        content = model if isinstance(model, bytes) else Path(model).read_bytes()
-        self._interp = tf.lite.Interpreter(
-            model_content=content,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
-        self._interp.allocate_tensors()
-        self.input_details = self._interp.get_input_details()
-        self.output_details = self._interp.get_output_details()
-
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        for d, x in zip(self.input_details, inputs):
-            self._interp.set_tensor(d["index"], np.asarray(x, d["dtype"]).reshape(d["shape"]))
-        self._interp.invoke()
-        return [self._interp.get_tensor(d["index"]).copy() for d in self.output_details]
+ORACLES = ("litert", "tflm")
+TFLM_ARENA = 64 << 20
+ANSWER_TIMEOUT = 300.0
 
 
-def tflm_arena_bytes(model: str | Path | bytes, arena_size: int = 4 << 20) -> int | None:
-    """TFLite Micro's arena use for the model (host build from the `tflite-micro` wheel), or None.
+class OracleError(TinyDeployError):
+    """The reference interpreters refused the model or crashed on it."""
 
-    The wheel has no API returning the figure; `print_allocations()` writes it from native code,
-    so its output is captured at the file-descriptor level.
-    """
+
+# ---- the worker process ----
+
+def _load(kind: str, data: bytes) -> Any:
+    if kind == "litert":
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        it = Interpreter(model_content=data,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        it.allocate_tensors()
+        return it
+    from tflite_micro.python.tflite_micro import runtime
+
+    from tinydeploy.captured_output import captured_output
+
+    with captured_output():
+        return runtime.Interpreter.from_bytes(data, arena_size=TFLM_ARENA)
+
+
+def _io_counts(data: bytes) -> tuple[int, int]:
+    """Inputs and outputs of the entry subgraph, read with LiteRT's schema bindings (the wheel
+    has no call that says how many there are)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    g = schema.Model.GetRootAs(data, 0).Subgraphs(0)
+    return g.InputsLength(), g.OutputsLength()
+
+
+def _details(kind: str, it: Any, data: bytes) -> tuple[list, list]:
+    def strip(ds: list) -> list:
+        return [(d["dtype"], tuple(int(v) for v in d["shape"])) for d in ds]
+    if kind == "litert":
+        return strip(it.get_input_details()), strip(it.get_output_details())
+    n_in, n_out = _io_counts(data)
+    return (strip([it.get_input_details(i) for i in range(n_in)]),
+            strip([it.get_output_details(i) for i in range(n_out)]))
+
+
+def _run(kind: str, it: Any, inputs: list[np.ndarray], n_out: int) -> list[np.ndarray]:
+    if kind == "litert":
+        for d, x in zip(it.get_input_details(), inputs):
+            it.set_tensor(d["index"], np.asarray(x, d["dtype"]).reshape(d["shape"]))
+        it.invoke()
+        return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+    for i, x in enumerate(inputs):
+        it.set_input(x, i)
+    it.invoke()
+    return [np.array(it.get_output(i)) for i in range(n_out)]
+
+
+def _tflm_arena(data: bytes, arena_size: int) -> int | None:
+    from tinydeploy.captured_output import captured_output
+
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         return None
-    content = model if isinstance(model, bytes) else Path(model).read_bytes()
-    interp = runtime.Interpreter.from_bytes(content, arena_size=arena_size)
+    with captured_output():
+        it = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
     with captured_output() as output:
-        interp.print_allocations()
+        it.print_allocations()
         text = output()
     m = re.search(r"Arena allocation total (\d+) bytes", text)
     return int(m.group(1)) if m else None
+
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    models: dict[int, tuple[str, Any, int]] = {}
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        op = msg[0]
+        try:
+            if op == "load":
+                _, handle, kind, data = msg
+                it = _load(kind, data)
+                details = _details(kind, it, data)
+                models[handle] = (kind, it, len(details[1]))
+                conn.send(("ok", details))
+            elif op == "run":
+                kind, it, n_out = models[msg[1]]
+                conn.send(("ok", _run(kind, it, msg[2], n_out)))
+            elif op == "reset":
+                kind, it, _ = models[msg[1]]
+                (it.reset_all_variables if kind == "litert" else it.reset)()
+                conn.send(("ok", None))
+            elif op == "unload":
+                models.pop(msg[1], None)
+                conn.send(("ok", None))
+            elif op == "tflm_arena":
+                conn.send(("ok", _tflm_arena(msg[1], msg[2])))
+        except Exception as exc:  # noqa: BLE001 - any refusal goes back to the caller as text
+            conn.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+                       if str(exc).strip() else type(exc).__name__))
+
+
+class _Crashed(Exception):
+    pass
+
+
+class _Worker:
+    """The one worker process this Python process talks to, over a socket pair (its stdout is
+    left to native code that prints); restarted after a crash."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conn: multiprocessing.connection.Connection | None = None
+        self.generation = 0
+        self.next_handle = 0
+
+    def _start(self) -> None:
+        from tinydeploy.child_process import die_with_parent
+
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tinydeploy.reference", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        theirs.close()
+        self.conn = multiprocessing.connection.Connection(ours.detach())
+        self.generation += 1
+
+    def call(self, msg: tuple) -> Any:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        assert self.conn is not None and self.proc is not None
+        try:
+            self.conn.send(msg)
+            if not self.conn.poll(ANSWER_TIMEOUT):
+                raise _Crashed(f"no answer in {ANSWER_TIMEOUT:g} s")
+            status, value = self.conn.recv()
+        except (EOFError, OSError, _Crashed) as exc:
+            self.proc.kill()
+            code = self.proc.wait()
+            self.conn.close()
+            self.proc = None
+            detail = str(exc) if isinstance(exc, _Crashed) else (
+                f"signal {-code}" if code is not None and code < 0 else f"exit status {code}")
+            raise _Crashed(f"crashed ({detail})") from None
+        if status == "error":
+            raise RuntimeError(value)
+        return value
+
+
+_WORKER = _Worker()
+
+
+class ReferenceInterpreter:
+    """The reference interpreter for one model (`oracle`: "auto", "litert" or "tflm")."""
+
+    def __init__(self, model: str | Path | bytes, oracle: str = "auto") -> None:
+        if oracle not in ("auto", *ORACLES):
+            raise TinyDeployError(f"unknown oracle '{oracle}'", "use auto, litert or tflm")
+        self.data = model if isinstance(model, bytes) else Path(model).read_bytes()
+        refusals = []
+        for kind in ORACLES if oracle == "auto" else (oracle,):
+            try:
+                self._open(kind)
+                self.name = kind
+                break
+            except (_Crashed, RuntimeError) as exc:
+                refusals.append(f"{'LiteRT' if kind == 'litert' else 'TFLite Micro'}: {exc}")
+        else:
+            raise OracleError("the reference interpreter rejects this file: "
+                              + "; ".join(refusals),
+                              "the file is damaged or uses something the reference kernels do "
+                              "not run; nothing can be compared against it")
+
+    def _open(self, kind: str) -> None:
+        _WORKER.next_handle += 1
+        self.handle = _WORKER.next_handle
+        self.inputs, self.outputs = _WORKER.call(("load", self.handle, kind, self.data))
+        self.generation = _WORKER.generation
+
+    def _call(self, msg: tuple) -> Any:
+        try:
+            if self.generation != _WORKER.generation:  # the worker was restarted since
+                self._open(self.name)
+            return _WORKER.call(msg[:1] + (self.handle,) + msg[1:])
+        except (_Crashed, RuntimeError) as exc:
+            raise OracleError(f"the reference interpreter ({self.name}) failed on this model: "
+                              f"{exc}", "the file is damaged or not supported by the reference "
+                                        "kernels") from None
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        xs = [np.asarray(x, dtype).reshape(shape)
+              for x, (dtype, shape) in zip(inputs, self.inputs)]
+        return self._call(("run", xs))
+
+    def reset(self) -> None:
+        """Variable tensors back to their initial values."""
+        self._call(("reset",))
+
+    def __del__(self) -> None:
+        try:
+            if (getattr(self, "generation", -1) == _WORKER.generation and _WORKER.proc is not None
+                    and _WORKER.proc.poll() is None):
+                _WORKER.call(("unload", self.handle))
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to free
+            pass
+
+
+def tflm_arena_bytes(model: str | Path | bytes, arena_size: int = TFLM_ARENA) -> int | None:
+    """TFLite Micro's arena use for the model (host build from the `tflite-micro` wheel), or None
+    where the wheel is missing or refuses (or crashes on) the model.
+
+    The wheel has no API returning the figure; `print_allocations()` writes it from native code,
+    so the worker captures its output at the file-descriptor level."""
+    content = model if isinstance(model, bytes) else Path(model).read_bytes()
+    try:
+        return _WORKER.call(("tflm_arena", content, arena_size))
+    except (_Crashed, RuntimeError):
+        return None
+
+
+if __name__ == "__main__":
+    _serve(multiprocessing.connection.Connection(int(sys.argv[1])))

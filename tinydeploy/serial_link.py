@@ -20,6 +20,34 @@ CHUNK = 31              # bytes per `db` command, as the MLPerf runner sends the
 MAX_GARBAGE = 20        # lines that are not protocol before we call the line broken
 
 
+def open_port(url: str, baud: int = 115200, connect_timeout: float = 10.0,
+              alive: Callable[[], None] | None = None) -> serial.SerialBase:
+    """Open a pyserial URL or device path; any failure is one DeviceError naming the port (a
+    socket is retried while an emulator starts)."""
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        try:
+            port = serial.serial_for_url(url, baudrate=baud, timeout=0.05)
+            break
+        except (serial.SerialException, OSError, ValueError, OverflowError, TypeError) as exc:
+            if alive:
+                alive()
+            if time.monotonic() > deadline or not url.startswith("socket://"):
+                raise DeviceError(f"cannot open serial port {url}: {exc}",
+                                  "check the cable, the --port and --baud values "
+                                  "(tinydeploy flash lists the ports it can see)") from None
+            time.sleep(0.05)
+    sock = getattr(port, "_socket", None)
+    if sock is not None:  # socket:// (QEMU): without this, every round trip waits ~40 ms
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return port
+
+
+def check_port(url: str, baud: int = 115200) -> None:
+    """Open and close the port: a bad --port or --baud is reported before anything is built."""
+    open_port(url, baud, connect_timeout=2.0).close()
+
+
 def find_port() -> str:
     """The one USB serial port that looks like a board, or an error listing the candidates."""
     from serial.tools import list_ports
@@ -36,6 +64,14 @@ class DeviceError(TinyDeployError):
     """The device did not answer as the protocol says."""
 
 
+class PortClosed(DeviceError):
+    """The serial line itself is gone (a closed socket, a pulled cable): retrying cannot help."""
+
+
+class Garbage(DeviceError):
+    """Bytes that are not the protocol: a wrong baud rate, or not tinydeploy firmware."""
+
+
 @dataclass
 class Inference:
     ticks: int
@@ -45,8 +81,11 @@ class Inference:
 class DeviceLink:
     """A protocol session on an open serial line."""
 
-    def __init__(self, port: serial.SerialBase, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, port: serial.SerialBase, url: str, timeout: float = 10.0,
+                 alive: Callable[..., None] | None = None) -> None:
         self.port, self.url, self.timeout = port, url, timeout
+        # alive(wait=seconds) raises a clear error where the device (an emulator) has died
+        self.alive = alive
         self._buf = b""
         self.log: list[str] = []
 
@@ -57,25 +96,21 @@ class DeviceLink:
 
         The boot banner is not relied on: a board booted before the port was opened, and
         pyserial discards whatever arrived before `open` returned."""
-        deadline = time.monotonic() + connect_timeout
-        while True:
-            try:
-                port = serial.serial_for_url(url, baudrate=baud, timeout=0.05)
-                break
-            except (serial.SerialException, OSError, ValueError) as exc:
-                if alive:
-                    alive()
-                if time.monotonic() > deadline or not url.startswith("socket://"):
-                    raise DeviceError(f"cannot open serial port {url}: {exc}",
-                                      "check the cable and the --port value "
-                                      "(tinydeploy flash lists the ports it can see)") from None
-                time.sleep(0.05)
-        sock = getattr(port, "_socket", None)
-        if sock is not None:  # socket:// (QEMU): without this, every round trip waits ~40 ms
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        link = cls(port, url, timeout)
-        link.handshake()
+        port = open_port(url, baud, connect_timeout, alive)
+        link = cls(port, url, timeout, alive)
+        try:
+            link.handshake()
+        except BaseException:
+            link.close()
+            raise
         return link
+
+    def _dead(self, exc: BaseException) -> PortClosed:
+        """The line failed: say why, naming the emulator where it is the emulator that died."""
+        if self.alive:
+            self.alive(1.0)
+        return PortClosed(f"serial port {self.url} failed: {exc}",
+                          "the device was disconnected; reconnect it and retry")
 
     def handshake(self) -> str:
         """Send `name` until the device answers with its name (banner lines are skipped)."""
@@ -94,9 +129,12 @@ class DeviceLink:
                         return name
                     elif not line.startswith(("m-", "e-")):
                         garbage = self._garbage(line, garbage)
-            except DeviceError as exc:
-                if "garbage" in str(exc) or "failed" in str(exc):
-                    raise
+            except (Garbage, PortClosed):
+                raise
+            except DeviceError:
+                continue
+        if self.alive:
+            self.alive()
         raise DeviceError(f"no answer from the device on {self.url} (sent 'name' for "
                           f"{self.timeout:g} s, last lines: {self.log[-3:]})",
                           "check the port, the baud rate and that the board runs tinydeploy "
@@ -118,6 +156,8 @@ class DeviceLink:
     def _read_line(self, deadline: float, what: str) -> str:
         while b"\n" not in self._buf:
             if time.monotonic() > deadline:
+                if self.alive:
+                    self.alive()
                 raise DeviceError(
                     f"no answer from the device on {self.url} while waiting for {what} "
                     f"(last lines: {self.log[-3:]})",
@@ -129,8 +169,7 @@ class DeviceLink:
                 if chunk and self.port.in_waiting:
                     chunk += self.port.read(self.port.in_waiting)
             except (serial.SerialException, OSError) as exc:
-                raise DeviceError(f"serial port {self.url} failed: {exc}",
-                                  "the device was disconnected; reconnect it and retry") from None
+                raise self._dead(exc) from None
             self._buf += chunk
         raw, self._buf = self._buf.split(b"\n", 1)
         line = raw.rstrip(b"\r").decode("ascii", "replace")
@@ -140,7 +179,7 @@ class DeviceLink:
     def _garbage(self, line: str, seen: int) -> int:
         """Count a line that is not protocol; too many, or undecodable bytes, mean a bad line."""
         if seen + 1 > MAX_GARBAGE or "\ufffd" in line:
-            raise DeviceError(f"garbage on the serial line {self.url}: {line[:60]!r}",
+            raise Garbage(f"garbage on the serial line {self.url}: {line[:60]!r}",
                               "check the baud rate (--baud) and that the board runs "
                               "tinydeploy firmware")
         return seen + 1
@@ -167,8 +206,7 @@ class DeviceLink:
         try:
             self.port.write(data)
         except (serial.SerialException, OSError) as exc:
-            raise DeviceError(f"serial port {self.url} failed: {exc}",
-                              "the device was disconnected; reconnect it and retry") from None
+            raise self._dead(exc) from None
 
     def command(self, cmd: str, timeout: float | None = None) -> list[str]:
         """Send one command and return its answer lines."""
@@ -205,34 +243,43 @@ class DeviceLink:
             raise DeviceError("malformed answer to td-infer", "rebuild and reflash the firmware")
         return Inference(ticks, out)
 
-    def resync(self) -> None:
-        """After a failed exchange: drop what is buffered and wait for the device to answer again."""
+    def resync(self, cause: DeviceError) -> None:
+        """After a failed exchange: drop what is buffered and wait for the device to answer again.
+        A dead line ends it at once; where the device never recovers, the first diagnosis
+        (`cause`: garbage, a reset, silence) is what the error reports."""
         try:
             self.port.reset_input_buffer()
         except (serial.SerialException, OSError, AttributeError):
             pass
         self._buf = b""
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + min(self.timeout, 10.0)
         while time.monotonic() < deadline:
             try:
                 self._write(b"%")  # ends any half-received command; answered by m-ready
                 self.read_until_ready("the device to recover", timeout=1.0)
                 return
+            except PortClosed:
+                raise
+            except Garbage:
+                raise cause from None
             except DeviceError:
                 continue
-        raise DeviceError(f"the device on {self.url} stopped answering",
-                          "reset or reconnect the board, then run the benchmark again")
+        raise type(cause)(f"{cause.problem}; the device on {self.url} did not recover",
+                          cause.fix) from None
 
     def run_input(self, data: bytes, retries: int = 2) -> Inference:
-        """Load one input and run it, re-synchronising and retrying after a glitch on the line."""
+        """Load one input and run it, re-synchronising and retrying after a glitch on the line
+        (never after the line itself failed)."""
         for attempt in range(retries + 1):
             try:
                 self.load_input(data)
                 return self.infer()
-            except DeviceError:
+            except PortClosed:
+                raise
+            except DeviceError as exc:
                 if attempt == retries:
                     raise
-                self.resync()
+                self.resync(exc)
         raise AssertionError("unreachable")
 
     def run_audio(self, pcm: bytes) -> tuple[int, Inference]:

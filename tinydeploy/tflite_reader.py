@@ -8,6 +8,7 @@ Field numbers follow TensorFlow Lite's `schema.fbs`.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,55 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from tinydeploy import tflite_schema as schema
 from tinydeploy.errors import TinyDeployError
 
-# TensorType enum -> numpy dtype name.
-TENSOR_TYPES = {
-    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-    7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
-    13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4",
-}
-
-# BuiltinOperator enum values for the operators we name in messages or compile.
-BUILTIN_OPS = {
-    0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
-    5: "DEPTH_TO_SPACE", 6: "DEQUANTIZE", 7: "EMBEDDING_LOOKUP", 8: "FLOOR", 9: "FULLY_CONNECTED",
-    10: "HASHTABLE_LOOKUP", 11: "L2_NORMALIZATION", 12: "L2_POOL_2D",
-    13: "LOCAL_RESPONSE_NORMALIZATION", 14: "LOGISTIC", 15: "LSH_PROJECTION", 16: "LSTM",
-    17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6", 22: "RESHAPE",
-    23: "RESIZE_BILINEAR", 24: "RNN", 25: "SOFTMAX", 26: "SPACE_TO_DEPTH", 27: "SVDF", 28: "TANH",
-    32: "CUSTOM", 34: "PAD", 36: "GATHER", 39: "TRANSPOSE", 40: "MEAN", 41: "SUB", 42: "DIV",
-    43: "SQUEEZE", 44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 45: "STRIDED_SLICE", 47: "EXP",
-    49: "SPLIT", 50: "LOG_SOFTMAX", 53: "CAST", 54: "PRELU", 55: "MAXIMUM", 56: "ARG_MAX",
-    57: "MINIMUM", 60: "PADV2", 65: "SLICE", 67: "TRANSPOSE_CONV", 70: "EXPAND_DIMS", 74: "SUM", 77: "SHAPE",
-    82: "REDUCE_MAX", 83: "PACK", 88: "UNPACK", 97: "RESIZE_NEAREST_NEIGHBOR", 98: "LEAKY_RELU",
-    114: "QUANTIZE", 117: "HARD_SWISH", 126: "BATCH_MATMUL",
-}
-
-# Builtin option tables: BuiltinOptions union type -> (name, [(field, kind, default)]).
-# kind: b=int8/bool/enum byte, i=int32, f=float32, vi=vector of int32.
-_OPTION_TABLES: dict[int, tuple[str, list[tuple[str, str, Any]]]] = {
-    1: ("Conv2DOptions", [("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
-                          ("activation", "b", 0), ("dilation_w", "i", 1), ("dilation_h", "i", 1)]),
-    2: ("DepthwiseConv2DOptions", [("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
-                                   ("depth_multiplier", "i", 0), ("activation", "b", 0),
-                                   ("dilation_w", "i", 1), ("dilation_h", "i", 1)]),
-    5: ("Pool2DOptions", [("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
-                          ("filter_w", "i", 0), ("filter_h", "i", 0), ("activation", "b", 0)]),
-    8: ("FullyConnectedOptions", [("activation", "b", 0), ("weights_format", "b", 0),
-                                  ("keep_num_dims", "b", 0)]),
-    9: ("SoftmaxOptions", [("beta", "f", 0.0)]),
-    10: ("ConcatenationOptions", [("axis", "i", 0), ("activation", "b", 0)]),
-    11: ("AddOptions", [("activation", "b", 0)]),
-    17: ("ReshapeOptions", [("new_shape", "vi", None)]),
-    21: ("MulOptions", [("activation", "b", 0)]),
-    27: ("ReducerOptions", [("keep_dims", "b", 0)]),
-    28: ("SubOptions", [("activation", "b", 0)]),
-    30: ("SqueezeOptions", [("squeeze_dims", "vi", None)]),
-}
-
-PADDING = {0: "SAME", 1: "VALID"}
-ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+# The schema's enums and options tables, generated from TFLite's schema (scripts/gen_tflite_schema.py)
+TENSOR_TYPES = {k: v.lower() for k, v in schema.TENSOR_TYPES.items()}
+BUILTIN_OPS = schema.BUILTIN_OPERATORS
+PADDING = schema.PADDING
+ACTIVATIONS = schema.ACTIVATIONS
+SCHEMA_VERSION = 3  # the only version TFLite and TFLite Micro read
 
 
 @dataclass
@@ -78,6 +39,8 @@ class Tensor:
     scale: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     zero_point: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     quantized_dimension: int = 0
+    is_variable: bool = False  # state kept across invocations (SVDF, LSTM), reset to its zero point
+    subgraph: int = 0
 
     @property
     def is_constant(self) -> bool:
@@ -85,7 +48,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -112,7 +75,8 @@ _NUMPY_TYPES = {"float32", "float16", "int32", "uint8", "int64", "bool", "int16"
 
 @dataclass
 class Operator:
-    """One operator node: its builtin name, tensor indices (-1 = optional, absent) and options."""
+    """One operator node: its builtin name, tensor indices (-1 = optional, absent) and options
+    (field names as in TFLite's schema; `padding` and `fused_activation_function` as names)."""
 
     index: int
     opcode: str
@@ -120,18 +84,53 @@ class Operator:
     inputs: list[int]
     outputs: list[int]
     options: dict[str, Any]
+    options_type: str | None = None  # the schema's options table name, None where absent
+    subgraph: int = 0
 
 
 @dataclass
-class Model:
-    """The first subgraph of a `.tflite` file, which is what microcontroller runtimes execute."""
+class Subgraph:
+    """One graph of the model: subgraph 0 is what runs; others are called by CALL_ONCE/IF/WHILE."""
 
+    index: int
+    name: str
     tensors: list[Tensor]
     operators: list[Operator]
     inputs: list[int]
     outputs: list[int]
+
+
+@dataclass
+class Model:
+    """A `.tflite` file: its subgraphs (0 is the entry) and the schema version it declares."""
+
+    subgraphs: list[Subgraph]
     description: str
-    subgraph_count: int
+    version: int
+
+    @property
+    def main(self) -> Subgraph:
+        return self.subgraphs[0]
+
+    @property
+    def tensors(self) -> list[Tensor]:
+        return self.subgraphs[0].tensors
+
+    @property
+    def operators(self) -> list[Operator]:
+        return self.subgraphs[0].operators
+
+    @property
+    def inputs(self) -> list[int]:
+        return self.subgraphs[0].inputs
+
+    @property
+    def outputs(self) -> list[int]:
+        return self.subgraphs[0].outputs
+
+    @property
+    def subgraph_count(self) -> int:
+        return len(self.subgraphs)
 
 
 class _Buf:
@@ -223,27 +222,75 @@ class _Table:
                 for i in range(length)]
 
 
-def _read_options(op: _Table, opcode: str) -> dict[str, Any]:
+def _read_options(op: _Table, opcode: str, where: str) -> tuple[dict[str, Any], str | None]:
+    """The operator's builtin options by the schema's table for their union type; an options type
+    this schema does not know is an error (silently reading it as empty would change behaviour)."""
     otype = op.scalar(3, "B", 0)
+    if otype == 0:
+        return {}, None
+    spec = schema.OPTIONS.get(otype)
+    if spec is None:
+        raise TinyDeployError(f"{where} ({opcode}): builtin options of unknown type {otype}",
+                              "the file was written by a newer TFLite schema than tinydeploy "
+                              "reads; re-export it with TensorFlow 2.21 or LiteRT")
     table = op.table(4)
     opts: dict[str, Any] = {}
-    spec = _OPTION_TABLES.get(otype)
-    if spec is None or table is None:
-        return opts
-    for i, (name, kind, default) in enumerate(spec[1]):
-        if kind == "b":
-            opts[name] = table.scalar(i, "b", default)
-        elif kind == "i":
-            opts[name] = table.scalar(i, "i", default)
-        elif kind == "f":
-            opts[name] = table.scalar(i, "f", default)
-        elif kind == "vi":
-            opts[name] = table.vector(i, "i") if table._field(i) else default
+    for name, slot, kind, default in spec[1]:
+        if table is None:
+            opts[name] = default
+        elif kind == "s":
+            opts[name] = table.string(slot) if table._field(slot) else None
+        elif kind.startswith("v"):
+            opts[name] = table.vector(slot, kind[1:]) if table._field(slot) else None
+        else:
+            opts[name] = table.scalar(slot, kind, default)
     if "padding" in opts:
         opts["padding"] = PADDING.get(opts["padding"], f"UNKNOWN({opts['padding']})")
-    if "activation" in opts:
-        opts["activation"] = ACTIVATIONS.get(opts["activation"], f"UNKNOWN({opts['activation']})")
-    return opts
+    if "fused_activation_function" in opts:
+        code = opts["fused_activation_function"]
+        opts["fused_activation_function"] = ACTIVATIONS.get(code, f"UNKNOWN({code})")
+    return opts, spec[0]
+
+
+def _read_subgraph(buf: _Buf, sg: _Table, index: int, opcodes: list[tuple[str, int]],
+                   buffers: list[bytes | None]) -> Subgraph:
+    tensors = []
+    for i, t in enumerate(sg.tables(0)):
+        dtype_code = t.scalar(1, "b", 0)
+        dtype = TENSOR_TYPES.get(dtype_code, f"type{dtype_code}")
+        bidx = t.scalar(2, "I", 0)
+        if bidx >= max(len(buffers), 1) and bidx != 0:
+            raise buf.fail(f"tensor {i} refers to buffer {bidx} of {len(buffers)}")
+        tdata = buffers[bidx] if bidx < len(buffers) else None
+        q = t.table(4)
+        scale = np.array(q.vector(2, "f") if q else [], np.float32)
+        zp = np.array(q.vector(3, "q") if q else [], np.int64)
+        qdim = q.scalar(6, "i", 0) if q else 0
+        tensor = Tensor(i, t.string(3), tuple(t.vector(0, "i")), dtype, tdata, scale, zp, qdim,
+                        bool(t.scalar(5, "B", 0)), index)
+        if (tdata is not None and dtype in _NUMPY_TYPES and min(tensor.shape, default=0) >= 0
+                and len(tdata) != tensor.nbytes):
+            raise buf.fail(f"tensor {i} '{tensor.name}' has {len(tdata)} data bytes, "
+                           f"its shape {list(tensor.shape)} of {dtype} needs {tensor.nbytes}")
+        tensors.append(tensor)
+    operators = []
+    for i, op in enumerate(sg.tables(3)):
+        oi = op.scalar(0, "I", 0)
+        if oi >= len(opcodes):
+            raise buf.fail(f"operator {i} uses opcode {oi} of {len(opcodes)}")
+        name, version = opcodes[oi]
+        ins, outs = op.vector(1, "i"), op.vector(2, "i")
+        for t_idx in ins + outs:
+            if t_idx >= len(tensors) or t_idx < -1:
+                raise buf.fail(f"operator {i} ({name}) refers to tensor {t_idx} of {len(tensors)}")
+        where = f"node {i}" if index == 0 else f"subgraph {index} node {i}"
+        opts, otype = _read_options(op, name, where)
+        operators.append(Operator(i, name, version, ins, outs, opts, otype, index))
+    inputs, outputs = sg.vector(1, "i"), sg.vector(2, "i")
+    for t_idx in inputs + outputs:
+        if not 0 <= t_idx < len(tensors):
+            raise buf.fail(f"graph input/output {t_idx} is not one of {len(tensors)} tensors")
+    return Subgraph(index, sg.string(4), tensors, operators, inputs, outputs)
 
 
 def parse_model(data: bytes, source: str = "<bytes>") -> Model:
@@ -257,6 +304,11 @@ def parse_model(data: bytes, source: str = "<bytes>") -> Model:
     buf = _Buf(data, source)
     try:
         root = buf.table(buf.unpack("I", 0))
+        version = root.scalar(0, "I", 0)
+        if version != SCHEMA_VERSION:
+            raise TinyDeployError(f"{source}: schema version {version}, TFLite reads version "
+                                  f"{SCHEMA_VERSION} only",
+                                  "re-export the model with the TFLite converter")
         opcodes = []
         for oc in root.tables(1):
             code = max(oc.scalar(0, "b", 0), oc.scalar(3, "i", 0))
@@ -273,44 +325,12 @@ def parse_model(data: bytes, source: str = "<bytes>") -> Model:
                     raise buf.fail(f"external buffer at {offset}+{size} is past the end")
                 d = data[offset:offset + size]
             buffers.append(d if d else None)
-        subgraphs = root.tables(2)
-        if not subgraphs:
+        tables = root.tables(2)
+        if not tables:
             raise TinyDeployError(f"{source}: the model has no subgraph", "re-export the model")
-        sg = subgraphs[0]
-        tensors = []
-        for i, t in enumerate(sg.tables(0)):
-            dtype_code = t.scalar(1, "b", 0)
-            dtype = TENSOR_TYPES.get(dtype_code, f"type{dtype_code}")
-            bidx = t.scalar(2, "I", 0)
-            if bidx >= max(len(buffers), 1) and bidx != 0:
-                raise buf.fail(f"tensor {i} refers to buffer {bidx} of {len(buffers)}")
-            tdata = buffers[bidx] if bidx < len(buffers) else None
-            q = t.table(4)
-            scale = np.array(q.vector(2, "f") if q else [], np.float32)
-            zp = np.array(q.vector(3, "q") if q else [], np.int64)
-            qdim = q.scalar(6, "i", 0) if q else 0
-            tensor = Tensor(i, t.string(3), tuple(t.vector(0, "i")), dtype, tdata, scale, zp, qdim)
-            if tdata is not None and dtype in _NUMPY_TYPES and len(tdata) != tensor.nbytes:
-                raise buf.fail(f"tensor {i} '{tensor.name}' has {len(tdata)} data bytes, "
-                               f"its shape {list(tensor.shape)} of {dtype} needs {tensor.nbytes}")
-            tensors.append(tensor)
-        operators = []
-        for i, op in enumerate(sg.tables(3)):
-            oi = op.scalar(0, "I", 0)
-            if oi >= len(opcodes):
-                raise buf.fail(f"operator {i} uses opcode {oi} of {len(opcodes)}")
-            name, version = opcodes[oi]
-            ins, outs = op.vector(1, "i"), op.vector(2, "i")
-            for t_idx in ins + outs:
-                if t_idx >= len(tensors) or t_idx < -1:
-                    raise buf.fail(f"operator {i} ({name}) refers to tensor {t_idx} of {len(tensors)}")
-            operators.append(Operator(i, name, version, ins, outs, _read_options(op, name)))
-        inputs, outputs = sg.vector(1, "i"), sg.vector(2, "i")
-        for t_idx in inputs + outputs:
-            if not 0 <= t_idx < len(tensors):
-                raise buf.fail(f"graph input/output {t_idx} is not one of {len(tensors)} tensors")
-        return Model(tensors, operators, inputs, outputs, root.string(3), len(subgraphs))
-    except (struct.error, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        subgraphs = [_read_subgraph(buf, sg, i, opcodes, buffers) for i, sg in enumerate(tables)]
+        return Model(subgraphs, root.string(3), version)
+    except (struct.error, UnicodeDecodeError, RecursionError, ValueError, OverflowError) as exc:
         raise buf.fail(str(exc)) from None
 
 

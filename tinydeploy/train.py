@@ -76,10 +76,13 @@ def int8_outputs(tflite: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     reference kernels."""
     from tinydeploy.quantize import quantize_inputs
     from tinydeploy.reference import ReferenceInterpreter
+    from tinydeploy.tflite_reader import parse_model
 
     ref = ReferenceInterpreter(tflite)
-    scale, zp = ref.input_details[0]["quantization"]
-    oscale, ozp = ref.output_details[0]["quantization"]
+    model = parse_model(tflite)
+    inp, outp = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    scale, zp = inp.scale0, inp.zp0
+    oscale, ozp = outp.scale0, outp.zp0
     xq = quantize_inputs(x, scale, zp)
     outs = np.stack([ref.run([xi[None]])[0][0] for xi in xq]).astype(np.float32)
     return xq, (outs - ozp) * oscale, (scale, zp)

@@ -1,4 +1,8 @@
-"""The verify stage: the generated C, compiled for this machine, against TFLite's reference kernels."""
+"""The verify stage: the generated C, compiled for this machine, against the reference kernels.
+
+Exit statuses of `tinydeploy verify`: 0 bit-exact, 1 mismatches, 2 an input or usage error (a
+damaged or unsupported model, a bad file), 3 the reference interpreter refused or crashed.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ def random_inputs(compiled: Any, count: int, seed: int = 0) -> list[list[np.ndar
         for t in compiled.input_tensors:
             if t.dtype == "float32":
                 one.append(rng.normal(0, 1, t.shape).astype(np.float32))
+            elif t.dtype == "bool":
+                one.append(rng.integers(0, 2, t.shape).astype(bool))
             else:
                 info = np.iinfo(t.dtype)
                 one.append(rng.integers(info.min, info.max + 1, t.shape).astype(t.dtype))
@@ -40,11 +46,14 @@ def read_input_file(path: Path, compiled: Any) -> list[np.ndarray]:
 
 
 def verify(model_path: str | Path, count: int = 100, files: list[Path] | None = None,
-           seed: int = 0) -> dict[str, Any]:
-    """Compare the compiled C with the interpreter on random and given inputs."""
-    compiled = compile_model(model_path)
+           seed: int = 0, oracle: str = "auto") -> dict[str, Any]:
+    """Compare the compiled C with the reference interpreter on random and given inputs, run in
+    order (a stateful model carries its state from one input to the next in both)."""
+    compiled = compile_model(model_path)  # an invalid or unsupported model stops here
+    ref = ReferenceInterpreter(model_path, oracle)
+    if ref.name == "tflm":
+        compiled = compiled.with_options(rounding="tflm")
     host = HostModel(compiled)
-    ref = ReferenceInterpreter(model_path)
     cases = [read_input_file(Path(f), compiled) for f in files or []]
     cases += random_inputs(compiled, count, seed)
     per_output = [0] * len(compiled.output_tensors)
@@ -58,7 +67,8 @@ def verify(model_path: str | Path, count: int = 100, files: list[Path] | None = 
                 values[i] += int(np.sum(a != b))
                 max_diff = max(max_diff, int(np.max(np.abs(a.astype(np.float64) - b))))
     return {
-        "model": compiled.name, "inputs": len(cases), "mismatches": sum(per_output),
+        "model": compiled.name, "oracle": ref.name, "inputs": len(cases),
+        "mismatches": sum(per_output),
         "mismatches_per_output": per_output, "mismatched_values_per_output": values,
         "max_abs_difference": max_diff, "arena_bytes": compiled.arena_bytes,
         "tflm_arena_bytes_host": tflm_arena_bytes(model_path),

@@ -258,19 +258,25 @@ static void pack_quad_windows(const td_conv_params *p, const int8_t *in, int oy,
  * pixel and, in place, a ring of output rows written back once output row r + pad_h, the last
  * reader of input row r, is done. With p->quads pixels go four at a time where all four windows
  * lie inside the input's width, else two at a time. */
+int32_t td_conv2d_s8_scratch(const td_conv_params *p) {
+    const int32_t row4 = (p->k_w * p->in_c + 3) & ~3, k4 = p->k_h * row4;
+    return (p->quads ? 8 : 4) * k4 + 3 * row4 + ((p->out_c + 3) & ~3)
+           + p->ring_rows * p->out_w * p->out_c;
+}
+
 void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
-                  int8_t *out) {
+                  int8_t *out, int8_t *scratch) {
     (void)bias;
     const int32_t row4 = ((int32_t)p->k_w * p->in_c + 3) & ~3, k4 = p->k_h * row4;
     const int32_t row = (int32_t)p->out_w * p->out_c;
     const int quads = p->quads && p->dil_w == 1;
     const int sat8 = p->act_min == -128 && p->act_max == 127;
-    int16_t *xq = (int16_t *)(void *)p->scratch;
-    int8_t *tmp0 = p->scratch + (p->quads ? 8 : 4) * k4, *tmp1 = tmp0 + row4;
+    int16_t *xq = (int16_t *)(void *)scratch;
+    int8_t *tmp0 = scratch + (p->quads ? 8 : 4) * k4, *tmp1 = tmp0 + row4;
     int8_t *zero_row = tmp1 + row4;
     int8_t *dummy = zero_row + row4;
     int8_t *ring = p->ring_rows ? dummy + ((p->out_c + 3) & ~3) : 0;
-    int8_t *xa = p->scratch, *xb = xa + k4;  /* TD_ROWS: the two windows in the same space */
+    int8_t *xa = scratch, *xb = xa + k4;  /* TD_ROWS: the two windows in the same space */
     const pixel_pair px = {xq, xa, xb, k4};
     fill_bytes(zero_row, (int8_t)(-p->input_offset), row4);
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
@@ -308,12 +314,16 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
  * scratch before any of their outputs is written, so the output may overwrite the input when
  * in_c == out_c. Scratch: the quad buffer (or the pixel pair buffer in the same place) and a
  * dummy pixel. */
+int32_t td_conv1x1_s8_scratch(const td_conv_params *p) {
+    return (p->quads ? 8 : 4) * ((p->in_c + 3) & ~3) + ((p->out_c + 3) & ~3);
+}
+
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
-                   int8_t *out) {
+                   int8_t *out, int8_t *scratch) {
     (void)bias;
     const int32_t pixels = (int32_t)p->out_h * p->out_w, n = p->in_c, k4 = (n + 3) & ~3;
-    int16_t *xq = (int16_t *)(void *)p->scratch;
-    int8_t *dummy = p->scratch + (p->quads ? 8 : 4) * k4;
+    int16_t *xq = (int16_t *)(void *)scratch;
+    int8_t *dummy = scratch + (p->quads ? 8 : 4) * k4;
     int32_t i = 0;
     if (p->quads) {
         const int sat8 = p->act_min == -128 && p->act_max == 127;

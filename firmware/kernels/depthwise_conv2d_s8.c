@@ -109,8 +109,16 @@ static void dw_row(const td_conv_params *p, const int8_t *const *rows, const int
     }
 }
 
+/* Scratch: ring_rows input rows padded with the zero point to the widest window reach, and 4
+ * bytes a group may load past the end. */
+int32_t td_depthwise_conv2d_s8_scratch(const td_conv_params *p) {
+    const int32_t need_w = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+    const int32_t padded = need_w > p->pad_w + p->in_w ? need_w : p->pad_w + p->in_w;
+    return p->ring_rows * padded * p->in_c + 4;
+}
+
 void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
-                            const int32_t *bias, int8_t *out) {
+                            const int32_t *bias, int8_t *out, int8_t *scratch) {
     (void)bias;
     const int32_t c_n = p->out_c, in_row = (int32_t)p->in_w * c_n, out_row = (int32_t)p->out_w * c_n;
     const int span = p->ring_rows, k_h = p->k_h, k_w = p->k_w;
@@ -119,7 +127,7 @@ void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const voi
     const int32_t pad_r = need_w > p->pad_w + p->in_w ? need_w - p->pad_w - p->in_w : 0;
     const int32_t ring_row = (p->pad_w + p->in_w + pad_r) * c_n, pad_left = p->pad_w * c_n;
     const int8_t zp = (int8_t)(-p->input_offset);
-    int8_t *const ring = p->scratch;
+    int8_t *const ring = scratch;
     const int8_t *rows[TD_DW_MAX_K];
     memset(ring, zp, (size_t)(span * ring_row));
     const int fast_3x3 = k_h == 3 && k_w == 3 && p->rq && c_n % 4 == 0;

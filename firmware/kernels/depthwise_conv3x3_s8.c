@@ -120,15 +120,21 @@ static TD_ALWAYS_INLINE void dw3_channels(const int32_t *t, const int32_t *u, co
     }
 }
 
+/* Scratch: two rows of vertical pixel pairs (4 bytes per channel and padded column), then a row
+ * of zero points. */
+int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p) {
+    return 2 * 4 * (p->out_w + 2) * p->out_c + p->out_c;
+}
+
 void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const void *w,
-                             const int32_t *bias, int8_t *out) {
+                             const int32_t *bias, int8_t *out, int8_t *scratch) {
     (void)bias;
     const int32_t c_n = p->out_c, out_w = p->out_w, out_h = p->out_h;
     const int32_t cols = out_w + 2, pair_row = cols * c_n;  /* words */
     const int32_t lo = p->act_min, hi = p->act_max;
     const int32_t *blocks = (const int32_t *)w;
-    int32_t *const ring = (int32_t *)(void *)p->scratch;
-    int8_t *const zp = p->scratch + 2 * 4 * pair_row;
+    int32_t *const ring = (int32_t *)(void *)scratch;
+    int8_t *const zp = scratch + 2 * 4 * pair_row;
     for (int32_t c = 0; c < c_n; ++c) zp[c] = (int8_t)(-p->input_offset);
     pack_pair_row(p, in, 0, cols, zp, ring);
     for (int oy = 0; oy < out_h; oy += 2) {

@@ -10,7 +10,9 @@
 static inline int8_t fc_out(const td_fc_params *p, int32_t acc, int32_t o) {
     const int32_t q = p->per_channel ? o : 0;
     const int32_t v = p->rq ? td_requant_fc(p->rq + 3 * q, acc)
-                            : td_mbqm_single(acc, p->mult[q], p->shift[q]) + p->output_offset;
+                      : (p->double_rounding ? td_mbqm(acc, p->mult[q], p->shift[q])
+                                            : td_mbqm_single(acc, p->mult[q], p->shift[q]))
+                        + p->output_offset;
     return (int8_t)td_clamp(v, p->act_min, p->act_max);
 }
 
@@ -23,13 +25,19 @@ static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32
                                                : ((const int8_t *)w)[4 * r + j]);
 }
 
+/* Scratch: where wide_input was granted, the input row widened (2 bytes per value of its whole
+ * groups of four). */
+int32_t td_fully_connected_s8_scratch(const td_fc_params *p) {
+    return p->wide_input ? 2 * (p->in_depth & ~3) : 0;
+}
+
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
-                           const int32_t *bias, int8_t *restrict out) {
+                           const int32_t *bias, int8_t *restrict out, int8_t *scratch) {
     const int32_t n = p->in_depth, k4 = (n + 3) & ~3, groups = n >> 2;
     const int32_t *rq = p->rq, lo = p->act_min, hi = p->act_max, sat8 = lo == -128 && hi == 127;
     const int layout = p->layout, per_channel = p->per_channel;
     const int wide_input = p->wide_input && layout == TD_W16 && groups;
-    int16_t *xw = (int16_t *)(void *)p->scratch;
+    int16_t *xw = (int16_t *)(void *)scratch;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *row = in + b * n;
         int8_t *ob = out + b * p->out_depth;

@@ -1,12 +1,13 @@
-/* QUANTIZE (float32 -> int8, and int8 -> int8 rescale) and DEQUANTIZE (int8 -> float32). */
+/* QUANTIZE (float32 -> int8, and int8 -> int8 rescale) and DEQUANTIZE (int8 -> float32).
+ * float -> int conversions saturate (td_sat_f2i): NaN quantizes to the zero point. */
 #include <math.h>
 #include "td_kernels.h"
 #include "td_quant.h"
 
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out) {
     for (int32_t i = 0; i < p->size; ++i) {
-        int32_t q = (int32_t)roundf(in[i] / p->scale) + p->zero_point;
-        out[i] = (int8_t)td_clamp(q, -128, 127);
+        const int32_t q = td_clamp(td_sat_f2i(roundf(in[i] / p->scale)), -(1 << 30), 1 << 30);
+        out[i] = (int8_t)td_clamp(q + p->zero_point, -128, 127);
     }
 }
 

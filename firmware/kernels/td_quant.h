@@ -71,6 +71,15 @@ static inline int32_t td_requant_fc(const int32_t *rec, int32_t acc) {
     return (td_smmul(acc, rec[0]) + rec[2]) >> rec[1];
 }
 
+/* float -> int32 that saturates instead of C's undefined behaviour (where x86 and Arm disagree):
+ * NaN gives 0, values beyond the int32 range its nearest end. */
+static inline int32_t td_sat_f2i(float v) {
+    if (v != v) return 0;
+    if (v >= 2147483520.0f) return INT32_MAX;
+    if (v <= -2147483648.0f) return INT32_MIN;
+    return (int32_t)v;
+}
+
 static inline int32_t td_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }

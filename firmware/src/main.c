@@ -1,24 +1,35 @@
-/* tinydeploy device firmware: the MLPerf Tiny device-under-test protocol plus tinydeploy's own
- * commands (raw int8 outputs, exact tick counts, per-layer profile, memory figures).
+/* tinydeploy device firmware: the MLPerf Tiny device-under-test protocol (as the reference API in
+ * mlcommons/tiny benchmark/api implements it) plus tinydeploy's own commands (raw outputs, exact
+ * tick counts, per-layer profile, memory figures, several models).
  *
- * Host -> device: a command ending in '%'. Device -> host: lines ending "\r\n"; every answer ends
- * with "m-ready". tinydeploy's own commands start with "td-". */
+ * Host -> device: a command ending in '%', tokens separated by runs of spaces. Device -> host:
+ * lines ending "\r\n"; every answer ends with "m-ready". tinydeploy's own commands start "td-".
+ * The models come from td_models.c (a table of descriptors, td_runtime.h): one arena shared by all
+ * (one runs at a time), a state region each. */
 #include <stdint.h>
 #include <string.h>
 
 #include "board_config.h"
 #include "td_hal.h"
-#include "td_model.h"
+#include "td_models.h"
 #if TD_AUDIO_FRONTEND
 #include "td_mfcc.h"
 #endif
 
 #define CMD_MAX 160
+#define MAX_TOKENS 8
+#define DEFAULT_WARMUP 10              /* the reference API's `infer` without W */
 
-static uint8_t db[TD_MODEL_INPUT0_BYTES > 0 ? TD_MODEL_INPUT0_BYTES : 1];
-static uint32_t db_expected, db_count;
-static uint64_t layer_ticks[TD_MODEL_NUM_LAYERS > 0 ? TD_MODEL_NUM_LAYERS : 1];
+static int8_t arena[TD_ARENA_BYTES > 0 ? TD_ARENA_BYTES : 16] TD_ARENA_ATTR;
+static int8_t state[TD_STATE_BYTES > 0 ? TD_STATE_BYTES : 16] TD_STATE_ATTR;
+static uint8_t db[TD_DB_BYTES];
+static uint32_t db_size, db_count;     /* `db load N` and the bytes received since */
+static uint64_t layer_ticks[TD_MAX_LAYERS > 0 ? TD_MAX_LAYERS : 1];
 static uint64_t layer_start;
+static int current;                    /* the selected model (td-model N) */
+
+#define MODEL (td_models[current])
+#define MODEL_STATE (state + td_state_offsets[current])
 
 /* ---- output helpers (no printf: keeps the firmware small and deterministic) ---- */
 static void put_str(const char *s) { while (*s) td_uart_putc(*s++); }
@@ -37,34 +48,42 @@ static void put_i32(int32_t v) {
     else put_u64((uint64_t)v);
 }
 
+static void put_kv(const char *key, uint64_t v) { put_str(key); put_u64(v); put_str("\r\n"); }
+
 static void put_hex8(uint8_t b) {
     static const char digits[] = "0123456789abcdef";
     td_uart_putc(digits[b >> 4]);
     td_uart_putc(digits[b & 15u]);
 }
 
-/* A float with three decimals, as the MLPerf runner expects in m-results. */
+/* A float with three decimals, truncated toward zero as the reference API's results print. */
 static void put_fixed3(float f) {
-    int64_t milli = (int64_t)(f * 1000.0f + (f >= 0 ? 0.5f : -0.5f));
-    if (milli < 0) { td_uart_putc('-'); milli = -milli; }
-    put_u64((uint64_t)(milli / 1000));
+    if (f != f) { put_str("nan"); return; }
+    if (f < 0) { td_uart_putc('-'); f = -f; }
+    if (f >= 4.0e9f) { put_str("inf"); return; }
+    const uint32_t whole = (uint32_t)f;
+    const uint32_t milli = (uint32_t)((f - (float)whole) * 1000.0f);
+    put_u64(whole);
     td_uart_putc('.');
-    int32_t frac = (int32_t)(milli % 1000);
-    td_uart_putc((char)('0' + frac / 100));
-    td_uart_putc((char)('0' + (frac / 10) % 10));
-    td_uart_putc((char)('0' + frac % 10));
+    td_uart_putc((char)('0' + milli / 100u % 10u));
+    td_uart_putc((char)('0' + milli / 10u % 10u));
+    td_uart_putc((char)('0' + milli % 10u));
 }
 
+/* Timer ticks to microseconds of the board's time model (TD_TIMER_HZ ticks per board second:
+ * on QEMU boards one instruction counts as one cycle at the board's clock, as bench reports). */
 static uint32_t ticks_to_us(uint64_t ticks) {
     return (uint32_t)(ticks * 1000000u / TD_TIMER_HZ);
 }
+
+static void put_lap(void) { put_kv("m-lap-us-", ticks_to_us(td_timer_now())); }
 
 /* ---- parsing ---- */
 static int parse_u32(const char *s, uint32_t *out) {
     uint32_t v = 0;
     if (!*s) return 0;
     for (; *s; ++s) {
-        if (*s < '0' || *s > '9') return 0;
+        if (*s < '0' || *s > '9' || v > 429496728u) return 0;
         v = v * 10u + (uint32_t)(*s - '0');
     }
     *out = v;
@@ -78,19 +97,16 @@ static int hex_val(char c) {
     return -1;
 }
 
-/* Appends "xxyy..." hex bytes to buf; answers done_line when `expected` bytes have arrived. */
-static void append_hex(const char *args, uint8_t *buf, uint32_t *count, uint32_t expected,
-                       const char *what, const char *done_line) {
-    for (const char *p = args; p[0] && p[1]; p += 2) {
-        int hi = hex_val(p[0]), lo = hex_val(p[1]);
-        if (hi < 0 || lo < 0) { put_str("e-["); put_str(what); put_line(": bad hex]"); return; }
-        if (*count >= expected) {
-            put_str("e-["); put_str(what); put_line(": more bytes than expected]");
-            return;
-        }
-        buf[(*count)++] = (uint8_t)(hi * 16 + lo);
+/* Splits cmd in place on runs of spaces; returns the number of tokens. */
+static int tokenize(char *cmd, char **tok) {
+    int n = 0;
+    for (char *p = cmd; *p && n < MAX_TOKENS;) {
+        while (*p == ' ') *p++ = 0;
+        if (!*p) break;
+        tok[n++] = p;
+        while (*p && *p != ' ') ++p;
     }
-    if (expected && *count == expected) put_line(done_line);
+    return n;
 }
 
 /* ---- model glue ---- */
@@ -100,107 +116,168 @@ void td_profile_mark(int layer) {
     layer_start = now;
 }
 
-/* Copies the db buffer into the model input, converting as the board's protocol asks. */
+static uint32_t input_bytes(void) {
+    uint32_t n = 0;
+    for (int32_t k = 0; k < MODEL->num_inputs; ++k) n += (uint32_t)MODEL->inputs[k].bytes;
+    return n;
+}
+
+/* The db buffer into the model's inputs, one after another; int8 inputs arrive as uint8 on the
+ * boards that take MLPerf's image convention (TD_INPUT_FORMAT_UINT8_MINUS_128). */
 static void load_input(void) {
+    uint32_t at = 0;
+    for (int32_t k = 0; k < MODEL->num_inputs; ++k) {
+        const td_io *io = &MODEL->inputs[k];
+        int8_t *dst = arena + io->offset;
+        uint32_t n = (uint32_t)io->bytes;
+        if (at + n > db_count) n = at < db_count ? db_count - at : 0;
+        memcpy(dst, db + at, n);
 #if TD_INPUT_FORMAT_UINT8_MINUS_128
-    int8_t *in = (int8_t *)td_model_input(0);
-    for (uint32_t i = 0; i < TD_MODEL_INPUT0_BYTES; ++i) in[i] = (int8_t)(db[i] - 128);
-#else
-    memcpy(td_model_input(0), db, TD_MODEL_INPUT0_BYTES);
+        if (io->type == TD_TYPE_INT8)
+            for (uint32_t i = 0; i < n; ++i) dst[i] = (int8_t)(db[at + i] - 128);
 #endif
+        at += (uint32_t)io->bytes;
+    }
+}
+
+static void invoke(void) {
+    layer_start = td_timer_now();
+    MODEL->invoke(arena, MODEL_STATE);
 }
 
 static uint64_t run_once(void) {
     load_input();
     uint64_t t0 = td_timer_now();
-    layer_start = t0;
-    td_model_invoke();
+    invoke();
     return td_timer_now() - t0;
 }
 
-static float output_value(uint32_t i) {
-#if TD_MODEL_OUTPUT0_IS_FLOAT
-    return ((const float *)td_model_output(0))[i];
-#else
-    const int8_t *out = (const int8_t *)td_model_output(0);
-    return ((float)out[i] - (float)TD_MODEL_OUTPUT0_ZERO_POINT) * TD_MODEL_OUTPUT0_SCALE;
-#endif
+/* Output element i of output k as a float: dequantized where quantized. */
+static float output_value(const td_io *io, uint32_t i) {
+    const int8_t *p = arena + io->offset;
+    switch (io->type) {
+        case TD_TYPE_FLOAT32: { float v; memcpy(&v, p + 4 * i, 4); return v; }
+        case TD_TYPE_INT16: { int16_t v; memcpy(&v, p + 2 * i, 2);
+                              return ((float)v - (float)io->zero_point) * io->scale; }
+        case TD_TYPE_INT32: { int32_t v; memcpy(&v, p + 4 * i, 4); return (float)v; }
+        case TD_TYPE_UINT8: return ((float)(uint8_t)p[i] - (float)io->zero_point) * io->scale;
+        case TD_TYPE_BOOL: return (float)(p[i] != 0);
+        case TD_TYPE_INT8: return ((float)p[i] - (float)io->zero_point) * io->scale;
+        default: return 0.0f;
+    }
 }
 
 static void print_results(void) {
     put_str("m-results-[");
-    for (uint32_t i = 0; i < TD_MODEL_OUTPUT0_ELEMENTS; ++i) {
-        if (i) td_uart_putc(',');
-        put_fixed3(output_value(i));
-    }
+    int first = 1;
+    for (int32_t k = 0; k < MODEL->num_outputs; ++k)
+        for (int32_t i = 0; i < MODEL->outputs[k].elements; ++i) {
+            if (!first) td_uart_putc(',');
+            first = 0;
+            put_fixed3(output_value(&MODEL->outputs[k], (uint32_t)i));
+        }
     put_line("]");
 }
 
+/* Every output's raw bytes, one after another. */
 static void print_raw_output(void) {
-    const uint8_t *out = (const uint8_t *)td_model_output(0);
     put_str("m-td-out-");
-    for (uint32_t i = 0; i < TD_MODEL_OUTPUT0_BYTES; ++i) put_hex8(out[i]);
+    for (int32_t k = 0; k < MODEL->num_outputs; ++k) {
+        const uint8_t *out = (const uint8_t *)(arena + MODEL->outputs[k].offset);
+        for (int32_t i = 0; i < MODEL->outputs[k].bytes; ++i) put_hex8(out[i]);
+    }
     put_str("\r\n");
 }
 
 /* ---- commands ---- */
-static void cmd_db(char *args) {
-    if (strncmp(args, "load ", 5) == 0) {
-        uint32_t n;
-        if (!parse_u32(args + 5, &n) || n != TD_MODEL_INPUT0_BYTES) {
-            put_str("e-[db load expects ");
-            put_u64(TD_MODEL_INPUT0_BYTES);
-            put_line(" bytes]");
+static void cmd_help(void) {
+    put_line("tinydeploy firmware (MLPerf Tiny device-under-test API)");
+    put_line("help         : Print this information");
+    put_line("name         : Print the name of the device");
+    put_line("timestamp    : Generate a timestamp");
+    put_line("db SUBCMD    : Manipulate a generic byte buffer");
+    put_line("  load N     : Allocate N bytes and set load counter");
+    put_line("  db HH[HH]* : Load 8-bit hex byte(s) until N bytes");
+    put_line("  print      : Print the buffer as hex");
+    put_line("infer N [W=10]: Load input, execute N inferences after W warmup loops");
+    put_line("results      : Return the result fp32 vector");
+    put_line("td-infer td-out td-layers td-info td-models td-model N td-reset td-exit");
+}
+
+static void cmd_db(char **tok, int n) {
+    if (n < 2) { put_line("e-[Command 'db' requires a subcommand]"); return; }
+    if (strcmp(tok[1], "load") == 0) {
+        uint32_t size;
+        if (n < 3) { put_line("e-[Command 'db load' requires the # of bytes]"); return; }
+        if (!parse_u32(tok[2], &size) || size == 0) {
+            put_line("e-[Command 'db load' must be >0 bytes]");
             return;
         }
-        db_expected = n;
-        db_count = 0;
-        put_str("m-[Expecting ");
-        put_u64(n);
-        put_line(" bytes]");
-    } else if (strcmp(args, "print") == 0) {
-        for (uint32_t i = 0; i < db_count; ++i) {
-            if (i % 8 == 0) put_str(i ? "\r\nm-buffer-" : "m-buffer-");
-            else td_uart_putc('-');
-            put_hex8(db[i]);
+        if (size > TD_DB_BYTES) {
+            put_str("e-[Supplied buffer size "); put_u64(size);
+            put_str(" exceeds maximum of "); put_u64(TD_DB_BYTES); put_line("]");
+            return;
         }
-        put_str("\r\n");
+        db_size = size;
+        db_count = 0;
+        put_str("m-[Expecting "); put_u64(size); put_line(" bytes]");
+    } else if (strcmp(tok[1], "print") == 0) {
+        for (uint32_t i = 0; i < db_size; ++i) {
+            if (i % 8 == 0) put_str("m-buffer-");
+            put_hex8(db[i]);
+            put_str((i + 1) % 8 == 0 || i + 1 == db_size ? "\r\n" : "-");
+        }
     } else {
-        append_hex(args, db, &db_count, db_expected, "db", "m-load-done");
+        const char *hex = tok[1];
+        const size_t digits = strlen(hex);
+        if (digits & 1u) { put_line("e-[Insufficent number of hex digits]"); return; }
+        for (size_t i = 0; i < digits; i += 2) {
+            const int hi = hex_val(hex[i]), lo = hex_val(hex[i + 1]);
+            if (hi < 0 || lo < 0) {
+                put_str("e-[Invalid hex digit '"); td_uart_putc(hex[i]); td_uart_putc(hex[i + 1]);
+                put_line("']");
+                return;
+            }
+            if (db_count < db_size) db[db_count++] = (uint8_t)(hi * 16 + lo);
+        }
+        if (db_size && db_count == db_size) put_line("m-load-done");  /* the rest is ignored */
     }
 }
 
 static int input_ready(void) {
-    if (db_expected && db_count == db_expected) return 1;
-    put_line("e-[no input loaded: send db load N then db bytes]");
+    if (db_size && db_count == db_size && db_count == input_bytes()) return 1;
+    put_str("e-[no input loaded: send db load ");
+    put_u64(input_bytes());
+    put_line(" then db bytes]");
     return 0;
 }
 
-static void cmd_infer(char *args) {
-    uint32_t n = 1, warm = 0;
-    char *space = strchr(args, ' ');
-    if (space) { *space = 0; if (!parse_u32(space + 1, &warm)) warm = 0; }
-    if (*args && !parse_u32(args, &n)) n = 1;
-    if (n == 0) n = 1;
-    if (!input_ready()) return;
-    put_str("m-warmup-start-"); put_u64(warm); put_str("\r\n");
-    for (uint32_t i = 0; i < warm; ++i) run_once();
+static void cmd_infer(char **tok, int n) {
+    uint32_t count = 1, warm = DEFAULT_WARMUP;
+    if (n >= 2 && (!parse_u32(tok[1], &count) || count == 0)) {
+        put_line("e-[Inference iterations must be >0]");
+        return;
+    }
+    if (n >= 3 && !parse_u32(tok[2], &warm)) {
+        put_line("e-[Inference warmup must be >=0]");
+        return;
+    }
+    load_input();
+    put_kv("m-warmup-start-", warm);
+    for (uint32_t i = 0; i < warm; ++i) invoke();
     put_line("m-warmup-done");
-    put_str("m-infer-start-"); put_u64(n); put_str("\r\n");
-    uint64_t t0 = td_timer_now();
-    for (uint32_t i = 0; i < n; ++i) run_once();
-    uint64_t t1 = td_timer_now();
-    put_str("m-lap-us-"); put_u64(ticks_to_us(t0)); put_str("\r\n");
-    put_str("m-lap-us-"); put_u64(ticks_to_us(t1)); put_str("\r\n");
+    put_kv("m-infer-start-", count);
+    put_lap();
+    for (uint32_t i = 0; i < count; ++i) invoke();
+    put_lap();
     put_line("m-infer-done");
     print_results();
 }
 
-/* One timed inference: exact ticks, then the raw int8 output bytes. */
+/* One timed inference: exact ticks, then the raw output bytes. */
 static void cmd_td_infer(void) {
     if (!input_ready()) return;
-    uint64_t ticks = run_once();
-    put_str("m-td-ticks-"); put_u64(ticks); put_str("\r\n");
+    put_kv("m-td-ticks-", run_once());
     print_raw_output();
 }
 
@@ -210,22 +287,27 @@ static void cmd_td_infer(void) {
 static int16_t audio_buf[TD_AUDIO_SAMPLES];
 static uint32_t audio_expected, audio_bytes;
 
-static void cmd_td_audio(char *args) {
-    uint32_t n;
-    if (strncmp(args, "load ", 5) == 0) {
-        if (!parse_u32(args + 5, &n) || n != TD_AUDIO_SAMPLES) {
-            put_str("e-[td-audio load expects ");
-            put_u64(TD_AUDIO_SAMPLES);
-            put_line(" samples]");
+static void cmd_td_audio(char **tok, int n) {
+    uint32_t samples;
+    if (n >= 3 && strcmp(tok[1], "load") == 0) {
+        if (!parse_u32(tok[2], &samples) || samples != TD_AUDIO_SAMPLES) {
+            put_str("e-[td-audio load expects "); put_u64(TD_AUDIO_SAMPLES); put_line(" samples]");
             return;
         }
-        audio_expected = 2u * n;
+        audio_expected = 2u * samples;
         audio_bytes = 0;
         put_line("m-td-audio-expecting");
         return;
     }
-    append_hex(args, (uint8_t *)audio_buf, &audio_bytes, audio_expected, "td-audio",
-               "m-td-audio-done");
+    const char *hex = n >= 2 ? tok[1] : "";
+    uint8_t *buf = (uint8_t *)audio_buf;
+    for (const char *p = hex; p[0] && p[1]; p += 2) {
+        const int hi = hex_val(p[0]), lo = hex_val(p[1]);
+        if (hi < 0 || lo < 0) { put_line("e-[td-audio: bad hex]"); return; }
+        if (audio_bytes >= audio_expected) { put_line("e-[td-audio: more bytes than expected]"); return; }
+        buf[audio_bytes++] = (uint8_t)(hi * 16 + lo);
+    }
+    if (audio_expected && audio_bytes == audio_expected) put_line("m-td-audio-done");
 }
 
 static void cmd_td_audio_infer(void) {
@@ -233,25 +315,24 @@ static void cmd_td_audio_infer(void) {
         put_line("e-[no audio loaded: send td-audio load N then td-audio bytes]");
         return;
     }
+    const td_io *in = &MODEL->inputs[0];
     uint64_t t0 = td_timer_now();
-    td_mfcc_s8(audio_buf, TD_AUDIO_SAMPLES, TD_MODEL_INPUT0_SCALE, TD_MODEL_INPUT0_ZERO_POINT,
-               (int8_t *)td_model_input(0));
+    td_mfcc_s8(audio_buf, TD_AUDIO_SAMPLES, in->scale, in->zero_point, arena + in->offset);
     uint64_t t1 = td_timer_now();
-    layer_start = t1;
-    td_model_invoke();
+    invoke();
     uint64_t t2 = td_timer_now();
-    put_str("m-td-feature-ticks-"); put_u64(t1 - t0); put_str("\r\n");
-    put_str("m-td-ticks-"); put_u64(t2 - t1); put_str("\r\n");
+    put_kv("m-td-feature-ticks-", t1 - t0);
+    put_kv("m-td-ticks-", t2 - t1);
     print_raw_output();
 }
 #endif
 
 static void cmd_td_layers(void) {
-    for (int i = 0; i < TD_MODEL_NUM_LAYERS; ++i) {
+    for (int i = 0; i < MODEL->num_layers; ++i) {
         put_str("m-td-layer-");
         put_i32(i);
         td_uart_putc('-');
-        put_str(td_model_layer_name(i));
+        put_str(MODEL->layer_names[i]);
         td_uart_putc('-');
         put_u64(layer_ticks[i]);
         put_str("\r\n");
@@ -259,50 +340,88 @@ static void cmd_td_layers(void) {
 }
 
 static void cmd_td_info(void) {
-    put_str("m-td-model-["); put_str(TD_MODEL_NAME); put_line("]");
+    uint32_t out_bytes = 0;
+    for (int32_t k = 0; k < MODEL->num_outputs; ++k) out_bytes += (uint32_t)MODEL->outputs[k].bytes;
+    put_str("m-td-model-["); put_str(MODEL->name); put_line("]");
     put_str("m-td-board-["); put_str(TD_BOARD_NAME); put_line("]");
-    put_str("m-td-arena-"); put_u64(TD_MODEL_ARENA_BYTES); put_str("\r\n");
-    put_str("m-td-input-bytes-"); put_u64(TD_MODEL_INPUT0_BYTES); put_str("\r\n");
-    put_str("m-td-output-bytes-"); put_u64(TD_MODEL_OUTPUT0_BYTES); put_str("\r\n");
-    put_str("m-td-layers-"); put_u64(TD_MODEL_NUM_LAYERS); put_str("\r\n");
-    put_str("m-td-timer-hz-"); put_u64(TD_TIMER_HZ); put_str("\r\n");
+    put_kv("m-td-arena-", (uint64_t)MODEL->arena_bytes);
+    put_kv("m-td-state-", (uint64_t)MODEL->state_bytes);
+    put_kv("m-td-input-bytes-", input_bytes());
+    put_kv("m-td-output-bytes-", out_bytes);
+    put_kv("m-td-inputs-", (uint64_t)MODEL->num_inputs);
+    put_kv("m-td-outputs-", (uint64_t)MODEL->num_outputs);
+    put_kv("m-td-layers-", (uint64_t)MODEL->num_layers);
+    put_kv("m-td-models-", TD_NUM_MODELS);
+    put_kv("m-td-timer-hz-", TD_TIMER_HZ);
     put_str("m-td-timer-["); put_str(TD_TIMER_KIND); put_line("]");
+    put_kv("m-td-clock-hz-", TD_CLOCK_HZ);
+    put_kv("m-td-stack-bytes-", td_stack_size());
+    put_kv("m-td-stack-used-", td_stack_used());
+}
+
+static void cmd_td_models(void) {
+    for (int i = 0; i < TD_NUM_MODELS; ++i) {
+        put_str("m-td-model-"); put_i32(i); put_str("-["); put_str(td_models[i]->name);
+        put_line("]");
+    }
+}
+
+static void cmd_td_model(char **tok, int n) {
+    uint32_t k;
+    if (n < 2 || !parse_u32(tok[1], &k) || k >= TD_NUM_MODELS) {
+        put_str("e-[td-model takes a model number below "); put_u64(TD_NUM_MODELS); put_line("]");
+        return;
+    }
+    current = (int)k;
+    db_size = db_count = 0;
+    put_str("m-td-model-["); put_str(MODEL->name); put_line("]");
 }
 
 static void handle(char *cmd) {
-    if (strcmp(cmd, "name") == 0) {
+    char *tok[MAX_TOKENS];
+    const int n = tokenize(cmd, tok);
+    const char *c = n ? tok[0] : "";
+    if (strcmp(c, "name") == 0) {
         put_line("m-name-dut-[tinydeploy]");
-    } else if (strcmp(cmd, "profile") == 0) {
+    } else if (strcmp(c, "profile") == 0) {
         put_line("m-profile-[ULPMark for tinyML Firmware V0.0.1]");
-        put_str("m-model-["); put_str(TD_MODEL_NAME); put_line("]");
-    } else if (strcmp(cmd, "timestamp") == 0) {
-        put_str("m-lap-us-"); put_u64(ticks_to_us(td_timer_now())); put_str("\r\n");
-    } else if (strncmp(cmd, "db ", 3) == 0) {
-        cmd_db(cmd + 3);
-    } else if (strcmp(cmd, "infer") == 0 || strncmp(cmd, "infer ", 6) == 0) {
-        cmd_infer(cmd[5] ? cmd + 6 : cmd + 5);
-    } else if (strcmp(cmd, "results") == 0) {
+        put_str("m-model-["); put_str(MODEL->name); put_line("]");
+    } else if (strcmp(c, "help") == 0) {
+        cmd_help();
+    } else if (strcmp(c, "timestamp") == 0) {
+        put_lap();
+    } else if (strcmp(c, "db") == 0) {
+        cmd_db(tok, n);
+    } else if (strcmp(c, "infer") == 0) {
+        cmd_infer(tok, n);
+    } else if (strcmp(c, "results") == 0) {
         print_results();
-    } else if (strcmp(cmd, "td-infer") == 0) {
+    } else if (strcmp(c, "td-infer") == 0) {
         cmd_td_infer();
-    } else if (strcmp(cmd, "td-out") == 0) {
+    } else if (strcmp(c, "td-out") == 0) {
         print_raw_output();
-    } else if (strcmp(cmd, "td-layers") == 0) {
+    } else if (strcmp(c, "td-layers") == 0) {
         cmd_td_layers();
-    } else if (strcmp(cmd, "td-info") == 0) {
+    } else if (strcmp(c, "td-info") == 0) {
         cmd_td_info();
+    } else if (strcmp(c, "td-models") == 0) {
+        cmd_td_models();
+    } else if (strcmp(c, "td-model") == 0) {
+        cmd_td_model(tok, n);
+    } else if (strcmp(c, "td-reset") == 0) {
+        MODEL->reset(MODEL_STATE);
 #if TD_AUDIO_FRONTEND
-    } else if (strncmp(cmd, "td-audio ", 9) == 0) {
-        cmd_td_audio(cmd + 9);
-    } else if (strcmp(cmd, "td-audio-infer") == 0) {
+    } else if (strcmp(c, "td-audio") == 0) {
+        cmd_td_audio(tok, n);
+    } else if (strcmp(c, "td-audio-infer") == 0) {
         cmd_td_audio_infer();
 #endif
-    } else if (strcmp(cmd, "td-exit") == 0) {
+    } else if (strcmp(c, "td-exit") == 0) {
         put_line("m-ready");
         td_exit(0);
     } else {
         put_str("e-[Unknown command: ");
-        put_str(cmd);
+        put_str(c);
         put_line("]");
     }
     put_line("m-ready");
@@ -311,8 +430,9 @@ static void handle(char *cmd) {
 int main(void) {
     td_uart_init();
     td_timer_init();
+    for (int i = 0; i < TD_NUM_MODELS; ++i) td_models[i]->reset(state + td_state_offsets[i]);
     put_line("m-timestamp-mode-performance");
-    put_str("m-lap-us-"); put_u64(ticks_to_us(td_timer_now())); put_str("\r\n");
+    put_lap();
     put_line("m-init-done");
     put_line("m-ready");
     char cmd[CMD_MAX + 1];

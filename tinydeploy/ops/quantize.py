@@ -1,0 +1,83 @@
+"""QUANTIZE (float32 -> int8, int8 -> int8 rescale) and DEQUANTIZE (int8 -> float32), in
+quantize_s8.c. Float-to-int conversions saturate (NaN becomes 0 before the zero point), so x86 and
+Arm agree where C leaves the conversion undefined."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinydeploy import quantmath as qm
+from tinydeploy.ops import register
+from tinydeploy.ops.base import (Kernel, Layer, OpContext, OpSpec, Params, TensorArg, cfield,
+                                 same_shape_as_input)
+from tinydeploy.tflite_reader import Tensor
+
+
+@dataclass
+class AffineParams(Params):
+    C_NAME = "td_affine_params"
+    size: int = cfield("int32_t")
+    zero_point: int = cfield("int32_t")
+    scale: float = cfield("float")
+
+
+@dataclass
+class RequantParams(Params):
+    C_NAME = "td_requant_params"
+    C_DOC = "int8 -> int8: rescale and clamp (QUANTIZE between scales, RELU, RELU6)."
+    size: int = cfield("int32_t")
+    input_zero_point: int = cfield("int32_t")
+    output_zero_point: int = cfield("int32_t")
+    multiplier: int = cfield("int32_t")
+    shift: int = cfield("int32_t")
+    act_min: int = cfield("int32_t")
+    act_max: int = cfield("int32_t")
+
+
+QUANTIZE_F32 = Kernel("td_quantize_f32_s8", AffineParams, ("const float *in", "int8_t *out"))
+DEQUANTIZE = Kernel("td_dequantize_s8_f32", AffineParams, ("const int8_t *in", "float *out"))
+REQUANTIZE = Kernel("td_requantize_s8", RequantParams, ("const int8_t *in", "int8_t *out"))
+
+
+def requant_layer(ctx: OpContext, x: Tensor, y: Tensor, activation: str) -> Layer:
+    """int8 -> int8 rescale and clamp, in place: QUANTIZE between two scales, RELU, RELU6."""
+    m, s = qm.quantize_multiplier(float(np.float32(x.scale0)) / float(np.float32(y.scale0)))
+    act_min, act_max = qm.activation_range(activation, y.scale0, y.zp0)
+    params = RequantParams(size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0,
+                           multiplier=m, shift=s, act_min=act_min, act_max=act_max)
+    return Layer(ctx.op, REQUANTIZE, params, [], [TensorArg(x.index), TensorArg(y.index)],
+                 [x.index], [y.index], inplace=True)
+
+
+def _quantize_f32(ctx: OpContext) -> Layer:
+    x, y = ctx.input(0), ctx.output(0)
+    ctx.require_type(("int8",), y)
+    params = AffineParams(size=x.size, zero_point=y.zp0, scale=float(y.scale0))
+    return Layer(ctx.op, QUANTIZE_F32, params, [], [TensorArg(x.index), TensorArg(y.index)],
+                 [x.index], [y.index])
+
+
+def _requantize(ctx: OpContext) -> Layer:
+    x, y = ctx.input(0), ctx.output(0)
+    ctx.require_type(("int8",), x, y)
+    return requant_layer(ctx, x, y, "NONE")
+
+
+def _dequantize(ctx: OpContext) -> Layer:
+    x, y = ctx.input(0), ctx.output(0)
+    ctx.require_type(("int8",), x)
+    ctx.require_type(("float32",), y)
+    params = AffineParams(size=x.size, zero_point=x.zp0, scale=float(x.scale0))
+    return Layer(ctx.op, DEQUANTIZE, params, [], [TensorArg(x.index), TensorArg(y.index)],
+                 [x.index], [y.index])
+
+
+register(
+    OpSpec("QUANTIZE", {("float32", None): _quantize_f32, ("int8", None): _requantize},
+           inputs=(1, 1), infer_shape=same_shape_as_input,
+           kernels=(QUANTIZE_F32, REQUANTIZE), model_types=("int8",)),
+    OpSpec("DEQUANTIZE", {("int8", None): _dequantize}, inputs=(1, 1),
+           infer_shape=same_shape_as_input, kernels=(DEQUANTIZE,), model_types=("int8",)),
+)
