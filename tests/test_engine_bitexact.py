@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import REFERENCE_MODELS, shared_model
-from opgen import make_model
+from ophelp import assert_host_bitexact, assert_qemu_bitexact
+from opgen import op_model
 from tinydeploy.compiler import compile_model
 from tinydeploy.host_runner import HostModel
 from tinydeploy.reference import ReferenceInterpreter
@@ -32,27 +33,28 @@ def test_kws01_reference_input(kws01, kws01_input):
     assert int(np.argmax(out)) == int(np.argmax(ref))
 
 
-CASES = ([("CONV_2D", s) for s in range(10)] + [("DEPTHWISE_CONV_2D", s) for s in range(8)]
-         + [("FULLY_CONNECTED", s) for s in range(5)] + [("AVERAGE_POOL_2D", s) for s in range(4)]
-         + [("MAX_POOL_2D", s) for s in range(3)] + [("ADD", s) for s in range(4)]
-         + [("MUL", s) for s in range(3)] + [("PAD", s) for s in range(2)]
-         + [("CONCATENATION", s) for s in range(2)] + [("SOFTMAX", s) for s in range(4)]
-         + [("LOGISTIC", s) for s in range(2)] + [("TANH", s) for s in range(2)]
-         + [("HARD_SWISH", s) for s in range(3)] + [("MEAN", s) for s in range(9)])
+SEEDS = {"CONV_2D": 10, "DEPTHWISE_CONV_2D": 8, "FULLY_CONNECTED": 5, "AVERAGE_POOL_2D": 4,
+         "MAX_POOL_2D": 3, "ADD": 4, "MUL": 3, "PAD": 2, "CONCATENATION": 2, "SOFTMAX": 4,
+         "LOGISTIC": 2, "TANH": 2, "HARD_SWISH": 3, "MEAN": 9}
+WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
-@pytest.mark.parametrize("kind,seed", CASES, ids=[f"{k}-{s}" for k, s in CASES])
-def test_random_single_op_model(kind, seed):
-    tflite, desc = make_model(kind, seed)
-    ops = {op.opcode for op in compile_model(tflite).model.operators}
-    assert ops, desc
-    # every weight layout where the op has weights
-    weighted = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-    for layout in ("int16", "int8", "rows") if kind in weighted else ("int16",):
-        try:
-            assert_bitexact(tflite, count=8, seed=seed, layout=layout)
-        except AssertionError as exc:
-            raise AssertionError(f"{desc} (layout {layout}): {exc}") from None
+@pytest.mark.parametrize("opcode", sorted(SEEDS))
+def test_random_single_op_models(opcode):
+    """Random models of the operator (TensorFlow writes them), every weight layout where it has
+    weights, one host library per layout, bit-exact with the reference input by input."""
+    made = [op_model(opcode, s) for s in range(SEEDS[opcode])]
+    for layout in ("int16", "int8", "rows") if opcode in WEIGHTED else ("int16",):
+        assert_host_bitexact([p for p, _ in made], count=8, layout=layout,
+                             describe=[d for _, d in made])
+
+
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0"])
+def test_random_single_op_models_in_qemu(board):
+    """The same models on a simulated Cortex-M4 (DSP kernels) and Cortex-M0 (portable C), in a few
+    firmware images, each running its whole test set from a file in one emulator run."""
+    made = [op_model(op, s) for op in sorted(SEEDS) for s in range(min(SEEDS[op], 3))]
+    assert_qemu_bitexact([p for p, _ in made], (board,), count=3, describe=[d for _, d in made])
 
 
 @pytest.mark.parametrize("k,pad", [(3, "same"), (5, "same"), ((4, 2), "same")])

@@ -75,13 +75,14 @@ class Firmware:
 
 def make_firmware(models: CompiledModel | list[CompiledModel], board: Board,
                   out_dir: str | Path, input_format: str = "int8", audio_frontend: bool = False,
-                  weights: str = "auto") -> Firmware:
+                  weights: str = "auto", batch: bool = False) -> Firmware:
     """Render and build the firmware for one or more compiled models on a board.
 
     weights: the weight layout, "auto" (per board), "int8" or "int16" (firmware.weights_for_board).
+    batch: the semihosting batch runner instead of the serial protocol (tinydeploy/batch.py).
     """
     ms = [weights_for_board(m, board, weights) for m in firmware_models(models)]
-    project = render_project(ms, board, out_dir, input_format, audio_frontend)
+    project = render_project(ms, board, out_dir, input_format, audio_frontend, batch)
     step(f"building the firmware for {board.name} with PlatformIO")
     return Firmware(firmware_models(ms), board, project, build_project(project, board),
                     input_format)

@@ -194,11 +194,16 @@ def models_table(models: list[CompiledModel]) -> tuple[str, str]:
 
 def render_project(models: CompiledModel | list[CompiledModel], board: Board,
                    out_dir: str | Path, input_format: str = "int8",
-                   audio_frontend: bool = False) -> Path:
+                   audio_frontend: bool = False, batch: bool = False) -> Path:
     """Write the PlatformIO project for `models` on `board` into out_dir; returns out_dir.
 
     audio_frontend adds the MFCC front end (firmware/dsp) and the td-audio commands, for
-    keyword-spotting models whose int8 input is 49x10 MFCCs."""
+    keyword-spotting models whose int8 input is 49x10 MFCCs. batch builds the batch runner
+    (firmware/src/batch_main.c: test vectors through semihosting files) instead of the protocol,
+    for simulated boards."""
+    if batch and not board.is_qemu:
+        raise TinyDeployError(f"the batch runner needs semihosting; {board.name} is a real board",
+                              "run batches on a qemu-* board")
     if input_format not in INPUT_FORMATS:
         raise TinyDeployError(f"unknown input format '{input_format}'",
                               f"use one of {', '.join(INPUT_FORMATS)}")
@@ -230,7 +235,7 @@ def render_project(models: CompiledModel | list[CompiledModel], board: Board,
     header, source = models_table(ms)
     (src / "td_models.h").write_text(header)
     (src / "td_models.c").write_text(source)
-    shutil.copy(FIRMWARE / "src" / "main.c", src / "main.c")
+    shutil.copy(FIRMWARE / "src" / ("batch_main.c" if batch else "main.c"), src / "main.c")
     for f in list(KERNELS.glob("*.c")) + list(KERNELS.glob("*.h")):
         shutil.copy(f, src / "kernels" / f.name)
     if audio_frontend:
