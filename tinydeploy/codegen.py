@@ -15,10 +15,10 @@ import numpy as np
 
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.memory_plan import MemoryPlan
-from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, Granted, Layer, Params, TensorArg,
-                                 TensorListArg)
+from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, Granted, Layer, Params, StateArg,
+                                 TensorArg, TensorListArg)
 from tinydeploy.qtype import qtype
-from tinydeploy.tflite_reader import Model, Tensor
+from tinydeploy.tflite_reader import Model, Subgraph, Tensor
 
 MAX_RANK = 6  # td_runtime.h: TD_MAX_RANK
 
@@ -66,16 +66,21 @@ def _params(name: str, p: Params, granted: bool) -> str:
     return f"static const {p.C_NAME} {name}_p = {{{', '.join(parts)}}};\n"
 
 
-def _pointer(model: Model, plan: MemoryPlan, t: int, ctype: str) -> str:
-    """Where a kernel finds a tensor: the arena, the state, or (a constant read as an
-    activation) its data in flash."""
-    if model.tensors[t].is_constant:
-        return f"({ctype})T{t}"
+def _label(layer: Layer) -> str:
+    op = layer.op
+    return f"S{op.subgraph}L{op.index}" if op.subgraph else f"L{op.index}"
+
+
+def _pointer(graph: Subgraph, plan: MemoryPlan, t: int, ctype: str) -> str:
+    """Where a kernel finds a tensor: the graph's arena region, the state, or (a constant read as
+    an activation) its data in flash."""
+    if graph.tensors[t].is_constant:
+        return f"({ctype})S{graph.index}T{t}"
     region, off = plan.region_offset(t)
     return f"({ctype})({region} + {off})"
 
 
-def _constant_tensors(layers: list[Layer], model: Model) -> list[str]:
+def _constant_tensors(graph: Subgraph, layers: list[Layer]) -> list[str]:
     """Constant tensors that kernels read as activations, emitted once each as raw bytes."""
     seen: set[int] = set()
     out = []
@@ -84,42 +89,74 @@ def _constant_tensors(layers: list[Layer], model: Model) -> list[str]:
             ts = [a.index] if isinstance(a, TensorArg) else (
                 list(a.indices) if isinstance(a, TensorListArg) else [])
             for t in ts:
-                tensor = model.tensors[t]
+                tensor = graph.tensors[t]
                 if tensor.is_constant and t not in seen and tensor.data is not None:
                     seen.add(t)
-                    out.append(_array(ConstArray(f"T{t}", "uint8_t",
+                    out.append(_array(ConstArray(f"S{graph.index}T{t}", "uint8_t",
                                                  np.frombuffer(tensor.data, np.uint8))))
     return out
 
 
-def _call(layer: Layer, step: int, plan: MemoryPlan, name: str, model: Model) -> str:
+def _call(layer: Layer, step: int, plan: MemoryPlan, graph: Subgraph) -> str:
     assert layer.kernel is not None
     args = []
     for a, ctype in zip(layer.args, layer.kernel.arg_types()):
         if isinstance(a, TensorArg):
-            args.append(_pointer(model, plan, a.index, ctype))
+            args.append(_pointer(graph, plan, a.index, ctype))
         elif isinstance(a, TensorListArg):
-            items = ", ".join(_pointer(model, plan, t, a.ctype) for t in a.indices)
+            items = ", ".join(_pointer(graph, plan, t, a.ctype) for t in a.indices)
             args.append(f"({a.ctype}const[]){{{items}}}")
         elif isinstance(a, ConstArg):
             args.append(a.name)
+        elif isinstance(a, StateArg):
+            args.append(f"({ctype})(state + {plan.named_state[a.name]})")
         elif a is SCRATCH:
             args.append(f"arena + {plan.scratch[step]}" if step in plan.scratch else "0")
         else:
             args.append("0")
-    return f"{layer.kernel.name}(&{name}_p, {', '.join(args)});"
+    return f"{layer.kernel.name}(&{_label(layer)}_p, {', '.join(args)});"
 
 
-def _write_ranges(layer: Layer, step: int, plan: MemoryPlan, model: Model) -> list[str]:
-    """{region, offset, bytes} the layer may write: its outputs and its scratch."""
+def _write_ranges(layer: Layer, step: int, plan: MemoryPlan, graph: Subgraph) -> list[str]:
+    """{region, offset, bytes} the layer may write: its outputs, its scratch and its state
+    buffers, arena offsets counted from the start of the whole arena."""
     out = []
     for t in layer.outputs:
         region, off = plan.region_offset(t)
-        out.append(f"{{{int(region == 'state')}, {off}, {model.tensors[t].nbytes}}}")
+        base = 0 if region == "state" else plan.base
+        out.append(f"{{{int(region == 'state')}, {base + off}, {graph.tensors[t].nbytes}}}")
     if step in plan.scratch:
         size = layer.scratch_bytes + (layer.fast_scratch if step in plan.fast else 0)
-        out.append(f"{{0, {plan.scratch[step]}, {size}}}")
+        out.append(f"{{0, {plan.base + plan.scratch[step]}, {size}}}")
+    for name in layer.state_writes:
+        out.append(f"{{1, {plan.named_state[name]}, {plan.named_sizes[name]}}}")
     return out
+
+
+def _graph_function(graph: Subgraph, layers: list[Layer], plans: list[MemoryPlan],
+                    prefix: str) -> list[str]:
+    """The C function that runs one subgraph: kernel calls, write checks, profile marks (entry
+    subgraph only) and calls of other subgraphs."""
+    plan = plans[graph.index]
+    name = f"{prefix}_invoke" if graph.index == 0 else f"{prefix}_sg{graph.index}"
+    static = "" if graph.index == 0 else "static "
+    body = [f"{static}void {name}(int8_t *arena, int8_t *state) {{", "    (void)arena;",
+            "    (void)state;"]
+    mark = 0
+    for step, lay in enumerate(layers):
+        if lay.control == "call_once":
+            callee = lay.calls[0]
+            flag = plan.named_state[f"call_once_{callee}"]
+            offset = plans[callee].base - plan.base
+            body += [f"    if (!state[{flag}]) {{", f"        state[{flag}] = 1;",
+                     f"        {prefix}_sg{callee}(arena + {offset}, state);", "    }"]
+        elif lay.kernel is not None:
+            body += [f"    TD_BEGIN(arena - {plan.base});", f"    {_call(lay, step, plan, graph)}",
+                     f"    TD_END(\"{lay.op.index}:{lay.op.opcode}\", W{graph.index}_{step});"]
+            if graph.index == 0:
+                body.append(f"    TD_MARK({mark});")
+                mark += 1
+    return body + ["}", ""]
 
 
 def _io(t: Tensor, plan: MemoryPlan) -> str:
@@ -147,33 +184,42 @@ def _io_defines(macro: str, kind: str, tensors: list[Tensor], plan: MemoryPlan) 
     return out
 
 
-def _reset(model: Model, plan: MemoryPlan) -> list[str]:
-    """Persistent tensors back to their initial value: int8 to the zero point (TFLite Micro's
-    ResetVariableTensors), everything else to 0, or the tensor's constant data where it has it."""
+def _reset(model: Model, plans: list[MemoryPlan]) -> list[str]:
+    """Persistent state back to its initial value: int8 variable tensors to their zero point
+    (TFLite Micro's ResetVariableTensors), other variable tensors to 0 or their constant data,
+    named buffers (resource variables, CALL_ONCE flags) to 0."""
     body = []
-    for t_index, off in sorted(plan.state_offsets.items(), key=lambda kv: kv[1]):
-        t = model.tensors[t_index]
-        if t.is_constant and t.data:
-            body.append(f"    memcpy(state + {off}, init_{t_index}, {t.nbytes});")
-        else:
-            value = t.zp0 if t.dtype == "int8" else 0
-            body.append(f"    memset(state + {off}, {value}, {t.nbytes});")
+    for g in model.subgraphs:
+        for t in g.tensors:
+            if not t.is_variable:
+                continue
+            off = plans[g.index].state_offsets[t.index]
+            if t.is_constant and t.data:
+                body.append(f"    memcpy(state + {off}, S{g.index}init{t.index}, {t.nbytes});")
+            else:
+                body.append(f"    memset(state + {off}, {t.zp0 if t.dtype == 'int8' else 0}, "
+                            f"{t.nbytes});")
+    plan = plans[0]
+    for name, off in sorted(plan.named_state.items(), key=lambda kv: kv[1]):
+        body.append(f"    memset(state + {off}, 0, {plan.named_sizes[name]});  /* {name} */")
     return body
 
 
-def generate_c(model: Model, layers: list[Layer], plan: MemoryPlan, name: str,
+def generate_c(model: Model, graphs: list[list[Layer]], plans: list[MemoryPlan], name: str,
                prefix: str) -> GeneratedC:
-    """Render header and source for one compiled model."""
+    """Render header and source for one compiled model (every subgraph)."""
+    plan = plans[0]
     ins = [model.tensors[i] for i in model.inputs]
     outs = [model.tensors[i] for i in model.outputs]
-    calls = [(step, lay) for step, lay in enumerate(layers) if lay.kernel]
+    calls = [lay for lay in graphs[0] if lay.kernel]
+    arena_bytes = plans[-1].base + plans[-1].arena_bytes
     macro = prefix.upper()
     name = c_string(name)
     header = "\n".join([
         f"/* Generated by tinydeploy from {name}: do not edit. */",
         f"#ifndef {macro}_H", f"#define {macro}_H", "#include <stdint.h>",
         '#include "td_runtime.h"', "",
-        f"#define {macro}_ARENA_BYTES {plan.arena_bytes}",
+        f"#define {macro}_ARENA_BYTES {arena_bytes}",
         f"#define {macro}_STATE_BYTES {plan.state_bytes}",
         f"#define {macro}_NUM_LAYERS {len(calls)}",
         *_io_defines(macro, "INPUT", ins, plan), *_io_defines(macro, "OUTPUT", outs, plan), "",
@@ -191,45 +237,48 @@ def generate_c(model: Model, layers: list[Layer], plan: MemoryPlan, name: str,
              "#ifdef TD_PROFILE", "void td_profile_mark(int layer);",
              "#define TD_MARK(i) td_profile_mark(i)", "#else", "#define TD_MARK(i)", "#endif",
              "#ifdef TD_CHECK_WRITES",
-             f"#define TD_BEGIN() td_check_begin(arena, {plan.arena_bytes}, state, "
+             f"#define TD_BEGIN(whole) td_check_begin(whole, {arena_bytes}, state, "
              f"{plan.state_bytes})",
              "#define TD_END(name, r) td_check_end(name, r, (int32_t)(sizeof r / sizeof r[0]))",
-             "#else", "#define TD_BEGIN()", "#define TD_END(name, r)", "#endif", ""]
-    for t_index in plan.state_offsets:
-        t = model.tensors[t_index]
-        if t.is_constant and t.data:
-            parts.append(_array(ConstArray(f"init_{t_index}", "uint8_t",
-                                           np.frombuffer(t.data, np.uint8))))
-    parts += _constant_tensors([lay for _, lay in calls], model)
-    for step, lay in calls:
-        assert lay.params is not None
-        for c in lay.consts:
-            parts.append(_array(c))
-        label = f"L{lay.op.index}" if not lay.op.subgraph else f"S{lay.op.subgraph}L{lay.op.index}"
-        parts.append(_params(label, lay.params, step in plan.fast))
-    names = ", ".join(f'"{lay.op.index}:{lay.op.opcode}"' for _, lay in calls) or '""'
-    labels = [f"L{lay.op.index}" if not lay.op.subgraph else f"S{lay.op.subgraph}L{lay.op.index}"
-              for _, lay in calls]
+             "#else", "#define TD_BEGIN(whole)", "#define TD_END(name, r)", "#endif", ""]
+    for g in model.subgraphs:
+        for t in g.tensors:
+            if t.is_variable and t.is_constant and t.data:
+                parts.append(_array(ConstArray(f"S{g.index}init{t.index}", "uint8_t",
+                                               np.frombuffer(t.data, np.uint8))))
+    for g, layers in zip(model.subgraphs, graphs):
+        parts += _constant_tensors(g, layers)
+        for step, lay in enumerate(layers):
+            if lay.kernel is None:
+                continue
+            assert lay.params is not None
+            for c in lay.consts:
+                parts.append(_array(c))
+            parts.append(_params(_label(lay), lay.params, step in plans[g.index].fast))
+    names = ", ".join(f'"{lay.op.index}:{lay.op.opcode}"' for lay in calls) or '""'
+    labels = [_label(lay) for lay in calls]
     parts += [f"static const char *const layer_names[] = {{{names}}};", "",
               "#ifdef TD_INTROSPECT  /* host builds: each call's parameters, for the tests */",
               f"const void *const {prefix}_layer_params[] = "
               f"{{{', '.join(f'&{lb}_p' for lb in labels) or '0'}}};",
               "#endif", "#ifdef TD_CHECK_WRITES"]
-    for step, lay in calls:
-        ranges = _write_ranges(lay, step, plan, model) or ["{0, 0, 0}"]
-        parts.append(f"static const td_write_range W{step}[] = {{{', '.join(ranges)}}};")
-    parts += ["#endif", "", f"void {prefix}_invoke(int8_t *arena, int8_t *state) {{",
-              "    (void)arena;", "    (void)state;"]
-    for i, (step, lay) in enumerate(calls):
-        label = f"L{lay.op.index}" if not lay.op.subgraph else f"S{lay.op.subgraph}L{lay.op.index}"
-        parts += ["    TD_BEGIN();", f"    {_call(lay, step, plan, label, model)}",
-                  f"    TD_END(layer_names[{i}], W{step});", f"    TD_MARK({i});"]
-    parts += ["}", "", f"void {prefix}_reset(int8_t *state) {{", "    (void)state;",
-              *_reset(model, plan), "}", ""]
+    for g, layers in zip(model.subgraphs, graphs):
+        for step, lay in enumerate(layers):
+            if lay.kernel is not None:
+                ranges = _write_ranges(lay, step, plans[g.index], g) or ["{0, 0, 0}"]
+                parts.append(f"static const td_write_range W{g.index}_{step}[] = "
+                             f"{{{', '.join(ranges)}}};")
+    parts += ["#endif", ""]
+    for g in model.subgraphs[1:]:
+        parts.append(f"static void {prefix}_sg{g.index}(int8_t *arena, int8_t *state);")
+    for g, layers in reversed(list(zip(model.subgraphs, graphs))):
+        parts += _graph_function(g, layers, plans, prefix)
+    parts += [f"void {prefix}_reset(int8_t *state) {{", "    (void)state;",
+              *_reset(model, plans), "}", ""]
     parts += [f"static const td_io inputs[] = {{{', '.join(_io(t, plan) for t in ins)}}};",
               f"static const td_io outputs[] = {{{', '.join(_io(t, plan) for t in outs)}}};",
               f"const td_descriptor {prefix}_desc = {{",
-              f'    "{name}", {plan.arena_bytes}, {plan.state_bytes}, {len(ins)}, {len(outs)}, '
+              f'    "{name}", {arena_bytes}, {plan.state_bytes}, {len(ins)}, {len(outs)}, '
               f"inputs, outputs, {len(calls)}, layer_names, {prefix}_invoke, {prefix}_reset}};", ""]
     return GeneratedC(prefix, header, "\n".join(parts))
 

@@ -17,7 +17,7 @@ from tinydeploy.codegen import GeneratedC, generate_c
 from tinydeploy.compile_options import CompileOptions
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.lowering import check_supported, lower_model
-from tinydeploy.memory_plan import MemoryPlan, plan_memory
+from tinydeploy.memory_plan import MemoryPlan, plan_model
 from tinydeploy.ops.base import Layer
 from tinydeploy.tflite_reader import Model, Tensor, parse_model
 from tinydeploy.validate import validate_graphs, validate_tensors
@@ -32,10 +32,20 @@ class CompiledModel:
 
     name: str
     model: Model
-    layers: list[Layer]
-    plan: MemoryPlan
+    graphs: list[list[Layer]]   # the layers of each subgraph; graphs[0] is what invoke runs
+    plans: list[MemoryPlan]
     options: CompileOptions = field(default_factory=CompileOptions)
     tflite: bytes = b""
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The entry subgraph's layers."""
+        return self.graphs[0]
+
+    @property
+    def plan(self) -> MemoryPlan:
+        """The entry subgraph's memory plan (its arena region starts at 0)."""
+        return self.plans[0]
 
     @property
     def layout(self) -> str:
@@ -56,11 +66,13 @@ class CompiledModel:
 
     @cached_property
     def c(self) -> GeneratedC:
-        return generate_c(self.model, self.layers, self.plan, self.name, self.prefix)
+        return generate_c(self.model, self.graphs, self.plans, self.name, self.prefix)
 
     @property
     def arena_bytes(self) -> int:
-        return self.plan.arena_bytes
+        """The whole arena: every subgraph's region, one after another."""
+        last = self.plans[-1]
+        return last.base + last.arena_bytes if len(self.plans) > 1 else last.arena_bytes
 
     @property
     def state_bytes(self) -> int:
@@ -70,11 +82,12 @@ class CompiledModel:
     def weight_bytes(self) -> int:
         """Bytes of constant data (weights, biases, multipliers) the model puts in flash."""
         size = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int64_t": 8}
-        return sum(c.values.size * size.get(c.ctype, 4) for lay in self.layers for c in lay.consts)
+        return sum(c.values.size * size.get(c.ctype, 4)
+                   for layers in self.graphs for lay in layers for c in lay.consts)
 
     @property
     def macs(self) -> int:
-        return sum(lay.macs for lay in self.layers)
+        return sum(lay.macs for layers in self.graphs for lay in layers)
 
     @property
     def input_tensors(self) -> list[Tensor]:
@@ -132,8 +145,8 @@ def _compile(data: bytes, label: str, options: CompileOptions,
     validate_tensors(model)
     check_supported(model)
     validate_graphs(model, options)
-    layers = lower_model(model, options)
-    compiled = CompiledModel(label, model, layers, plan_memory(model, layers), options, data)
+    graphs = lower_model(model, options)
+    compiled = CompiledModel(label, model, graphs, plan_model(model, graphs), options, data)
     _CACHE[key] = compiled
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

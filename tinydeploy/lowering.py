@@ -94,10 +94,8 @@ def lower_node(ctx: OpContext) -> Layer:
         raise type(exc)(f"{ctx.where}: {exc.problem}", exc.fix) from None
 
 
-def lower_model(model: Model, options: CompileOptions) -> list[Layer]:
-    """Lower every node of the entry subgraph (check_supported and validation come first)."""
-    if model.subgraph_count > 1:
-        raise TinyDeployError(f"the model has {model.subgraph_count} subgraphs (control flow)",
-                              "tinydeploy compiles single-subgraph models; remove IF/WHILE ops")
-    g = model.main
-    return [lower_node(OpContext(model, g, op, options)) for op in g.operators]
+def lower_model(model: Model, options: CompileOptions) -> list[list[Layer]]:
+    """Lower every node of every subgraph (check_supported and validation come first): the
+    layers of subgraph i at index i."""
+    return [[lower_node(OpContext(model, g, op, options)) for op in g.operators]
+            for g in model.subgraphs]

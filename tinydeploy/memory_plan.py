@@ -20,21 +20,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tinydeploy.errors import TinyDeployError
 from tinydeploy.ops.base import Layer
-from tinydeploy.tflite_reader import Model
+from tinydeploy.tflite_reader import Model, Subgraph
 
 ALIGN = 16
+Graph = Model | Subgraph  # what a plan reads: tensors, inputs, outputs
 
 
 @dataclass
 class MemoryPlan:
+    """One subgraph's plan. Its arena region starts `base` bytes into the model's arena."""
+
     arena_bytes: int
-    offsets: dict[int, int]          # tensor index -> byte offset in the arena
+    offsets: dict[int, int]          # tensor index -> byte offset in the graph's arena region
     lifetimes: dict[int, tuple[int, int]]
     scratch: dict[int, int]          # layer position -> offset of its scratch buffer
     fast: frozenset[int] = frozenset()  # layer positions granted their fast_scratch
-    state_bytes: int = 0
+    state_bytes: int = 0             # the whole model's persistent state
     state_offsets: dict[int, int] = field(default_factory=dict)  # persistent tensor -> offset
+    named_state: dict[str, int] = field(default_factory=dict)    # named state buffer -> offset
+    named_sizes: dict[str, int] = field(default_factory=dict)
+    base: int = 0
 
     def region_offset(self, tensor: int) -> tuple[str, int]:
         """("arena" or "state", byte offset) of a planned tensor."""
@@ -43,41 +50,79 @@ class MemoryPlan:
         return "arena", self.offsets[tensor]
 
 
+@dataclass
+class StateLayout:
+    """The persistent state of a whole model: every subgraph's variable tensors, then the named
+    buffers layers declare (resource variables, CALL_ONCE flags), each 16-byte aligned."""
+
+    tensors: dict[tuple[int, int], int]  # (subgraph, tensor) -> offset
+    named: dict[str, int]
+    sizes: dict[str, int]
+    total: int
+
+
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(model: Model, layers: list[Layer]) -> MemoryPlan:
+def plan_state(model: Model, graphs: list[list[Layer]]) -> StateLayout:
+    tensors, named, sizes, end = {}, {}, {}, 0
+    for g in model.subgraphs:
+        for t in g.tensors:
+            if t.is_variable:
+                tensors[(g.index, t.index)] = end
+                end += _align(max(t.nbytes, 1))
+    for layers in graphs:
+        for layer in layers:
+            for name, size in layer.state_buffers.items():
+                if name in sizes and sizes[name] != size:
+                    raise TinyDeployError(f"state buffer {name} is used with {sizes[name]} and "
+                                          f"{size} bytes", "every use of a resource variable "
+                                                           "must have the same shape and type")
+                if name not in named:
+                    named[name], sizes[name] = end, size
+                    end += _align(max(size, 1))
+    return StateLayout(tensors, named, sizes, end)
+
+
+def plan_model(model: Model, graphs: list[list[Layer]]) -> list[MemoryPlan]:
+    """A plan per subgraph (graphs[i] the layers of subgraph i) over one shared state layout;
+    each subgraph's arena region follows the previous one's (a called subgraph runs while its
+    caller's tensors are alive)."""
+    state = plan_state(model, graphs)
+    plans, base = [], 0
+    for g, layers in zip(model.subgraphs, graphs):
+        plan = plan_memory(g, layers, state)
+        plan.base = base
+        base += _align(plan.arena_bytes)
+        plans.append(plan)
+    return plans
+
+
+def plan_memory(model: Graph, layers: list[Layer], state: StateLayout | None = None) -> MemoryPlan:
     """The plan with each possible input/output overlap taken where it makes the arena smaller
     (sharing a buffer also ties the input's space to the output's lifetime, which can cost more
     than it saves), then each layer's fast_scratch granted where the arena does not grow."""
-    plan, chosen, fast = _plan(model, layers, set(), set()), set(), set()
+    if state is None:
+        state = plan_state(model if isinstance(model, Model) else Model([model], "", 3), [layers])
+    plan, chosen, fast = _plan(model, layers, set(), set(), state), set(), set()
     for step, layer in enumerate(layers):
         if layer.overlap:
-            trial = _plan(model, layers, chosen | {step}, fast)
+            trial = _plan(model, layers, chosen | {step}, fast, state)
             if trial.arena_bytes < plan.arena_bytes:
                 plan, chosen = trial, chosen | {step}
     for step, layer in enumerate(layers):
         if layer.fast_scratch:
-            trial = _plan(model, layers, chosen, fast | {step})
+            trial = _plan(model, layers, chosen, fast | {step}, state)
             if trial.arena_bytes <= plan.arena_bytes:
                 plan, fast = trial, fast | {step}
     return plan
 
 
-def _state(model: Model) -> tuple[dict[int, int], int]:
-    """Offsets of the persistent tensors, one after another, 16-byte aligned."""
-    offsets, end = {}, 0
-    for t in model.tensors:
-        if t.is_variable:
-            offsets[t.index] = end
-            end += _align(max(t.nbytes, 1))
-    return offsets, end
-
-
-def _plan(model: Model, layers: list[Layer], overlapped: set[int],
-          fast: set[int]) -> MemoryPlan:
-    state_offsets, state_bytes = _state(model)
+def _plan(model: Graph, layers: list[Layer], overlapped: set[int], fast: set[int],
+          state: StateLayout) -> MemoryPlan:
+    graph_index = model.index if isinstance(model, Subgraph) else 0
+    state_offsets = {t: off for (g, t), off in state.tensors.items() if g == graph_index}
     root: dict[int, int] = {}
     delta: dict[int, int] = {}  # a merged tensor's byte offset inside its root's buffer
 
@@ -94,7 +139,7 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int],
         return total
 
     for layer in layers:
-        if layer.func is None:
+        if layer.alias:
             root[layer.outputs[0]] = find(layer.inputs[0])
 
     end = len(layers)
@@ -102,7 +147,8 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int],
     last: dict[int, int] = {}
 
     def touch(t: int, step: int) -> None:
-        if t in state_offsets or model.tensors[t].is_constant:
+        tensor = model.tensors[t]
+        if t in state_offsets or tensor.is_constant or tensor.dtype == "resource":
             return  # persistent state has its own region; constants stay in flash
         r = find(t)
         first[r] = min(first.get(r, step), step)
@@ -164,4 +210,4 @@ def _plan(model: Model, layers: list[Layer], overlapped: set[int],
     all_offsets = {t: offsets[find(t)] + shift(t) for t in tensors}
     return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first if r >= 0},
                       {-1 - r: offsets[r] for r in offsets if r < 0}, frozenset(fast),
-                      state_bytes, state_offsets)
+                      state.total, state_offsets, state.named, state.sizes)

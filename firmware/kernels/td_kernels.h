@@ -176,6 +176,11 @@ typedef struct {
     int32_t diff_min;
 } td_softmax_params;
 
+/* READ_VARIABLE and ASSIGN_VARIABLE: a copy between a tensor and a state buffer. */
+typedef struct {
+    int32_t bytes;
+} td_variable_params;
+
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
@@ -211,4 +216,5 @@ void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
+void td_variable_copy(const td_variable_params *p, const void *from, void *to);
 #endif

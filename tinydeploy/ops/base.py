@@ -146,13 +146,21 @@ class ConstArg:
     name: str
 
 
+@dataclass(frozen=True)
+class StateArg:
+    """A named buffer of the persistent state (a resource variable, a flag), declared by the
+    layer in `state_buffers`."""
+
+    name: str
+
+
 class _Scratch:
     def __repr__(self) -> str:
         return "SCRATCH"
 
 
 SCRATCH = _Scratch()  # the layer's scratch buffer (0 where it has none)
-Arg = TensorArg | TensorListArg | ConstArg | _Scratch | None  # None: a null pointer
+Arg = TensorArg | TensorListArg | ConstArg | StateArg | _Scratch | None  # None: a null pointer
 
 
 @dataclass
@@ -166,7 +174,8 @@ class ConstArray:
 
 @dataclass
 class Layer:
-    """One kernel call, or an alias (`kernel` is None) that makes outputs[0] share inputs[0]."""
+    """One kernel call; or, with no kernel, an alias (outputs[0] shares inputs[0]'s storage), a
+    call of other subgraphs (`control`, e.g. CALL_ONCE) or nothing at all (VAR_HANDLE)."""
 
     op: Operator
     kernel: Kernel | None
@@ -182,6 +191,13 @@ class Layer:
     # more scratch that buys a faster variant (FAST params become 1), granted by the memory plan
     # where it does not grow the arena
     fast_scratch: int = 0
+    alias: bool = False
+    # named buffers of the persistent state the layer uses (name -> bytes; the same name in
+    # several layers, of any subgraph, is one buffer) and those it writes
+    state_buffers: dict[str, int] = field(default_factory=dict)
+    state_writes: list[str] = field(default_factory=list)
+    control: str | None = None   # "call_once": run subgraph calls[0] once after each reset
+    calls: list[int] = field(default_factory=list)
 
     @property
     def func(self) -> str | None:
@@ -265,6 +281,10 @@ class OpContext:
 
     def const(self, suffix: str, ctype: str, values: np.ndarray) -> ConstArray:
         return ConstArray(f"{self.name}_{suffix}", ctype, np.ascontiguousarray(values))
+
+    def producer(self, tensor: int) -> Operator | None:
+        """The node of this subgraph that writes `tensor`, if any."""
+        return next((op for op in self.graph.operators if tensor in op.outputs), None)
 
     def constant(self, i: int, what: str) -> np.ndarray:
         """Input i's constant data (an error naming `what` where it is computed at run time)."""

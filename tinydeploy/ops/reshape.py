@@ -55,7 +55,7 @@ def _alias(ctx: OpContext) -> Layer:
     ctx.require(x.dtype not in ("int8", "int16") or (
         x.zp0 == y.zp0 and (len(x.scale) == 0) == (len(y.scale) == 0)),
         "input and output quantization differ: a reshape cannot requantize")
-    return Layer(ctx.op, None, inputs=[x.index], outputs=[y.index])
+    return Layer(ctx.op, None, inputs=[x.index], outputs=[y.index], alias=True)
 
 
 register(
