@@ -85,7 +85,8 @@ def _constant_tensors(graph: Subgraph, layers: list[Layer]) -> list[str]:
     seen: set[int] = set()
     out = []
     for lay in layers:
-        for a in lay.args:
+        for a in lay.args + ([TensorListArg(tuple(lay.op.inputs))] if lay.control in
+                             ("if", "while") else []):
             ts = [a.index] if isinstance(a, TensorArg) else (
                 list(a.indices) if isinstance(a, TensorListArg) else [])
             for t in ts:
@@ -134,17 +135,63 @@ def _write_ranges(layer: Layer, step: int, plan: MemoryPlan, graph: Subgraph) ->
 
 
 def _graph_function(graph: Subgraph, layers: list[Layer], plans: list[MemoryPlan],
-                    prefix: str) -> list[str]:
+                    prefix: str, graphs_of: list[Subgraph]) -> list[str]:
     """The C function that runs one subgraph: kernel calls, write checks, profile marks (entry
-    subgraph only) and calls of other subgraphs."""
+    subgraph only) and calls of other subgraphs (CALL_ONCE, IF, WHILE: tensors copied in and out
+    of the callee's arena region)."""
     plan = plans[graph.index]
     name = f"{prefix}_invoke" if graph.index == 0 else f"{prefix}_sg{graph.index}"
     static = "" if graph.index == 0 else "static "
     body = [f"{static}void {name}(int8_t *arena, int8_t *state) {{", "    (void)arena;",
             "    (void)state;"]
     mark = 0
+
+    def copy(dst: str, src: str, nbytes: int) -> str:
+        return f"memcpy({dst}, {src}, {nbytes});"
+
+    def inner(g: int, t: int) -> str:
+        """A tensor of called subgraph g, from this function's arena pointer."""
+        region, off = plans[g].region_offset(t)
+        return f"state + {off}" if region == "state" else (
+            f"arena + {plans[g].base - plan.base + off}")
+
+    def here(t: int) -> str:
+        return _pointer(graph, plan, t, "const int8_t *")
+
+    def call(g: int) -> str:
+        return f"{prefix}_sg{g}(arena + {plans[g].base - plan.base}, state);"
+
     for step, lay in enumerate(layers):
-        if lay.control == "call_once":
+        if lay.control in ("if", "while"):
+            ga, gb = (graphs_of[c] for c in lay.calls)
+        if lay.control == "if":
+            cond, args = lay.op.inputs[0], lay.op.inputs[1:]
+            body.append(f"    if (*(const uint8_t *)({here(cond)})) {{")
+            for branch, g in ((0, ga), (1, gb)):
+                if branch:
+                    body.append("    } else {")
+                body += [f"        {copy(inner(g.index, d), here(s), g.tensors[d].nbytes)}"
+                         for s, d in zip(args, g.inputs)]
+                body.append(f"        {call(g.index)}")
+                body += [f"        {copy(f'(int8_t *)({here(o)})', inner(g.index, s), g.tensors[s].nbytes)}"
+                         for o, s in zip(lay.op.outputs, g.outputs)]
+            body.append("    }")
+        elif lay.control == "while":
+            outs = lay.op.outputs
+            body += [f"    {copy(f'(int8_t *)({here(o)})', here(i), graph.tensors[o].nbytes)}"
+                     for i, o in zip(lay.op.inputs, outs)]
+            body.append("    for (;;) {")
+            body += [f"        {copy(inner(ga.index, d), here(o), ga.tensors[d].nbytes)}"
+                     for o, d in zip(outs, ga.inputs)]
+            body += [f"        {call(ga.index)}",
+                     f"        if (!*(const uint8_t *)({inner(ga.index, ga.outputs[0])})) break;"]
+            body += [f"        {copy(inner(gb.index, d), here(o), gb.tensors[d].nbytes)}"
+                     for o, d in zip(outs, gb.inputs)]
+            body.append(f"        {call(gb.index)}")
+            body += [f"        {copy(f'(int8_t *)({here(o)})', inner(gb.index, s), gb.tensors[s].nbytes)}"
+                     for o, s in zip(outs, gb.outputs)]
+            body.append("    }")
+        elif lay.control == "call_once":
             callee = lay.calls[0]
             flag = plan.named_state[f"call_once_{callee}"]
             offset = plans[callee].base - plan.base
@@ -272,7 +319,7 @@ def generate_c(model: Model, graphs: list[list[Layer]], plans: list[MemoryPlan],
     for g in model.subgraphs[1:]:
         parts.append(f"static void {prefix}_sg{g.index}(int8_t *arena, int8_t *state);")
     for g, layers in reversed(list(zip(model.subgraphs, graphs))):
-        parts += _graph_function(g, layers, plans, prefix)
+        parts += _graph_function(g, layers, plans, prefix, model.subgraphs)
     parts += [f"void {prefix}_reset(int8_t *state) {{", "    (void)state;",
               *_reset(model, plans), "}", ""]
     parts += [f"static const td_io inputs[] = {{{', '.join(_io(t, plan) for t in ins)}}};",
