@@ -156,6 +156,11 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
         target.flash(fw.build.elf, fw.project)
         with target.link(timeout) as link:
             info = link.info()
+            if info.get("clock", "ok") != "ok":
+                raise TinyDeployError(
+                    f"{board.name}'s clock set-up {info['clock']}: the board runs on its reset "
+                    "clock, so its timings are not the board's", "check the board's power and "
+                    f"crystal, or build with --clock reset; the steps are in {board.path}")
             for case in progress(cases, total=len(cases), desc="inputs"):
                 inf = link.run_input(fw.wire_bytes(case))
                 ticks.append(inf.ticks)

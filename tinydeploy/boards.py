@@ -66,6 +66,7 @@ class Board:
     official_platform: str | None = None
     upload_command: str | None = None   # PlatformIO upload_command ($SOURCE, $UPLOAD_PORT)
     upload_image: str = "bin"           # what $SOURCE is: elf, bin or uf2
+    qemu_serial_index: int = 0          # which of QEMU's -serial options is the board's UART
 
     @property
     def is_qemu(self) -> bool:
@@ -189,6 +190,7 @@ def load_board_file(path: Path) -> Board:
         upload_command=_get(data, path, "platformio.upload_command", str, default=None),
         upload_image=_get(data, path, "platformio.upload_image", str, {"elf", "bin", "uf2"},
                           default="bin"),
+        qemu_serial_index=_get(data, path, "qemu.serial_index", int, default=0),
     )
 
 

@@ -39,8 +39,10 @@ class QemuSession:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
+        # the machine maps -serial options to its UARTs in order: the ones before the board's
+        # UART go nowhere
         return shlex.split(qemu_command(self.board)) + [
-            "-kernel", str(self.elf),
+            "-kernel", str(self.elf), *["-serial", "null"] * self.board.qemu_serial_index,
             "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on"]
 
     def start(self) -> "QemuSession":

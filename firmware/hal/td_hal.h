@@ -12,6 +12,9 @@ uint64_t td_timer_now(void);      /* monotonic ticks at TD_TIMER_HZ */
 
 void td_exit(int code);           /* ends a simulation (semihosting) or parks the core */
 
+/* "ok", or which bring-up step (board_init.c) gave up waiting, e.g. a PLL that never locked */
+const char *td_clock_status(void);
+
 uint32_t td_stack_size(void);     /* bytes between the end of .bss and the top of RAM */
 uint32_t td_stack_used(void);     /* the stack's high-water mark since reset */
 #endif

@@ -355,6 +355,7 @@ static void cmd_td_info(void) {
     put_kv("m-td-timer-hz-", TD_TIMER_HZ);
     put_str("m-td-timer-["); put_str(TD_TIMER_KIND); put_line("]");
     put_kv("m-td-clock-hz-", TD_CLOCK_HZ);
+    put_str("m-td-clock-["); put_str(td_clock_status()); put_line("]");
     put_kv("m-td-stack-bytes-", td_stack_size());
     put_kv("m-td-stack-used-", td_stack_used());
 }
