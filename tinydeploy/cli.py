@@ -351,6 +351,10 @@ class Flash(Command):
         _model_arg(p)
         _board_arg(p)
         p.add_argument("--port", help="serial/upload port (default: found automatically)")
+        p.add_argument("--serial", choices=["tcp", "pty"], default="tcp",
+                       help="QEMU boards: the UART as a local TCP port (socket://, default) or a "
+                            "pseudo-terminal /dev/pts/N that any serial program, the MLPerf Tiny "
+                            "runner included, can open")
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.bench import make_firmware
@@ -367,7 +371,7 @@ class Flash(Command):
         if board.is_qemu:
             # a plain kill should stop the emulator too: make SIGTERM unwind like Ctrl-C
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            with QemuSession(board, fw.build.elf) as q:
+            with QemuSession(board, fw.build.elf, args.serial) as q:
                 print(f"QEMU is running {fw.build.elf}; its UART is {q.url} (Ctrl-C stops it)",
                       flush=True)
                 try:
