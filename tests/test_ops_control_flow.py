@@ -1,7 +1,6 @@
 """IF and WHILE (tinydeploy/ops/control_flow.py): branches and loops as subgraphs, tensors copied
 in and out; bit-exact with the reference on the host and in QEMU."""
 
-import numpy as np
 import pytest
 
 from ophelp import assert_host_bitexact, assert_qemu_bitexact

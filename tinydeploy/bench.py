@@ -20,6 +20,7 @@ import numpy as np
 
 from tinydeploy.boards import Board
 from tinydeploy.build import BuildResult, build_project
+from tinydeploy.compare import Agreement
 from tinydeploy.compiler import CompiledModel
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import firmware_models, render_project, weights_for_board
@@ -178,13 +179,14 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
             f"{board.timer} ticks", f"the board's timer ({board.timer}) does not run here; use a "
             "board file whose [timer] kind counts on this hardware (QEMU has no DWT: systick)")
     host_out = [ref.run(case) for case in cases]
-    mismatched = [i for i, (d, h) in enumerate(zip(device_out, host_out))
-                  if not all(np.array_equal(a, b.reshape(a.shape)) for a, b in zip(d, h))]
+    agreement = Agreement()
+    for d, h in zip(device_out, host_out):
+        agreement.add(d, h)
     per_tick = board.units_per_tick
     report: dict[str, Any] = {
         "model": compiled.name, "board": board.name, "core": board.core,
         "simulated": board.is_qemu, "inputs": len(cases), "oracle": ref.name,
-        "mismatches": len(mismatched), "mismatched_inputs": mismatched[:20],
+        **agreement.report(), "mismatched_inputs": agreement.mismatched[:20],
         **_latency(ticks, board),
         "latency_mlperf_us": mlperf_us, "mlperf_runs": runs,
         "flash_bytes": fw.build.flash_bytes, "ram_bytes": fw.build.ram_bytes,

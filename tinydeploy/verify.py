@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tinydeploy.compare import Agreement
 from tinydeploy.compiler import compile_model
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.host_runner import HostModel
@@ -58,17 +59,20 @@ def verify(model_path: str | Path, count: int = 100, files: list[Path] | None = 
     cases += random_inputs(compiled, count, seed)
     per_output = [0] * len(compiled.output_tensors)
     values = [0] * len(compiled.output_tensors)
-    max_diff = 0
+    max_diff = 0.0
+    agreement = Agreement()
     for inputs in progress(cases, total=len(cases), desc="verifying"):
-        for i, (a, b) in enumerate(zip(host.run(inputs), ref.run(inputs))):
+        got, want = host.run(inputs), ref.run(inputs)
+        agreement.add(got, want)
+        for i, (a, b) in enumerate(zip(got, want)):
             b = b.reshape(a.shape)
             if not np.array_equal(a, b):
                 per_output[i] += 1
                 values[i] += int(np.sum(a != b))
-                max_diff = max(max_diff, int(np.max(np.abs(a.astype(np.float64) - b))))
+                max_diff = max(max_diff, float(np.max(np.abs(a.astype(np.float64) - b))))
     return {
         "model": compiled.name, "oracle": ref.name, "inputs": len(cases),
-        "mismatches": sum(per_output),
+        **agreement.report(), "bit_exact": sum(per_output) == 0,
         "mismatches_per_output": per_output, "mismatched_values_per_output": values,
         "max_abs_difference": max_diff, "arena_bytes": compiled.arena_bytes,
         "tflm_arena_bytes_host": tflm_arena_bytes(model_path),
