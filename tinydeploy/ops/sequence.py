@@ -211,8 +211,8 @@ def _lower_lstm(ctx: OpContext) -> Layer:
     input_scale, state_scale = _scale(ctx, x), _scale(ctx, h_state)
     hidden_scale = _scale(ctx, hidden)
     gate_scale = [f32(2.0 ** -12)] * 4  # Q3.12 without layer norm
-    if layer_norm:
-        for g in present:
+    if layer_norm:  # the reference reads all four, the input gate's with CIFG too
+        for g in range(4):
             ctx.require(len(inter[g].scale) > 0, f"intermediate tensor {g} has no quantization "
                                                  "(layer norm needs the gates' scales)")
             gate_scale[g] = f32(inter[g].scale[0])
