@@ -173,3 +173,90 @@ def test_lstm_options_the_converter_does_not_write():
 def test_svdf_random_models():
     made = [op_model("SVDF", s) for s in range(SVDF_SEEDS)]
     assert_host_bitexact([p for p, _ in made], count=8, describe=[d for _, d in made])
+
+
+# ---- keyword spotters ----
+
+def lstm_kws() -> bytes:
+    """49 frames of 10 MFCCs -> LSTM(64), full sequence -> dense(12) -> softmax."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    units, frames, mfcc, labels = 64, 49, 10, 12
+    head = [(rng.normal(0, 1 / math.sqrt(frames * units), (frames * units, labels)).astype(
+        np.float32), rng.normal(0, 0.1, labels).astype(np.float32))]
+    reps = rng.normal(0, 2.0, (64, 1, frames, mfcc)).astype(np.float32)
+    return sequence.keras_lstm_tflite(units, frames, mfcc, reps, head=head, softmax=True)
+
+
+def svdf_kws() -> bytes:
+    """Streaming keyword spotting as Google's SVDF models do it: one frame of 40 filterbank
+    energies per invocation -> SVDF(64, rank 1, memory 8) -> SVDF(64, rank 1, memory 8) ->
+    SVDF(32, rank 2, memory 4) -> dense(12) -> softmax, the time context held in the SVDF states."""
+    from tinydeploy.tflite_writer import Op, T, build
+
+    rng = np.random.default_rng(5)
+    frames = np.abs(rng.normal(0, 3.0, (96, 1, 40)))
+    tensors, ops, _, _, s_in, zp_in, h = sequence.svdf_layers(
+        rng, 40, [(64, 1, 8), (64, 1, 8), (32, 2, 4)], 1, frames)
+    w = rng.normal(0, 1 / math.sqrt(32), (12, 32))
+    b = rng.normal(0, 0.1, 12)
+    qw, sw = sequence._symmetric(w, 8)
+    logits = h.reshape(-1, 32) @ w.T + b
+    s_out, zp_out = sequence._asymmetric(float(logits.min()), float(logits.max()))
+    last, base = len(tensors) - 1, len(tensors)
+    tensors += [T((12, 32), "int8", qw, [sw], [0], name="dense_weights"),
+                T((12,), "int32", np.round(b / (s_in * sw)).astype(np.int32), [s_in * sw], [0],
+                  name="dense_bias"),
+                T((1, 12), "int8", None, [s_out], [zp_out], name="logits"),
+                T((1, 12), "int8", None, [1 / 256], [-128], name="probabilities")]
+    ops += [Op("FULLY_CONNECTED", [last, base, base + 1], [base + 2], "FullyConnectedOptions", {}),
+            Op("SOFTMAX", [base + 2], [base + 3], "SoftmaxOptions", {"beta": 1.0})]
+    return build(tensors, ops, [0], [base + 3])
+
+
+def _kws_paths() -> list[tuple[Path, str]]:
+    return [(cached_tflite("kws-lstm", lstm_kws, *SOURCES), "LSTM keyword spotter"),
+            (cached_tflite("kws-svdf", svdf_kws, *SOURCES), "SVDF keyword spotter")]
+
+
+def test_keyword_spotters_on_the_host():
+    made = _kws_paths()
+    assert _opcodes(made[0][0]) == ["UNIDIRECTIONAL_SEQUENCE_LSTM", "RESHAPE", "FULLY_CONNECTED",
+                                    "SOFTMAX"]
+    assert _opcodes(made[1][0]) == ["SVDF"] * 3 + ["FULLY_CONNECTED", "SOFTMAX"]
+    for layout in ("int16", "int8"):
+        assert_host_bitexact([p for p, _ in made], count=10, layout=layout,
+                             describe=[d for _, d in made])
+
+
+def _qemu_models() -> list[tuple[Path, str]]:
+    variants = _variant_paths()
+    return ([op_model("UNIDIRECTIONAL_SEQUENCE_LSTM", s) for s in range(3)]
+            + [op_model("SVDF", s) for s in range(4)]
+            + [variants[i] for i in (1, 4, 7, 9)] + _kws_paths())
+
+
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0"])
+def test_sequence_models_in_qemu(board):
+    """Random LSTM and SVDF models, the LSTM options and both keyword spotters on a simulated
+    Cortex-M4 and Cortex-M0 (16 KB of RAM: every one of them fits), state carried."""
+    made = _qemu_models()
+    assert_qemu_bitexact([p for p, _ in made], (board,), count=4, describe=[d for _, d in made])
+
+
+def test_keyword_spotter_instructions_on_m4():
+    """Instructions per inference on qemu-m4 (a timer tick is 40 instructions there), with the
+    outputs checked too; the LSTM spotter runs 49 steps per inference, the SVDF one a frame."""
+    made = _kws_paths()
+    models, cases, expected = reference_cases([p for p, _ in made], 6)
+    with tempfile.TemporaryDirectory(prefix="td-kws-") as work:
+        result = run_batch(models, cases, get_board("qemu-m4"), Path(work))
+    for (index, _, _), got, want in zip(cases, result.outputs, expected):
+        np.testing.assert_array_equal(got[0], want[0].reshape(got[0].shape), made[index][1])
+    for index, (_, what) in enumerate(made):
+        ticks = [t for (i, _, _), t in zip(cases, result.ticks) if i == index]
+        instructions = 40 * sum(ticks) / len(ticks)
+        print(f"{what}: {instructions:,.0f} instructions per inference, "
+              f"{instructions / models[index].macs:.2f} per MAC")
