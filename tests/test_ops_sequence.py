@@ -260,3 +260,24 @@ def test_keyword_spotter_instructions_on_m4():
         instructions = 40 * sum(ticks) / len(ticks)
         print(f"{what}: {instructions:,.0f} instructions per inference, "
               f"{instructions / models[index].macs:.2f} per MAC")
+
+
+def _rewrite(path: Path, change) -> bytes:  # type: ignore[no-untyped-def]
+    m = tw.unpack(path.read_bytes())
+    change(m.subgraphs[0].operators[0])
+    return tw.pack(m)
+
+
+@pytest.mark.parametrize("what,model,change", [
+    ("the reference's integer SVDF takes RELU only", "SVDF",
+     lambda op: setattr(op.builtinOptions, "fusedActivationFunction", 0)),
+    ("needs 5 intermediate tensors", "UNIDIRECTIONAL_SEQUENCE_LSTM",
+     lambda op: setattr(op, "intermediates", [])),
+    ("diagonal recurrent weights", "UNIDIRECTIONAL_SEQUENCE_LSTM",
+     lambda op: setattr(op.builtinOptions, "diagonalRecurrentTensors", True)),
+])
+def test_what_the_kernels_do_not_take_is_one_clear_error(what, model, change):
+    path, _ = op_model(model, 0)
+    with pytest.raises(TinyDeployError, match=what) as err:
+        compile_model(_rewrite(path, change))
+    assert err.value.problem.startswith("node 0 (")

@@ -130,6 +130,7 @@ def _lstm_dims(ctx: OpContext) -> tuple[int, int, int, int, int]:
     ctx.require(len(wr.shape) == 2 and wr.shape[0] == wi.shape[0],
                 f"recurrent-to-output weights have shape {list(wr.shape)} (2-D [cell, output] "
                 "is required; diagonal recurrent weights are not supported)")
+    ctx.require(wi.shape[0] >= 1 and wr.shape[1] >= 1, "an LSTM without cells or outputs")
     return n_batch, n_time, x.shape[2], wi.shape[0], wr.shape[1]
 
 
@@ -201,8 +202,8 @@ def _lower_lstm(ctx: OpContext) -> Layer:
     ctx.require(projection or n_output == n_cell,
                 f"output width {n_output} differs from the cell width {n_cell} without projection")
     mids = ctx.op.intermediates
-    ctx.require(len(mids) == 5, f"the integer LSTM needs 5 intermediate tensors, the node has "
-                                f"{len(mids)}")
+    ctx.require(len(mids) == 5 and min(mids) >= 0, f"the integer LSTM needs 5 intermediate "
+                                                    f"tensors, the node has {mids}")
     inter = [ctx.graph.tensors[i] for i in mids]
     hidden = inter[4]
     ctx.require(hidden.dtype == "int8" and len(hidden.scale) > 0,
