@@ -162,12 +162,16 @@ def test_converter_writes_the_fused_lstm():
 def test_lstm_random_models():
     made = [op_model("UNIDIRECTIONAL_SEQUENCE_LSTM", s) for s in range(LSTM_SEEDS)]
     assert all(_opcodes(p) == ["UNIDIRECTIONAL_SEQUENCE_LSTM"] for p, _ in made)
-    assert_host_bitexact([p for p, _ in made], count=6, describe=[d for _, d in made])
+    for layout in ("int16", "int8", "rows"):  # the weight matrices' layouts (td_matmul.h)
+        assert_host_bitexact([p for p, _ in made], count=6, layout=layout,
+                             describe=[d for _, d in made])
 
 
 def test_lstm_options_the_converter_does_not_write():
     made = _variant_paths()
-    assert_host_bitexact([p for p, _ in made], count=6, describe=[d for _, d in made])
+    for layout in ("int16", "int8"):
+        assert_host_bitexact([p for p, _ in made], count=6, layout=layout,
+                             describe=[d for _, d in made])
 
 
 def test_svdf_random_models():

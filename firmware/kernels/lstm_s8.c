@@ -13,6 +13,7 @@
 #include <string.h>
 #include "td_kernels.h"
 #include "td_fixedpoint.h"
+#include "td_matmul.h"
 #include "td_quant.h"
 
 /* ---- gemmlowp's fixed point on int16 raw values ---- */
@@ -188,14 +189,41 @@ static void td_layer_norm16(int16_t *gate, const int16_t *weights, const int32_t
 
 /* ---- one gate ---- */
 
-/* acc rows of W x (+ bias), requantized and added to the int16 gate with saturation */
-static void td_gate_matmul(int16_t *gate, const int8_t *w, const int32_t *bias, const int8_t *x,
-                           int32_t rows, int32_t cols, int32_t mult, int32_t shift) {
-    for (int32_t r = 0; r < rows; ++r) {
-        const int8_t *row = w + r * cols;
-        int32_t acc = bias[r];
-        for (int32_t c = 0; c < cols; ++c) acc += (int32_t)row[c] * x[c];
-        gate[r] = td_sat16(td_mbqm(acc, mult, shift) + gate[r]);
+/* acc[r] += row r . x for four rows of a matrix in FULLY_CONNECTED's blocked layout (rows in
+ * fours, n values each padded to a multiple of 4), `block` its first element */
+static void td_lstm_rows4(const td_lstm_params *p, int32_t block, const int8_t *x, int32_t n,
+                          int32_t acc[4]) {
+    static const int8_t pos_wide[4] = {0, 2, 1, 3};  /* value j of a wide group sits here */
+    const int32_t groups = n >> 2;
+    if (p->layout == TD_ROWS) {
+        td_dot_rows_4x1((const int8_t *)p->w + block, (n + 3) & ~3, x, n, acc);
+        return;
+    }
+    if (p->layout == TD_W16) {
+        const int16_t *w = (const int16_t *)p->w + block;
+        if (groups) td_mm_4x1_w16(w, x, groups, acc);
+        for (int r = 0; r < 4; ++r)
+            for (int32_t j = 0; j < (n & 3); ++j)
+                acc[r] += x[4 * groups + j] * w[16 * groups + 4 * r + pos_wide[j]];
+    } else {
+        const int8_t *w = (const int8_t *)p->w + block;
+        if (groups) td_mm_4x1_w8(w, x, groups, acc);
+        for (int r = 0; r < 4; ++r)
+            for (int32_t j = 0; j < (n & 3); ++j)
+                acc[r] += x[4 * groups + j] * w[16 * groups + 4 * r + j];
+    }
+}
+
+/* W x + bias for every row, requantized and added to the int16 gate with saturation */
+static void td_gate_matmul(const td_lstm_params *p, int16_t *gate, int32_t w, const int32_t *bias,
+                           const int8_t *x, int32_t rows, int32_t cols, int32_t mult,
+                           int32_t shift) {
+    const int32_t k4 = (cols + 3) & ~3;
+    for (int32_t r = 0; r < rows; r += 4) {
+        int32_t acc[4] = {0, 0, 0, 0};
+        td_lstm_rows4(p, w + r * k4, x, cols, acc);
+        for (int32_t j = 0; j < 4 && r + j < rows; ++j)
+            gate[r + j] = td_sat16(td_mbqm(acc[j] + bias[r + j], mult, shift) + gate[r + j]);
     }
 }
 
@@ -203,9 +231,9 @@ static void td_lstm_gate(const td_lstm_params *p, int g, const int8_t *x, const 
                          const int16_t *cell, int16_t *gate) {
     const int32_t n_cell = p->n_cell;
     memset(gate, 0, (size_t)n_cell * sizeof *gate);
-    td_gate_matmul(gate, p->w + p->w_in[g], p->bias + p->b_in[g], x, n_cell, p->n_input,
+    td_gate_matmul(p, gate, p->w_in[g], p->bias + p->b_in[g], x, n_cell, p->n_input,
                    p->in_mult[g], p->in_shift[g]);
-    td_gate_matmul(gate, p->w + p->w_rec[g], p->bias + p->b_rec[g], h, n_cell, p->n_output,
+    td_gate_matmul(p, gate, p->w_rec[g], p->bias + p->b_rec[g], h, n_cell, p->n_output,
                    p->rec_mult[g], p->rec_shift[g]);
     if (p->peephole && g != TD_LSTM_CELL_GATE) {
         const int16_t *wp = p->w16 + p->peep[g];
@@ -269,14 +297,16 @@ static void td_lstm_step(const td_lstm_params *p, const int8_t *x, int8_t *h, in
                                   p->hidden_shift);
         hidden[c] = (int8_t)td_clamp(v - p->hidden_zp, -128, 127);
     }
-    const int8_t *w = p->w + p->w_proj;
-    const int32_t *bias = p->bias + p->b_proj;
-    for (int32_t r = 0; r < p->n_output; ++r) {
-        int32_t acc = bias[r];
-        for (int32_t c = 0; c < n_cell; ++c) acc += (int32_t)w[r * n_cell + c] * hidden[c];
-        int32_t v = td_clamp(td_mbqm(acc, p->proj_mult, p->proj_shift) + p->output_zp, -128, 127);
-        if (p->proj_clip > 0) v = td_clamp(v, -p->proj_clip, p->proj_clip);
-        h[r] = (int8_t)v;
+    const int32_t *bias = p->bias + p->b_proj, k4 = (n_cell + 3) & ~3;
+    for (int32_t r = 0; r < p->n_output; r += 4) {
+        int32_t acc[4] = {0, 0, 0, 0};
+        td_lstm_rows4(p, p->w_proj + r * k4, hidden, n_cell, acc);
+        for (int32_t j = 0; j < 4 && r + j < p->n_output; ++j) {
+            int32_t v = td_mbqm(acc[j] + bias[r + j], p->proj_mult, p->proj_shift);
+            v = td_clamp(v + p->output_zp, -128, 127);
+            if (p->proj_clip > 0) v = td_clamp(v, -p->proj_clip, p->proj_clip);
+            h[r + j] = (int8_t)v;
+        }
     }
 }
 

@@ -150,6 +150,9 @@ typedef struct {
     int32_t cell_shift;                 /* log2 of the cell state's scale */
     int32_t cell_clip;                  /* quantized cell clip, 0: none */
     int32_t proj_clip;                  /* quantized projection clip, 0: none */
+    /* weight matrices (td_matmul.h): TD_W8, TD_W16 or TD_ROWS, rows in fours as
+     * FULLY_CONNECTED's */
+    int32_t layout;
     int32_t w_in[4];                    /* offset in w of each gate's input weights [cell, input] */
     int32_t w_rec[4];                   /* offset in w of recurrent weights [cell, output] */
     int32_t w_proj;                     /* offset in w of the projection weights [output, cell] */
@@ -159,7 +162,7 @@ typedef struct {
     int32_t ln_bias[4];                 /* offset in bias of the gate bias (layer norm) */
     int32_t peep[4];                    /* offset in w16 of the peephole weights */
     int32_t ln[4];                      /* offset in w16 of the layer-norm coefficients */
-    const int8_t *w;
+    const void *w;                      /* int16 elements with TD_W16, int8 otherwise */
     const int32_t *bias;
     const int16_t *w16;
 } td_lstm_params;

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tinydeploy import quantmath as qm
+from tinydeploy import weight_layout as wl
 from tinydeploy.ops import register, register_constant
 from tinydeploy.ops.base import (SCRATCH, ConstArg, GeneratedOp, Kernel, Layer, OpContext, OpSpec,
                                  Params, TensorArg, cfield)
@@ -68,6 +69,8 @@ class LstmParams(Params):
     cell_shift: int = cfield("int32_t", "log2 of the cell state's scale")
     cell_clip: int = cfield("int32_t", "quantized cell clip, 0: none")
     proj_clip: int = cfield("int32_t", "quantized projection clip, 0: none")
+    layout: int = cfield("int32_t", "weight matrices (td_matmul.h): TD_W8, TD_W16 or TD_ROWS, "
+                                    "rows in fours as FULLY_CONNECTED's")
     w_in: list[int] = cfield("int32_t", "offset in w of each gate's input weights [cell, input]",
                              count=4)
     w_rec: list[int] = cfield("int32_t", "offset in w of recurrent weights [cell, output]", count=4)
@@ -80,7 +83,7 @@ class LstmParams(Params):
     ln_bias: list[int] = cfield("int32_t", "offset in bias of the gate bias (layer norm)", count=4)
     peep: list[int] = cfield("int32_t", "offset in w16 of the peephole weights", count=4)
     ln: list[int] = cfield("int32_t", "offset in w16 of the layer-norm coefficients", count=4)
-    w: str | None = cfield("const int8_t *")
+    w: str | None = cfield("const void *", "int16 elements with TD_W16, int8 otherwise")
     bias: str | None = cfield("const int32_t *")
     w16: str | None = cfield("const int16_t *")
 
@@ -228,6 +231,7 @@ def _lower_lstm(ctx: OpContext) -> Layer:
                 f"cell state scale 2^{cell_shift} with CIFG (the reference computes no tanh for "
                 "it and reads an unwritten buffer)")
 
+    layout = ctx.options.layout
     w_parts: list[np.ndarray] = []
     b_parts: list[np.ndarray] = []
     w16_parts: list[np.ndarray] = []
@@ -254,8 +258,8 @@ def _lower_lstm(ctx: OpContext) -> Layer:
         s_rec = f32(f32(_scale(ctx, ctx.input(REC_W[g])) * state_scale) / gate_scale[g])
         fields["in_mult"][g], fields["in_shift"][g] = _multiplier(ctx, float(s_in), name)
         fields["rec_mult"][g], fields["rec_shift"][g] = _multiplier(ctx, float(s_rec), name)
-        fields["w_in"][g] = put(w_parts, wi)
-        fields["w_rec"][g] = put(w_parts, wr)
+        fields["w_in"][g] = put(w_parts, wl.fc_rows(wi, layout))
+        fields["w_rec"][g] = put(w_parts, wl.fc_rows(wr, layout))
         # the zero points folded into the biases; with layer norm the bias comes after it
         fields["b_in"][g] = put(b_parts, _wrap32((0 if layer_norm else bias)
                                                  - x.zp0 * wi.sum(axis=1)))
@@ -290,7 +294,7 @@ def _lower_lstm(ctx: OpContext) -> Layer:
                 _weights(ctx, PROJ_B, (n_output,), "int32", "projection bias"))
         real = f32(f32(_scale(ctx, ctx.input(PROJ_W)) * hidden_scale) / state_scale)
         proj_mult, proj_shift = _multiplier(ctx, float(real), "projection")
-        w_proj = put(w_parts, wp)
+        w_proj = put(w_parts, wl.fc_rows(wp, layout))
         b_proj = put(b_parts, _wrap32(bias + hidden.zp0 * wp.sum(axis=1)))
         macs_per_step += n_output * n_cell
         clip = float(ctx.option("proj_clip", 0.0))
@@ -302,7 +306,8 @@ def _lower_lstm(ctx: OpContext) -> Layer:
                  if clip > 0 else 0)
 
     name = ctx.name
-    consts = [ctx.const("w", "int8_t", np.concatenate(w_parts)),
+    consts = [ctx.const("w", "int16_t" if layout == "int16" else "int8_t",
+                        np.concatenate(w_parts)),
               ctx.const("bias", "int32_t", np.concatenate(b_parts))]
     if w16_parts:
         consts.append(ctx.const("w16", "int16_t", np.concatenate(w16_parts)))
@@ -310,7 +315,7 @@ def _lower_lstm(ctx: OpContext) -> Layer:
         n_batch=n_batch, n_time=n_time, n_input=n_input, n_cell=n_cell, n_output=n_output,
         time_major=int(bool(ctx.option("time_major", False))),
         gates=sum(1 << g for g in present), peephole=int(peephole), layer_norm=int(layer_norm),
-        projection=int(projection), hidden_mult=hidden_mult, hidden_shift=hidden_shift,
+        projection=int(projection), layout=wl.LAYOUT_CODES[layout], hidden_mult=hidden_mult, hidden_shift=hidden_shift,
         hidden_zp=hidden.zp0, proj_mult=proj_mult, proj_shift=proj_shift, output_zp=h_state.zp0,
         cell_shift=cell_shift, cell_clip=cell_clip, proj_clip=proj_clip, w_proj=w_proj,
         b_proj=b_proj, w=f"{name}_w", bias=f"{name}_bias",
