@@ -39,7 +39,8 @@ def _opcodes(path: Path) -> list[str]:
 
 # ---- LSTM variants: a converted model with the options the converter does not write ----
 
-def _tensor(m, shape, dtype, data=None, scale=None, zp=None, name=""):  # type: ignore[no-untyped-def]
+def _tensor(m, shape, dtype, data=None, scale=None, zp=None,  # type: ignore[no-untyped-def]
+            name=""):
     """Append a tensor (and its buffer) to subgraph 0 of an unpacked model; its index."""
     from ai_edge_litert import schema_py_generated as s
 

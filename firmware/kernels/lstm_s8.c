@@ -29,8 +29,8 @@ static inline int16_t td_sat16(int32_t v) {
 
 /* SaturatingRoundingDoublingHighMul for int16. gemmlowp adds 2^14 (1 - 2^14 below zero) and
  * divides by 2^15 truncating toward zero; for every product that is floor((ab + 2^14) / 2^15):
- * with ab = -k, -floor((k + 2^14 - 1) / 2^15) = -ceil((k - 2^14) / 2^15) = floor((2^14 - k) / 2^15).
- * One multiply, an add and an arithmetic shift. */
+ * with ab = -k, -floor((k + 2^14 - 1) / 2^15) = -ceil((k - 2^14) / 2^15)
+ * = floor((2^14 - k) / 2^15). One multiply, an add and an arithmetic shift. */
 static inline int16_t td_srdhm16(int16_t a, int16_t b) {
     if (a == b && a == INT16_MIN) return INT16_MAX;
     return td_w16(((int32_t)a * b + (1 << 14)) >> 15);

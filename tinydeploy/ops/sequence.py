@@ -8,10 +8,15 @@ scales of the intermediate tensors where the LSTM is layer-normalized), the hidd
 quantization in the fifth intermediate tensor. Everything scale-dependent is computed here as the
 reference's Prepare does (unidirectional_sequence_lstm.cc: PopulateQuantizedLstmParams8x8_16 and
 the zero points folded into the biases), in its float and double precision. CIFG, peephole,
-layer norm, projection and both clips are supported; diagonal recurrent weights are not.
+layer norm, projection and both clips are supported; diagonal recurrent weights are not. As the
+reference does: the fused activation is not read (the cell gate and the output use tanh), and
+where the cell scale is outside 2^-15..2^-9 (tanh with 0..6 integer bits) the output reads the
+input gate's buffer in place of tanh(cell) (refused with CIFG, where that buffer is unwritten).
+The oracle is LiteRT's kernel; TFLite Micro's integer LSTM is a different implementation.
 
 SVDF is TFLite's integer SVDF (int8 input and weights_feature, int16 weights_time and state, int32
-bias): the reference's Prepare computes its two multipliers in double.
+bias): the reference's Prepare computes its two multipliers in double; it takes RELU only and its
+integer kernel then clamps the output to int8 without applying it.
 """
 
 from __future__ import annotations
@@ -160,12 +165,6 @@ def _weights(ctx: OpContext, i: int, shape: tuple[int, ...], dtype: str, what: s
     return t.array().astype(np.int64)
 
 
-def _multiplier(ctx: OpContext, real: float, what: str) -> tuple[int, int]:
-    m, s = qm.quantize_multiplier(real)
-    ctx.require(s >= -31, f"{what} multiplier {real:.3g} is out of range")
-    return m, s
-
-
 def _wrap32(v: np.ndarray) -> np.ndarray:
     """int64 values reduced to int32 the way the reference's int32 arithmetic wraps."""
     return ((np.asarray(v, np.int64) + 2 ** 31) % 2 ** 32 - 2 ** 31).astype(np.int64)
@@ -256,8 +255,8 @@ def _lower_lstm(ctx: OpContext) -> Layer:
         bias = _weights(ctx, GATE_B[g], (n_cell,), "int32", f"{name} gate bias")
         s_in = f32(f32(_scale(ctx, ctx.input(IN_W[g])) * input_scale) / gate_scale[g])
         s_rec = f32(f32(_scale(ctx, ctx.input(REC_W[g])) * state_scale) / gate_scale[g])
-        fields["in_mult"][g], fields["in_shift"][g] = _multiplier(ctx, float(s_in), name)
-        fields["rec_mult"][g], fields["rec_shift"][g] = _multiplier(ctx, float(s_rec), name)
+        fields["in_mult"][g], fields["in_shift"][g] = qm.quantize_multiplier(float(s_in))
+        fields["rec_mult"][g], fields["rec_shift"][g] = qm.quantize_multiplier(float(s_rec))
         fields["w_in"][g] = put(w_parts, wl.fc_rows(wi, layout))
         fields["w_rec"][g] = put(w_parts, wl.fc_rows(wr, layout))
         # the zero points folded into the biases; with layer norm the bias comes after it
@@ -267,15 +266,15 @@ def _lower_lstm(ctx: OpContext) -> Layer:
         macs_per_step += n_cell * (n_input + n_output)
         if peephole and g != CELL_GATE:
             wp = _weights(ctx, PEEP_W[g], (n_cell,), "int16", f"cell-to-{name} weights")
-            real = 2.0 ** cell_shift * float(_scale(ctx, ctx.input(PEEP_W[g]))) / float(
-                gate_scale[g])
-            fields["peep_mult"][g], fields["peep_shift"][g] = _multiplier(
-                ctx, float(f32(real)), f"cell-to-{name}")
+            # 2^cell_shift * scale / gate scale in double, stored as float
+            real = f32(2.0 ** cell_shift * float(_scale(ctx, ctx.input(PEEP_W[g])))
+                       / float(gate_scale[g]))
+            fields["peep_mult"][g], fields["peep_shift"][g] = qm.quantize_multiplier(float(real))
             fields["peep"][g] = put(w16_parts, wp)
         if layer_norm:
             coef = _weights(ctx, LN_W[g], (n_cell,), "int16", f"{name} layer-norm coefficients")
             ln_scale = _scale(ctx, ctx.input(LN_W[g]))
-            m, s = _multiplier(ctx, float(ln_scale), f"{name} layer norm")
+            m, s = qm.quantize_multiplier(float(ln_scale))
             ctx.require(-31 <= s + 12 <= 30, f"{name} layer-norm scale {float(ln_scale)!r} is "
                                              "out of the kernel's range")
             fields["ln_mult"][g], fields["ln_shift"][g] = m, s
@@ -284,7 +283,7 @@ def _lower_lstm(ctx: OpContext) -> Layer:
             fields["ln_bias"][g] = put(b_parts, bias)
 
     hidden_real = float(f32(2.0 ** -15 / float(hidden_scale) * 2.0 ** -15))
-    hidden_mult, hidden_shift = _multiplier(ctx, hidden_real, "hidden")
+    hidden_mult, hidden_shift = qm.quantize_multiplier(hidden_real)
     proj_mult, proj_shift = qm.quantize_multiplier(1.0)
     w_proj = b_proj = proj_clip = 0
     if projection:
@@ -293,7 +292,7 @@ def _lower_lstm(ctx: OpContext) -> Layer:
         bias = (np.zeros(n_output, np.int64) if pb is None else
                 _weights(ctx, PROJ_B, (n_output,), "int32", "projection bias"))
         real = f32(f32(_scale(ctx, ctx.input(PROJ_W)) * hidden_scale) / state_scale)
-        proj_mult, proj_shift = _multiplier(ctx, float(real), "projection")
+        proj_mult, proj_shift = qm.quantize_multiplier(float(real))
         w_proj = put(w_parts, wl.fc_rows(wp, layout))
         b_proj = put(b_parts, _wrap32(bias + hidden.zp0 * wp.sum(axis=1)))
         macs_per_step += n_output * n_cell
@@ -315,7 +314,8 @@ def _lower_lstm(ctx: OpContext) -> Layer:
         n_batch=n_batch, n_time=n_time, n_input=n_input, n_cell=n_cell, n_output=n_output,
         time_major=int(bool(ctx.option("time_major", False))),
         gates=sum(1 << g for g in present), peephole=int(peephole), layer_norm=int(layer_norm),
-        projection=int(projection), layout=wl.LAYOUT_CODES[layout], hidden_mult=hidden_mult, hidden_shift=hidden_shift,
+        projection=int(projection), layout=wl.LAYOUT_CODES[layout], hidden_mult=hidden_mult,
+        hidden_shift=hidden_shift,
         hidden_zp=hidden.zp0, proj_mult=proj_mult, proj_shift=proj_shift, output_zp=h_state.zp0,
         cell_shift=cell_shift, cell_clip=cell_clip, proj_clip=proj_clip, w_proj=w_proj,
         b_proj=b_proj, w=f"{name}_w", bias=f"{name}_bias",
@@ -454,10 +454,10 @@ def _lower_svdf(ctx: OpContext) -> Layer:
         consts.append(ctx.const("bias", "int32_t",
                                 _weights(ctx, 3, (n_unit,), "int32", "bias").reshape(-1)))
         bias_arg = ConstArg(f"{ctx.name}_bias")
-    sx, swf, sst = float(_scale(ctx, x)), float(_scale(ctx, ctx.input(1))), float(_scale(ctx, state))
-    swt, sy = float(_scale(ctx, ctx.input(2))), float(_scale(ctx, y))
-    m1, s1 = _multiplier(ctx, sx * swf / sst, "feature")
-    m2, s2 = _multiplier(ctx, sst * swt / sy, "output")
+    sx, swf, swt = (float(_scale(ctx, t)) for t in (x, ctx.input(1), ctx.input(2)))
+    sst, sy = float(_scale(ctx, state)), float(_scale(ctx, y))
+    m1, s1 = qm.quantize_multiplier(sx * swf / sst)
+    m2, s2 = qm.quantize_multiplier(sst * swt / sy)
     params = SvdfParams(n_batch=n_batch, n_input=n_input, n_filter=n_filter, n_memory=n_memory,
                         n_unit=n_unit, rank=rank, input_zp=x.zp0, output_zp=y.zp0,
                         feature_mult=m1, feature_shift=s1, output_mult=m2, output_shift=s2)
