@@ -86,6 +86,9 @@ class Operator:
     options: dict[str, Any]
     options_type: str | None = None  # the schema's options table name, None where absent
     subgraph: int = 0
+    # tensors the converter attaches to record quantization of internal values (the integer
+    # LSTM's gate and hidden scales); never read or written by the graph
+    intermediates: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -279,13 +282,13 @@ def _read_subgraph(buf: _Buf, sg: _Table, index: int, opcodes: list[tuple[str, i
         if oi >= len(opcodes):
             raise buf.fail(f"operator {i} uses opcode {oi} of {len(opcodes)}")
         name, version = opcodes[oi]
-        ins, outs = op.vector(1, "i"), op.vector(2, "i")
-        for t_idx in ins + outs:
+        ins, outs, mids = op.vector(1, "i"), op.vector(2, "i"), op.vector(8, "i")
+        for t_idx in ins + outs + mids:
             if t_idx >= len(tensors) or t_idx < -1:
                 raise buf.fail(f"operator {i} ({name}) refers to tensor {t_idx} of {len(tensors)}")
         where = f"node {i}" if index == 0 else f"subgraph {index} node {i}"
         opts, otype = _read_options(op, name, where)
-        operators.append(Operator(i, name, version, ins, outs, opts, otype, index))
+        operators.append(Operator(i, name, version, ins, outs, opts, otype, index, mids))
     inputs, outputs = sg.vector(1, "i"), sg.vector(2, "i")
     for t_idx in inputs + outputs:
         if not 0 <= t_idx < len(tensors):

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define TD_DW_MAX_K 16                  /* kernel height limit of td_depthwise_conv2d_s8 */
+#define TD_LSTM_CELL_GATE 2             /* gate index of the LSTM's cell (tanh) gate */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
@@ -118,6 +119,54 @@ typedef struct {
     int32_t output_exponent;
 } td_hard_swish_params;
 
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, integer 8x8->16. Per-gate arrays are indexed input, forget,
+ * cell, output; offsets index the w, bias and w16 arrays. */
+typedef struct {
+    int32_t n_batch;
+    int32_t n_time;
+    int32_t n_input;
+    int32_t n_cell;
+    int32_t n_output;
+    int32_t time_major;                 /* 1: input [time, batch, input], 0: [batch, time, input] */
+    int32_t gates;                      /* bit g: gate g is present (no input gate with CIFG) */
+    int32_t peephole;
+    int32_t layer_norm;
+    int32_t projection;
+    int32_t in_mult[4];                 /* input x weights to the gate's scale */
+    int32_t in_shift[4];
+    int32_t rec_mult[4];                /* hidden x recurrent weights to the gate's scale */
+    int32_t rec_shift[4];
+    int32_t peep_mult[4];
+    int32_t peep_shift[4];
+    int32_t ln_mult[4];
+    int32_t ln_shift[4];
+    int32_t ln_guard[4];                /* variance used where it rounds below 1 */
+    int32_t hidden_mult;                /* output gate x tanh(cell) to the hidden value */
+    int32_t hidden_shift;
+    int32_t hidden_zp;
+    int32_t proj_mult;
+    int32_t proj_shift;
+    int32_t output_zp;                  /* zero point of the output state (projection) */
+    int32_t cell_shift;                 /* log2 of the cell state's scale */
+    int32_t cell_clip;                  /* quantized cell clip, 0: none */
+    int32_t proj_clip;                  /* quantized projection clip, 0: none */
+    /* weight matrices (td_matmul.h): TD_W8, TD_W16 or TD_ROWS, rows in fours as
+     * FULLY_CONNECTED's */
+    int32_t layout;
+    int32_t w_in[4];                    /* offset in w of each gate's input weights [cell, input] */
+    int32_t w_rec[4];                   /* offset in w of recurrent weights [cell, output] */
+    int32_t w_proj;                     /* offset in w of the projection weights [output, cell] */
+    int32_t b_in[4];                    /* offset in bias of each gate's input-side effective bias */
+    int32_t b_rec[4];                   /* offset in bias of the recurrent-side effective bias */
+    int32_t b_proj;
+    int32_t ln_bias[4];                 /* offset in bias of the gate bias (layer norm) */
+    int32_t peep[4];                    /* offset in w16 of the peephole weights */
+    int32_t ln[4];                      /* offset in w16 of the layer-norm coefficients */
+    const void *w;                      /* int16 elements with TD_W16, int8 otherwise */
+    const int32_t *bias;
+    const int16_t *w16;
+} td_lstm_params;
+
 typedef struct {
     int32_t size;
     const int8_t *table;                /* 256 entries, indexed by the input byte as uint8 */
@@ -176,6 +225,22 @@ typedef struct {
     int32_t diff_min;
 } td_softmax_params;
 
+/* SVDF, int8: state [batch, filter, memory] of int16, filters grouped `rank` per unit. */
+typedef struct {
+    int32_t n_batch;
+    int32_t n_input;
+    int32_t n_filter;
+    int32_t n_memory;
+    int32_t n_unit;
+    int32_t rank;
+    int32_t input_zp;
+    int32_t output_zp;
+    int32_t feature_mult;               /* input x weights_feature to the state's scale */
+    int32_t feature_shift;
+    int32_t output_mult;                /* state x weights_time to the output's scale */
+    int32_t output_shift;
+} td_svdf_params;
+
 /* READ_VARIABLE and ASSIGN_VARIABLE: a copy between a tensor and a state buffer. */
 typedef struct {
     int32_t bytes;
@@ -208,6 +273,9 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *output_state,
+    int16_t *cell_state, void *scratch);
+int32_t td_lstm_s8_scratch(const td_lstm_params *p);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
@@ -216,5 +284,7 @@ void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
+void td_svdf_s8(const td_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
+    const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *out);
 void td_variable_copy(const td_variable_params *p, const void *from, void *to);
 #endif
