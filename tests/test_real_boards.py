@@ -64,3 +64,14 @@ def test_board_too_small_for_model(tmp_path):
     cm = compile_model(generated_model("wide_activations"))
     with pytest.raises(Exception, match="qemu-m0 has 16,384"):
         make_firmware(cm, get_board("qemu-m0"), tmp_path / "fw")
+
+
+def test_build_takes_the_clock_configuration(tiny_kws, tmp_path):
+    from tinydeploy.cli import main
+
+    for clock, hz in (("reset", 16_000_000), ("max", 180_000_000)):
+        out = tmp_path / clock
+        assert main(["build", str(tiny_kws), "--board", "nucleo-f446re", "--clock", clock,
+                     "--out", str(out)]) == 0
+        config = (out / "src" / "board_config.h").read_text()
+        assert f"#define TD_CLOCK_HZ {hz}u" in config and f'"{clock}"' in config
