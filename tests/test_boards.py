@@ -62,3 +62,55 @@ def test_boards_json(capsys):
     data = json.loads(capsys.readouterr().out)
     m4 = next(b for b in data if b["name"] == "qemu-m4")
     assert m4["flash_bytes"] == 4194304 and m4["ram_bytes"] == 4194304 and m4["simulated"]
+
+
+def test_clock_configurations_are_picked_by_name():
+    b = get_board("nucleo-f446re")
+    assert b.clock == "max" and b.clock_hz == 180_000_000 and b.uart_clock_hz == 45_000_000
+    assert b.clock_steps > 0 and b.init[:b.clock_steps][0].note.startswith("RCC APB1ENR")
+    reset = get_board("nucleo-f446re", "reset")
+    assert reset.clock == "reset" and reset.clock_hz == 16_000_000 and reset.clock_steps == 0
+    assert reset.init == b.init[b.clock_steps:]  # the common steps follow either configuration
+    assert b.uart_fallback_clock_hz == reset.uart_clock_hz == 16_000_000
+    assert [(c.name, c.hz) for c in b.clock_options] == [("reset", 16_000_000),
+                                                          ("max", 180_000_000)]
+    f405 = get_board("qemu-stm32f405")
+    assert f405.clock == "reset" and f405.is_qemu and f405.qemu_serial_index == 1
+
+
+def test_every_real_board_defaults_to_its_max_clock():
+    for b in list_boards():
+        if not b.is_qemu:
+            assert b.clock == "max" and {c.name for c in b.clock_options} == {"max", "reset"}
+
+
+def test_clock_errors_name_the_choices(tmp_path):
+    with pytest.raises(TinyDeployError, match="no clock configuration 'turbo'.*reset, max"):
+        get_board("nucleo-f446re", "turbo")
+    with pytest.raises(TinyDeployError, match="qemu-m4 has one fixed clock"):
+        get_board("qemu-m4", "max")
+    text = (BOARDS / "nucleo-f446re.toml").read_text()
+    p = tmp_path / "mine.toml"
+    p.write_text(text.replace('default = "max"', 'default = "fast"'))
+    with pytest.raises(TinyDeployError, match=f"{p}: .*'clock.default'"):
+        load_board_file(p)
+    p.write_text(text.replace("hz = 180_000_000", 'hz = "fast"'))
+    with pytest.raises(TinyDeployError, match=f"{p}: .*'clock.max.hz'"):
+        load_board_file(p)
+    p.write_text("clock_hz = 1\n" + text)
+    with pytest.raises(TinyDeployError, match="both 'clock_hz' and a \\[clock\\] table"):
+        load_board_file(p)
+    p.write_text(text.replace('[clock.max]\n', '[clock.max]\ncore_caches = true\n'))
+    with pytest.raises(TinyDeployError, match="core_caches' is for Cortex-M7"):
+        load_board_file(p)
+
+
+def test_boards_json_shows_every_clock(capsys):
+    assert main(["boards", "--json"]) == 0
+    data = {b["name"]: b for b in json.loads(capsys.readouterr().out)}
+    f446 = data["nucleo-f446re"]
+    assert f446["clock"] == "max" and f446["clock_hz"] == 180_000_000
+    assert f446["clocks"] == {"reset": {"hz": 16_000_000, "uart_clock_hz": 16_000_000},
+                              "max": {"hz": 180_000_000, "uart_clock_hz": 45_000_000}}
+    assert data["qemu-m4"]["clock"] is None and data["qemu-m4"]["clocks"] == {}
+    assert data["qemu-stm32f405"]["clock"] == "reset"

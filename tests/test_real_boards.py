@@ -12,6 +12,7 @@ from tinydeploy.build import elf_sections
 from tinydeploy.compiler import compile_model
 
 REAL = [b.name for b in list_boards() if not b.is_qemu]
+REAL_CLOCKS = [(b.name, c.name) for b in list_boards() if not b.is_qemu for c in b.clock_options]
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +20,9 @@ def kws_compiled(tiny_kws):
     return compile_model(tiny_kws)
 
 
-@pytest.mark.parametrize("name", REAL)
-def test_real_board_firmware_links(name, kws_compiled, tmp_path):
-    board = get_board(name)
+@pytest.mark.parametrize("name,clock", REAL_CLOCKS)
+def test_real_board_firmware_links(name, clock, kws_compiled, tmp_path):
+    board = get_board(name, clock)
     fw = make_firmware(kws_compiled, board, tmp_path / name)
     sections = elf_sections(fw.build.elf)
     assert sections[".isr_vector"] >= 16 * 4
@@ -29,6 +30,12 @@ def test_real_board_firmware_links(name, kws_compiled, tmp_path):
     board_config = (fw.project / "src" / "board_config.h").read_text()
     for step in board.init:  # every bring-up step of the board file reaches the firmware
         assert f"0x{step.addr:08X}u" in board_config
+    # the chosen clock configuration's steps come first, with its frequencies
+    assert f"#define TD_CLOCK_STEPS {board.clock_steps} " in board_config
+    assert f"#define TD_CLOCK_HZ {board.clock_hz}u" in board_config
+    assert f"#define TD_UART_CLOCK_HZ {board.uart_clock_hz}u" in board_config
+    assert f'#define TD_CLOCK_CONFIG "{clock}"' in board_config
+    assert f"#define TD_CORE_CACHES {int(board.core_caches)} " in board_config
     ini = (fw.project / "platformio.ini").read_text()
     assert f"upload_protocol = {board.upload_protocol}" in ini
     assert f"upload_command = {board.upload_command}" in ini
@@ -57,3 +64,14 @@ def test_board_too_small_for_model(tmp_path):
     cm = compile_model(generated_model("wide_activations"))
     with pytest.raises(Exception, match="qemu-m0 has 16,384"):
         make_firmware(cm, get_board("qemu-m0"), tmp_path / "fw")
+
+
+def test_build_takes_the_clock_configuration(tiny_kws, tmp_path):
+    from tinydeploy.cli import main
+
+    for clock, hz in (("reset", 16_000_000), ("max", 180_000_000)):
+        out = tmp_path / clock
+        assert main(["build", str(tiny_kws), "--board", "nucleo-f446re", "--clock", clock,
+                     "--out", str(out)]) == 0
+        config = (out / "src" / "board_config.h").read_text()
+        assert f"#define TD_CLOCK_HZ {hz}u" in config and f'"{clock}"' in config

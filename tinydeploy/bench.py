@@ -185,6 +185,7 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
     per_tick = board.units_per_tick
     report: dict[str, Any] = {
         "model": compiled.name, "board": board.name, "core": board.core,
+        "clock": board.clock, "clock_hz": board.clock_hz,
         "simulated": board.is_qemu, "inputs": len(cases), "oracle": ref.name,
         **agreement.report(), "mismatched_inputs": agreement.mismatched[:20],
         **_latency(ticks, board),

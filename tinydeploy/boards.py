@@ -2,6 +2,13 @@
 
 A user adds a board by adding a file (in `boards/` or a folder named by `TINYDEPLOY_BOARDS`);
 a missing or mistyped field is reported with the file and the field's name.
+
+A board may describe its clock set-up as data: a `[clock]` table names its configurations
+(`[clock.max]`, `[clock.reset]`, ...), each with the core clock (`hz`), the UART kernel clock it
+implies (`uart_clock_hz`) and the bring-up steps that reach it (`[[clock.NAME.init]]`); `default`
+says which one is built unless the user picks another. The chosen configuration's steps run first,
+then the board's common `[[init]]` steps (pins, peripheral clocks). A board without a `[clock]`
+table (the QEMU machines) has one fixed clock, its top-level `clock_hz`.
 """
 
 from __future__ import annotations
@@ -19,19 +26,32 @@ CORES = {"cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "c
          "cortex-m55"}
 DSP_CORES = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"}
 UART_DRIVERS = {"cmsdk", "pl011", "stm32_usart_v1", "stm32_usart_v2", "nrf"}
-INIT_OPS = {"write", "wait"}
+INIT_OPS = {"write", "wait", "delay"}
 TIMERS = {"systick", "dwt"}
 
 
 @dataclass(frozen=True)
 class InitStep:
-    """One bring-up step: a masked register write, or a wait until (reg & mask) == value."""
+    """One bring-up step: a masked register write, a bounded wait until (reg & mask) == value, or
+    a delay of `value` busy-loop rounds (for settling times a manual gives in microseconds).
+    `reg` names the register written or read, PERIPHERAL.REGISTER as the vendor's header or SVD
+    spells it (tests/test_board_registers.py checks address and mask against that description)."""
 
     op: str
     addr: int
     mask: int
     value: int
     note: str
+    reg: str = ""
+
+
+@dataclass(frozen=True)
+class ClockOption:
+    """One clock configuration a board file offers: its name, core clock and UART kernel clock."""
+
+    name: str
+    hz: int
+    uart_clock_hz: int
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,11 @@ class Board:
     upload_command: str | None = None   # PlatformIO upload_command ($SOURCE, $UPLOAD_PORT)
     upload_image: str = "bin"           # what $SOURCE is: elf, bin or uf2
     qemu_serial_index: int = 0          # which of QEMU's -serial options is the board's UART
+    clock: str | None = None            # the clock configuration built (None: the board's fixed clock)
+    clock_options: tuple[ClockOption, ...] = ()   # every configuration the board file offers
+    clock_steps: int = 0                # how many of `init`'s first steps are the clock set-up
+    core_caches: bool = False           # enable the Cortex-M7 L1 instruction and data caches
+    uart_fallback_clock_hz: int = 0     # UART kernel clock if the clock set-up gives up (reset's)
 
     @property
     def is_qemu(self) -> bool:
@@ -118,7 +143,9 @@ class Board:
                 "ram_bytes": self.ram_size, "uart": self.uart_driver, "baud": self.baud,
                 "timer": self.timer, "platformio_board": self.pio_board,
                 "upload_protocol": self.upload_protocol, "qemu_machine": self.qemu_machine,
-                "simulated": self.is_qemu}
+                "simulated": self.is_qemu, "clock": self.clock,
+                "clocks": {c.name: {"hz": c.hz, "uart_clock_hz": c.uart_clock_hz}
+                           for c in self.clock_options}}
 
 
 def _get(data: dict[str, Any], path: Path, key: str, kind: type, choices: set[str] | None = None,
@@ -143,29 +170,97 @@ def _get(data: dict[str, Any], path: Path, key: str, kind: type, choices: set[st
     return node
 
 
-def load_board_file(path: Path) -> Board:
+def _steps(data: dict[str, Any], path: Path, key: str) -> tuple[InitStep, ...]:
+    """The [[KEY]] bring-up steps (KEY: "init" or "clock.NAME.init")."""
+    node: Any = data
+    for part in key.split("."):
+        node = node.get(part, []) if isinstance(node, dict) else []
+    if not isinstance(node, list) or not all(isinstance(st, dict) for st in node):
+        raise TinyDeployError(f"board file {path}: '{key}' must be a list of [[{key}]] tables",
+                              "see boards/nucleo-f446re.toml")
+    steps = []
+    for st in node:
+        op = _get(st, path, "op", str, INIT_OPS, default="write")
+        if op == "delay":  # no register: value is the number of busy-loop rounds
+            steps.append(InitStep(op, 0, 0, _get(st, path, "value", int),
+                                  _get(st, path, "note", str, default=""), ""))
+            continue
+        addr, mask = _get(st, path, "addr", int), _get(st, path, "mask", int)
+        value = _get(st, path, "value", int)
+        if max(addr, mask, value) > 0xFFFFFFFF:
+            raise TinyDeployError(f"board file {path}: a [[{key}]] step has a value wider than "
+                                  "32 bits", "fix the addr, mask or value")
+        steps.append(InitStep(op, addr, mask, value, _get(st, path, "note", str, default=""),
+                              _get(st, path, "reg", str, default="")))
+    return tuple(steps)
+
+
+def _clock_options(data: dict[str, Any], path: Path) -> tuple[str, dict[str, Any]]:
+    """The [clock] table's default configuration name and its configurations."""
+    table = data["clock"]
+    if not isinstance(table, dict):
+        raise TinyDeployError(f"board file {path}: 'clock' must be a table",
+                              "see boards/nucleo-f446re.toml")
+    if "clock_hz" in data:
+        raise TinyDeployError(f"board file {path}: both 'clock_hz' and a [clock] table",
+                              "keep the frequencies in [clock.NAME] tables only (hz = ...)")
+    default = _get(data, path, "clock.default", str)
+    configs = {k: v for k, v in table.items() if k != "default"}
+    if not configs or not all(isinstance(v, dict) for v in configs.values()):
+        raise TinyDeployError(f"board file {path}: [clock] needs configuration tables such as "
+                              "[clock.max] and [clock.reset]", "see boards/nucleo-f446re.toml")
+    if default not in configs:
+        raise TinyDeployError(f"board file {path}: field 'clock.default' is {default!r}, expected "
+                              f"one of {sorted(configs)}", "name one of the [clock.NAME] tables")
+    return default, configs
+
+
+def load_board_file(path: Path, clock: str | None = None) -> Board:
+    """The board in `path`, built with clock configuration `clock` (None: the file's default)."""
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TinyDeployError(f"board file {path}: not valid TOML ({exc})",
                               "fix the syntax; see boards/qemu-m4.toml") from None
     qemu = data.get("qemu")
-    steps = data.get("init", [])
-    if not isinstance(steps, list):
-        raise TinyDeployError(f"board file {path}: 'init' must be a list of [[init]] tables",
-                              "see boards/nucleo-f446re.toml")
-    init = tuple(
-        InitStep(_get(st, path, "op", str, INIT_OPS, default="write"), _get(st, path, "addr", int),
-                 _get(st, path, "mask", int), _get(st, path, "value", int),
-                 _get(st, path, "note", str, default=""))
-        for st in steps)
-    clock = _get(data, path, "clock_hz", int)
+    core = _get(data, path, "core", str, CORES)
+    common = _steps(data, path, "init")
+    clock_steps: tuple[InitStep, ...] = ()
+    options: tuple[ClockOption, ...] = ()
+    caches = False
+    if "clock" in data:
+        default, configs = _clock_options(data, path)
+        options = tuple(
+            ClockOption(name, _get(data, path, f"clock.{name}.hz", int),
+                        _get(data, path, f"clock.{name}.uart_clock_hz", int,
+                             default=_get(data, path, f"clock.{name}.hz", int)))
+            for name in configs)
+        clock = clock or default
+        if clock not in configs:
+            raise TinyDeployError(f"board {path.stem} has no clock configuration '{clock}'",
+                                  f"choose one of: {', '.join(configs)}")
+        chosen = next(o for o in options if o.name == clock)
+        hz, uart_hz = chosen.hz, chosen.uart_clock_hz
+        fallback = next((o.uart_clock_hz for o in options if o.name == "reset"), uart_hz)
+        clock_steps = _steps(data, path, f"clock.{clock}.init")
+        caches = _get(data, path, f"clock.{clock}.core_caches", bool, default=False)
+        if caches and core != "cortex-m7":
+            raise TinyDeployError(f"board file {path}: 'clock.{clock}.core_caches' is for "
+                                  f"Cortex-M7 cores, this board's core is {core}",
+                                  "remove it; enable other caches with [[init]] steps")
+    else:
+        if clock is not None:
+            raise TinyDeployError(f"board {path.stem} has one fixed clock (no [clock] table), "
+                                  f"so no configuration '{clock}'",
+                                  "leave --clock out for this board")
+        hz = _get(data, path, "clock_hz", int)
+        uart_hz = fallback = _get(data, path, "uart.clock_hz", int, default=hz)
     return Board(
         name=path.stem,
         description=_get(data, path, "description", str),
-        core=_get(data, path, "core", str, CORES),
+        core=core,
         fpu=_get(data, path, "fpu", str),
-        clock_hz=clock,
+        clock_hz=hz,
         flash_origin=_get(data, path, "flash.origin", int),
         flash_size=_get(data, path, "flash.size", int),
         ram_origin=_get(data, path, "ram.origin", int),
@@ -174,7 +269,7 @@ def load_board_file(path: Path) -> Board:
         uart_driver=_get(data, path, "uart.driver", str, UART_DRIVERS),
         uart_base=_get(data, path, "uart.base", int),
         baud=_get(data, path, "uart.baud", int),
-        uart_clock_hz=_get(data, path, "uart.clock_hz", int, default=clock),
+        uart_clock_hz=uart_hz,
         brr_scale=_get(data, path, "uart.brr_scale", int, default=1),
         timer=_get(data, path, "timer.kind", str, TIMERS),
         pio_board=_get(data, path, "platformio.board", str),
@@ -182,7 +277,7 @@ def load_board_file(path: Path) -> Board:
         qemu_machine=_get(data, path, "qemu.machine", str) if qemu is not None else None,
         qemu_cpu=_get(data, path, "qemu.cpu", str) if qemu is not None else None,
         path=path,
-        init=init,
+        init=clock_steps + common,
         set_vtor=_get(data, path, "set_vtor", bool, default=False),
         uf2_family=_get(data, path, "platformio.uf2_family", int, default=None),
         official_board=_get(data, path, "platformio.official_board", str, default=None),
@@ -191,6 +286,11 @@ def load_board_file(path: Path) -> Board:
         upload_image=_get(data, path, "platformio.upload_image", str, {"elf", "bin", "uf2"},
                           default="bin"),
         qemu_serial_index=_get(data, path, "qemu.serial_index", int, default=0),
+        clock=clock,
+        clock_options=options,
+        clock_steps=len(clock_steps),
+        core_caches=caches,
+        uart_fallback_clock_hz=fallback,
     )
 
 
@@ -208,10 +308,11 @@ def list_boards() -> list[Board]:
     return [found[k] for k in sorted(found)]
 
 
-def get_board(name: str) -> Board:
+def get_board(name: str, clock: str | None = None) -> Board:
+    """The board called `name`, built with clock configuration `clock` (None: its default)."""
     for d in board_dirs():
         p = d / f"{name}.toml"
         if p.is_file():
-            return load_board_file(p)
+            return load_board_file(p, clock)
     names = ", ".join(b.name for b in list_boards())
     raise TinyDeployError(f"unknown board '{name}'", f"choose one of: {names}")

@@ -41,6 +41,13 @@ def _board_arg(p: argparse.ArgumentParser) -> None:
                    help="board name from 'tinydeploy boards' (default: qemu-m4, simulated)")
 
 
+def _clock_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clock", choices=["max", "reset"],
+                   help="clock configuration from the board file: max (PLL, wait states, caches: "
+                        "the MLPerf Tiny set-up) or reset (what the chip boots with); default: the "
+                        "board's own (max on the real boards)")
+
+
 def _write_json(path: Path | None, data: Any) -> None:
     if path:
         from tinydeploy.bench import write_json_atomic
@@ -216,13 +223,14 @@ class Build(Command):
         p.add_argument("--out", type=Path, help="project folder (default out/firmware/BOARD)")
         p.add_argument("--json", type=Path, help="write a summary (sizes, models) here")
         _weights_arg(p)
+        _clock_arg(p)
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.bench import make_firmware
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
 
-        board = get_board(args.board)
+        board = get_board(args.board, args.clock)
         fw = make_firmware([compile_model(m) for m in args.model], board,
                            args.out or Path("out/firmware") / board.name, weights=args.weights)
         print(f"built {fw.build.elf}: flash {fw.build.flash_bytes:,} B, RAM {fw.build.ram_bytes:,} B"
@@ -264,6 +272,7 @@ class Bench(Command):
                        help="bytes on the wire: int8 as the model takes them, or uint8 that the "
                             "device shifts by -128 (MLPerf Tiny's image inputs)")
         _weights_arg(p)
+        _clock_arg(p)
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--csv", type=Path, help="write one CSV row per model and board")
         p.add_argument("--html", type=Path, help="write an HTML report with plots")
@@ -303,7 +312,7 @@ class Bench(Command):
         from tinydeploy.report import write_csv, write_html
         from tinydeploy.targets import open_target
 
-        boards = [get_board(b) for b in args.board.split(",") if b]
+        boards = [get_board(b, args.clock) for b in args.board.split(",") if b]
         real = [b for b in boards if not b.is_qemu]
         if len(real) > 1:
             raise TinyDeployError("several real boards in one run",
@@ -355,6 +364,7 @@ class Flash(Command):
                        help="QEMU boards: the UART as a local TCP port (socket://, default) or a "
                             "pseudo-terminal /dev/pts/N that any serial program, the MLPerf Tiny "
                             "runner included, can open")
+        _clock_arg(p)
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.bench import make_firmware
@@ -363,7 +373,7 @@ class Flash(Command):
         from tinydeploy.qemu import QemuSession
         from tinydeploy.targets import SerialTarget, require_upload_tool
 
-        board = get_board(args.board)
+        board = get_board(args.board, args.clock)
         if not board.is_qemu:
             require_upload_tool(board)
             target = SerialTarget(board, args.port, upload=True)
@@ -398,10 +408,14 @@ class Boards(Command):
         if args.json:
             print(json.dumps([b.as_dict() for b in boards], indent=2))
             return 0
-        print(f"{'board':<16} {'core':<12} {'clock':>8} {'flash':>10} {'RAM':>10}  description")
+        print(f"{'board':<17} {'core':<13} {'clock (default first)':<23} {'flash':>8} "
+              f"{'RAM':>8}  description")
         for b in boards:
-            print(f"{b.name:<16} {b.core:<12} {b.clock_hz / 1e6:>5g}MHz {b.flash_size // 1024:>8}KB "
-                  f"{b.ram_size // 1024:>8}KB  {b.description}")
+            ordered = sorted(b.clock_options, key=lambda c: c.name != b.clock)
+            clocks = (", ".join(f"{c.name} {c.hz / 1e6:g}" for c in ordered)
+                      or f"{b.clock_hz / 1e6:g}") + " MHz"
+            print(f"{b.name:<17} {b.core:<13} {clocks:<23} {b.flash_size // 1024:>6}KB "
+                  f"{b.ram_size // 1024:>6}KB  {b.description}")
         return 0
 
 

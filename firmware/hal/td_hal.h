@@ -14,6 +14,8 @@ void td_exit(int code);           /* ends a simulation (semihosting) or parks th
 
 /* "ok", or which bring-up step (board_init.c) gave up waiting, e.g. a PLL that never locked */
 const char *td_clock_status(void);
+/* the UART's kernel clock: the clock configuration's, or the reset one's if its set-up gave up */
+uint32_t td_uart_clock_hz(void);
 
 uint32_t td_stack_size(void);     /* bytes between the end of .bss and the top of RAM */
 uint32_t td_stack_used(void);     /* the stack's high-water mark since reset */

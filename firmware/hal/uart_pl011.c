@@ -10,7 +10,7 @@
 #define UART_CR (*(volatile uint32_t *)(TD_UART_BASE + 0x30))
 
 void td_uart_init(void) {
-    uint32_t div64 = (uint32_t)(((uint64_t)TD_UART_CLOCK_HZ * 4u + TD_UART_BAUD / 2u) / TD_UART_BAUD);
+    uint32_t div64 = (uint32_t)(((uint64_t)td_uart_clock_hz() * 4u + TD_UART_BAUD / 2u) / TD_UART_BAUD);
     UART_CR = 0;
     UART_IBRD = div64 >> 6;
     UART_FBRD = div64 & 63u;

@@ -8,7 +8,7 @@
 #define USART_CR1 (*(volatile uint32_t *)(TD_UART_BASE + 0x0C))
 
 void td_uart_init(void) {
-    USART_BRR = (TD_UART_CLOCK_HZ + TD_UART_BAUD / 2u) / TD_UART_BAUD;
+    USART_BRR = (td_uart_clock_hz() + TD_UART_BAUD / 2u) / TD_UART_BAUD;
     USART_CR1 = (1u << 13) | (1u << 3) | (1u << 2);   /* UE, TE, RE */
 }
 

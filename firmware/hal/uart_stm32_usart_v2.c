@@ -12,7 +12,7 @@
 
 void td_uart_init(void) {
     USART_CR1 = 0;
-    USART_BRR = (uint32_t)(((uint64_t)TD_UART_CLOCK_HZ * TD_UART_BRR_SCALE + TD_UART_BAUD / 2u)
+    USART_BRR = (uint32_t)(((uint64_t)td_uart_clock_hz() * TD_UART_BRR_SCALE + TD_UART_BAUD / 2u)
                            / TD_UART_BAUD);
     USART_CR1 = (1u << 3) | (1u << 2) | 1u;           /* TE, RE, UE */
 }

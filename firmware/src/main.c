@@ -356,6 +356,7 @@ static void cmd_td_info(void) {
     put_str("m-td-timer-["); put_str(TD_TIMER_KIND); put_line("]");
     put_kv("m-td-clock-hz-", TD_CLOCK_HZ);
     put_str("m-td-clock-["); put_str(td_clock_status()); put_line("]");
+    put_str("m-td-clock-config-["); put_str(TD_CLOCK_CONFIG); put_line("]");
     put_kv("m-td-stack-bytes-", td_stack_size());
     put_kv("m-td-stack-used-", td_stack_used());
 }
