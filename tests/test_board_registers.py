@@ -175,15 +175,15 @@ def all_configurations(board: Board) -> list[Board]:
     return [load_board_file(board.path, c.name) for c in board.clock_options]
 
 
-BOARD_FILES = sorted(p for p in BOARDS.glob("*.toml"))
+# the boards with register steps (the MPS2/MPS3 QEMU boards have none to check)
+BOARD_FILES = sorted(p for p in BOARDS.glob("*.toml")
+                     if any(b.init for b in all_configurations(load_board_file(p))))
 
 
 @pytest.mark.parametrize("path", BOARD_FILES, ids=[p.stem for p in BOARD_FILES])
 def test_every_step_matches_the_vendor_register_map(path):
     board = load_board_file(path)
     steps = {s for b in all_configurations(board) for s in b.init}
-    if not steps:
-        pytest.skip(f"{path.stem} has no bring-up steps")
     svd, table = board_sources(path)
     assert svd or table, f"{path.name} names neither an SVD file nor a register table"
     problems = [p for s in sorted(steps, key=lambda s: (s.addr, s.note)) for p in check_step(path, s)]
