@@ -7,6 +7,7 @@ PyPI, so no PlatformIO command ever needs the network.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -33,20 +34,29 @@ def cache_dir() -> Path:
     return d
 
 
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+
+
 def platformio_env() -> dict[str, str]:
-    """Environment for running PlatformIO offline with our private core folder."""
-    core = cache_dir() / "platformio"
+    """Environment for running PlatformIO offline with our private core folder (one per checkout
+    of tinydeploy: PlatformIO records the platform's path there, and two checkouts building at
+    once must not rewrite each other's records)."""
+    from tinydeploy.paths import ROOT
+
+    core = cache_dir() / f"platformio-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]}"
     pkg = core / "packages" / "tool-scons"
     pkg.mkdir(parents=True, exist_ok=True)
-    (pkg / "package.json").write_text(json.dumps(
+    _write_if_changed(pkg / "package.json", json.dumps(
         {"name": "tool-scons", "version": SCONS_VERSION,
          "description": "SCons from PyPI, wrapped by tinydeploy for offline PlatformIO"}))
-    (pkg / ".piopm").write_text(json.dumps(
+    _write_if_changed(pkg / ".piopm", json.dumps(
         {"type": "tool", "name": "tool-scons", "version": SCONS_VERSION,
          "spec": {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None,
                   "uri": None}}))
-    (pkg / "scons.py").write_text(
-        "import sys\nfrom SCons.Script.Main import main\nsys.exit(main())\n")
+    _write_if_changed(pkg / "scons.py",
+                      "import sys\nfrom SCons.Script.Main import main\nsys.exit(main())\n")
     env = dict(os.environ)
     env.update(PLATFORMIO_CORE_DIR=str(core), PLATFORMIO_NO_ANSI="true",
                PLATFORMIO_SETTING_ENABLE_TELEMETRY="No",
