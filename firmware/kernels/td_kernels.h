@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define TD_DW_MAX_K 16                  /* kernel height limit of td_depthwise_conv2d_s8 */
+#define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
@@ -157,6 +158,18 @@ typedef struct {
     int32_t act_max;
 } td_pool_params;
 
+/* A gather by per-dimension offset tables: out row i0..in-1 (row_bytes each) = in + base +
+ * tables_0[i0] + ... + tables_n-1[in-1], all in bytes. */
+typedef struct {
+    int32_t rank;                       /* dimensions iterated (0: one row) */
+    int32_t dims[8];                    /* output dimensions (rows) */
+    int32_t base;                       /* byte offset added to every source */
+    int32_t row_bytes;                  /* bytes copied per output position */
+    int32_t unit;                       /* 1, 2 or 4: every offset and row_bytes is a multiple of it */
+    /* dims[0] + ... + dims[rank-1] byte offsets, one table per dimension back to back */
+    const int32_t *tables;
+} td_remap_params;
+
 /* int8 -> int8: rescale and clamp (QUANTIZE between scales, RELU, RELU6). */
 typedef struct {
     int32_t size;
@@ -209,6 +222,8 @@ void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
+/* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
+void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 #endif
