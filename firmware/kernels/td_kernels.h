@@ -189,6 +189,23 @@ typedef struct {
     int32_t diff_min;
 } td_softmax_params;
 
+/* SPACE_TO_BATCH_ND over [batch, height, width, depth] (3-D inputs: width 1). */
+typedef struct {
+    int32_t in_batch;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t out_batch;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t block_h;
+    int32_t block_w;
+    int32_t pad_top;
+    int32_t pad_left;
+    int32_t depth_bytes;                /* bytes per pixel (channels x element size) */
+    int32_t elem;                       /* element size in bytes */
+    int32_t pad_value;                  /* 8- and 16-bit types: the padding element; else 0 */
+} td_space_to_batch_params;
+
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
@@ -226,4 +243,5 @@ void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out)
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
+void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
 #endif
