@@ -206,6 +206,15 @@ typedef struct {
     int32_t pad_value;                  /* 8- and 16-bit types: the padding element; else 0 */
 } td_space_to_batch_params;
 
+/* The input as [outer, row]; output k takes sizes[k] bytes of each row, in order. */
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t row;                        /* input row length in bytes */
+    int32_t n_outputs;
+    int32_t unit;                       /* 1, 2 or 4: alignment of every size */
+    const int32_t *sizes;               /* each output's share of a row, in bytes */
+} td_split_params;
+
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
@@ -244,4 +253,6 @@ void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
+/* SPLIT, SPLIT_V and UNPACK, any type (tinydeploy/ops/split.py). */
+void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs);
 #endif
