@@ -109,6 +109,31 @@ typedef struct {
     int32_t wide_input;
 } td_fc_params;
 
+/* Each of n_slices index tuples (depth values) selects the slice at flat element offset
+ * sum(index[j] * counts[j]) of params. */
+typedef struct {
+    int32_t n_slices;
+    int32_t depth;                      /* values per index tuple */
+    int32_t slice_elems;
+    int32_t total_elems;                /* elements of params */
+    int32_t elem;                       /* element size in bytes */
+    int32_t index_bytes;                /* 2, 4 or 8: int16, int32 or int64 indices */
+    int32_t unit;                       /* 1, 2 or 4: alignment of a slice */
+    const int32_t *counts;              /* elements per step of each indexed dimension */
+} td_gather_nd_params;
+
+/* params as [batch, outer, axis, inner], indices as [batch, coords]: out[b, o, i] = params[b, o,
+ * indices[b, i]] (inner_bytes each). */
+typedef struct {
+    int32_t batch;
+    int32_t outer;
+    int32_t coords;                     /* indices per batch */
+    int32_t axis_size;
+    int32_t inner_bytes;
+    int32_t index_bytes;                /* 2, 4 or 8: int16, int32 or int64 indices */
+    int32_t unit;                       /* 1, 2 or 4: alignment of inner_bytes */
+} td_gather_params;
+
 typedef struct {
     int32_t size;
     int32_t input_zero_point;
@@ -241,6 +266,11 @@ void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *ou
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
+/* GATHER, any type (tinydeploy/ops/gather.py). */
+void td_gather(const td_gather_params *p, const uint8_t *params, const void *indices, uint8_t *out);
+/* GATHER_ND, any type (tinydeploy/ops/gather.py). */
+void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const void *indices,
+    uint8_t *out);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
