@@ -109,6 +109,12 @@ typedef struct {
     int32_t wide_input;
 } td_fc_params;
 
+/* The output: `count` copies of one element of `elem` bytes. */
+typedef struct {
+    int32_t count;
+    int32_t elem;
+} td_fill_params;
+
 /* Each of n_slices index tuples (depth values) selects the slice at flat element offset
  * sum(index[j] * counts[j]) of params. */
 typedef struct {
@@ -263,6 +269,8 @@ void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const vo
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
+/* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
+void td_fill(const td_fill_params *p, const uint8_t *value, uint8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
