@@ -43,6 +43,12 @@ typedef struct {
 } td_binary_params;
 
 typedef struct {
+    int32_t count;
+    int32_t in_type;                    /* TD_TYPE_* (td_runtime.h) */
+    int32_t out_type;                   /* TD_TYPE_* */
+} td_cast_params;
+
+typedef struct {
     int32_t outer;                      /* outer repeats */
     int32_t inner_out;                  /* output row length in elements */
     int32_t n_inputs;
@@ -248,6 +254,8 @@ typedef struct {
 
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+/* CAST between int8/uint8/int16/int32/int64/float32/bool (tinydeploy/ops/cast.py). */
+void td_cast(const td_cast_params *p, const void *in, void *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
 /* 1x1, stride 1, no padding */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
