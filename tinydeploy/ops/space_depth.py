@@ -228,11 +228,14 @@ def _generate_s2b(rng: np.random.Generator, _type: str) -> GeneratedOp:
                         lambda t: tf.space_to_batch_nd(t, block, pads), rng)
 
 
+# LiteRT's depth/space kernels take neither int16 nor bool
+DEPTH_SPACE_TYPES = tuple(t for t in BYTE_TYPES if t not in ("int16", "bool"))
+
 register(
-    OpSpec("DEPTH_TO_SPACE", {(t, None): _lower_d2s for t in BYTE_TYPES}, inputs=(1, 1),
+    OpSpec("DEPTH_TO_SPACE", {(t, None): _lower_d2s for t in DEPTH_SPACE_TYPES}, inputs=(1, 1),
            options="DepthToSpaceOptions", infer_shape=_infer_d2s, kernels=(REMAP,),
            generate=_generate_d2s),
-    OpSpec("SPACE_TO_DEPTH", {(t, None): _lower_s2d for t in BYTE_TYPES}, inputs=(1, 1),
+    OpSpec("SPACE_TO_DEPTH", {(t, None): _lower_s2d for t in DEPTH_SPACE_TYPES}, inputs=(1, 1),
            options="SpaceToDepthOptions", infer_shape=_infer_s2d, kernels=(REMAP,),
            generate=_generate_s2d),
     OpSpec("BATCH_TO_SPACE_ND", {(t, None): _lower_b2s for t in BYTE_TYPES}, inputs=(3, 3),

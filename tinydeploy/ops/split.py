@@ -240,17 +240,21 @@ def _generate_pack(rng: np.random.Generator, _type: str) -> GeneratedOp:
                         lambda *ts: tf.stack(list(ts), axis=axis), rng)
 
 
+# the types LiteRT's kernels take: SPLIT, SPLIT_V and PACK no bool, UNPACK no int64
+NOT_BOOL = tuple(t for t in BYTE_TYPES if t != "bool")
+UNPACK_TYPES = tuple(t for t in BYTE_TYPES if t != "int64")
+
 register(
-    OpSpec("SPLIT", {(t, None): _lower_split for t in BYTE_TYPES}, inputs=(2, 2),
+    OpSpec("SPLIT", {(t, None): _lower_split for t in NOT_BOOL}, inputs=(2, 2),
            outputs=(1, 64), options="SplitOptions", keyed_by=1, infer_shape=_infer_split,
            kernels=(SPLIT,), generate=_generate_split),
-    OpSpec("SPLIT_V", {(t, None): _lower_split_v for t in BYTE_TYPES}, inputs=(3, 3),
+    OpSpec("SPLIT_V", {(t, None): _lower_split_v for t in NOT_BOOL}, inputs=(3, 3),
            outputs=(1, 64), options="SplitVOptions", infer_shape=_infer_split_v,
            kernels=(SPLIT,), generate=_generate_split_v),
-    OpSpec("UNPACK", {(t, None): _lower_unpack for t in BYTE_TYPES}, inputs=(1, 1),
+    OpSpec("UNPACK", {(t, None): _lower_unpack for t in UNPACK_TYPES}, inputs=(1, 1),
            outputs=(1, 64), options="UnpackOptions", infer_shape=_infer_unpack,
            kernels=(SPLIT,), generate=_generate_unpack),
-    OpSpec("PACK", {(t, None): _lower_pack for t in BYTE_TYPES}, inputs=(1, 64),
+    OpSpec("PACK", {(t, None): _lower_pack for t in NOT_BOOL}, inputs=(1, 64),
            options="PackOptions", infer_shape=_infer_pack, kernels=(CONCAT,),
            generate=_generate_pack),
 )
