@@ -12,6 +12,8 @@ import numpy as np
 
 from tinydeploy.ops.base import GeneratedOp
 
+# the lowest version LiteRT registers, where it is not 1
+VERSIONS = {"BROADCAST_TO": 2}
 QUANT = {"int8": ([0.05], [3]), "int16": ([0.002], [0]), "uint8": ([0.05], [128])}
 
 
@@ -43,10 +45,15 @@ def single_op(opcode: str, inputs: Sequence[tuple[Sequence[int], str, np.ndarray
               **values: Any) -> bytes:
     """A one-node model: inputs as (shape, type, constant data or None for a graph input),
     outputs as (shape, type); options by the schema's table name and camelCase field values."""
-    from tinydeploy.tflite_writer import Op, build
+    from tinydeploy.tflite_writer import Op, build, pack, unpack
 
     tensors = [tensor(s, t, d) for s, t, d in inputs] + [tensor(s, t) for s, t in outputs]
     graph_in = [i for i, (_, _, d) in enumerate(inputs) if d is None]
     outs = list(range(len(inputs), len(tensors)))
-    return build(tensors, [Op(opcode, list(range(len(inputs))), outs, options, dict(values))],
+    data = build(tensors, [Op(opcode, list(range(len(inputs))), outs, options, dict(values))],
                  graph_in, outs)
+    if opcode not in VERSIONS:
+        return data
+    model = unpack(data)
+    model.operatorCodes[0].version = VERSIONS[opcode]
+    return pack(model)
