@@ -51,6 +51,25 @@ def test_random_int8_models(opcode):
     assert_host_bitexact([p for p, _ in made], count=6, describe=[d for _, d in made])
 
 
+# the operators TensorFlow's converter quantizes to 16x8 (int16 activations) on its own: not
+# DEPTH_TO_SPACE, SPACE_TO_DEPTH or CAST; PACK's inputs it requantizes with an int16 QUANTIZE
+INT16X8 = ("BATCH_TO_SPACE_ND", "BROADCAST_TO", "FILL", "GATHER", "GATHER_ND", "MIRROR_PAD",
+           "REVERSE_V2", "SLICE", "SPACE_TO_BATCH_ND", "SPLIT", "SPLIT_V", "STRIDED_SLICE",
+           "TRANSPOSE", "UNPACK")
+
+
+def _made16(seeds: int) -> list[tuple[Path, str]]:
+    return [op_model(op, s, "int16") for op in INT16X8 for s in range(seeds)]
+
+
+def test_random_int16x8_models():
+    """The same generators converted with int16 activations (TensorFlow's 16x8 mode)."""
+    made = _made16(2)
+    for path, desc in made:
+        assert "int16" in {t.dtype for t in parse_model(path.read_bytes()).tensors}, desc
+    assert_host_bitexact([p for p, _ in made], count=4, describe=[d for _, d in made])
+
+
 # ---- every keyed type, in models written directly ----
 
 def _rand_shape(rng: np.random.Generator, lo: int, hi: int, rank_lo: int = 1,
@@ -452,11 +471,11 @@ def test_pytorch_style_nchw_model(side, boards):
 @pytest.mark.parametrize("board", BOARDS)
 def test_models_in_qemu(board):
     """On a simulated Cortex-M4 and Cortex-M0, in a few firmware images: the int8 models (two
-    per operator), each operator's types of 2, 4 and 8 bytes (whose rows move as halfwords and
-    words: alignment matters on a Cortex-M0), run-time gather indices and the casts from or to
+    per operator) and a 16x8 one, each operator's int16 and float32 (whose rows move as halfwords
+    and words: alignment matters on a Cortex-M0), run-time gather indices and the casts from or to
     float32 and int64 at the edges of each type."""
-    made = [m for op in sorted(SEEDS) for m in _made(op, min(SEEDS[op], 2))]
-    made += [(p, d) for p, d in _typed_models() if d.split()[1] in ("int16", "float32", "int64")]
+    made = [m for op in sorted(SEEDS) for m in _made(op, min(SEEDS[op], 2))] + _made16(1)
+    made += [(p, d) for p, d in _typed_models() if d.split()[1] in ("int16", "float32")]
     models, cases, expected = reference_cases([p for p, _ in made], 2)
     described = [d for _, d in made]
     paths, more, custom = _custom_cases("wide")
