@@ -9,8 +9,8 @@ broadcasts, mirror padding, depth/space rearrangements and BATCH_TO_SPACE_ND are
 kernel is one odometer over byte rows: type-agnostic, it moves int8, int16, int32, float32 or bool
 alike. Tables cost 4 bytes per output coordinate in flash (a 1x32x32x3 transpose: 67 entries).
 
-`remap_layer` simplifies before it emits: dimensions of size 1 fold into the base, neighbouring
-linear dimensions merge, and a contiguous innermost run becomes the row the kernel copies at once.
+`remap_layer` simplifies before it emits: dimensions of size 1 fold into the base, and a
+contiguous innermost run (over one or more dimensions) becomes the row the kernel copies at once.
 """
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ def _linear(t: np.ndarray) -> int | None:
 
 
 def simplify(tables: list[np.ndarray]) -> tuple[list[np.ndarray], int, int]:
-    """(tables, base, row) in elements: size-1 dimensions folded into `base`, neighbouring linear
-    dimensions merged, and a trailing contiguous run made the row (its length in elements)."""
+    """(tables, base, row) in elements: size-1 dimensions folded into `base`, and trailing
+    dimensions that run contiguously made the row the kernel copies at once (its length in
+    elements). Other dimensions keep their own tables: merging two would cost their product in
+    flash instead of their sum."""
     base = 0
     kept = []
     for t in tables:
@@ -77,22 +79,12 @@ def simplify(tables: list[np.ndarray]) -> tuple[list[np.ndarray], int, int]:
             base += int(t[0])
         else:
             kept.append(np.asarray(t, np.int64))
-    merged: list[np.ndarray] = []
-    for t in kept:
-        if merged:
-            outer = merged[-1]
-            so, si = _linear(outer), _linear(t)
-            if so is not None and si is not None and so == si * len(t):
-                start = int(outer[0]) + int(t[0])
-                merged[-1] = start + si * np.arange(len(outer) * len(t), dtype=np.int64)
-                continue
-        merged.append(t)
     row = 1
-    if merged and _linear(merged[-1]) == 1:
-        last = merged.pop()
+    while kept and _linear(kept[-1]) == row:
+        last = kept.pop()
         base += int(last[0])
-        row = len(last)
-    return merged, base, row
+        row *= len(last)
+    return kept, base, row
 
 
 def remap_layer(ctx: OpContext, x: Tensor, y: Tensor, tables: list[np.ndarray]) -> Layer:
