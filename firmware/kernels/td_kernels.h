@@ -195,11 +195,13 @@ typedef struct {
     int32_t act_max;
 } td_pool_params;
 
-/* A gather by per-dimension offset tables: out row i0..in-1 (row_bytes each) = in + base +
- * tables_0[i0] + ... + tables_n-1[in-1], all in bytes. */
+/* A gather by per-dimension offset tables: the row_bytes at out + i0 * out_strides[0] + ... come
+ * from in + base + tables_0[i0] + ... + tables_n-1[in-1], all in bytes; the last dimension is
+ * the inner loop. */
 typedef struct {
     int32_t rank;                       /* dimensions iterated (0: one row) */
-    int32_t dims[8];                    /* output dimensions (rows) */
+    int32_t dims[8];                    /* extents, in loop order */
+    int32_t out_strides[8];             /* output bytes per step of each dimension */
     int32_t base;                       /* byte offset added to every source */
     int32_t row_bytes;                  /* bytes copied per output position */
     int32_t unit;                       /* 1, 2 or 4: every offset and row_bytes is a multiple of it */
@@ -248,7 +250,7 @@ typedef struct {
     int32_t outer;                      /* rows */
     int32_t row;                        /* input row length in bytes */
     int32_t n_outputs;
-    int32_t unit;                       /* 1, 2 or 4: alignment of every size */
+    int32_t unit;                       /* 1, 2 or 4: a divisor of every size (their alignment) */
     const int32_t *sizes;               /* each output's share of a row, in bytes */
 } td_split_params;
 

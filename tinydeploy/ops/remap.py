@@ -26,6 +26,7 @@ from tinydeploy.qtype import qtype
 from tinydeploy.tflite_reader import Tensor
 
 MAX_RANK = 8
+INNER_MIN = 16  # a shorter innermost output dimension gives the inner loop to the longest one
 register_constant("TD_REMAP_MAX_RANK", MAX_RANK, "dimensions td_remap iterates over at most")
 
 # Every type the byte-moving kernels take (bool is one byte, 0 or 1, as TFLite stores it).
@@ -35,10 +36,13 @@ BYTE_TYPES = ("int8", "int16", "int32", "float32", "bool", "uint8", "int64")
 @dataclass
 class RemapParams(Params):
     C_NAME = "td_remap_params"
-    C_DOC = ("A gather by per-dimension offset tables: out row i0..in-1 (row_bytes each) = in + "
-             "base + tables_0[i0] + ... + tables_n-1[in-1], all in bytes.")
+    C_DOC = ("A gather by per-dimension offset tables: the row_bytes at out + i0 * out_strides[0] "
+             "+ ... come from in + base + tables_0[i0] + ... + tables_n-1[in-1], all in bytes; "
+             "the last dimension is the inner loop.")
     rank: int = cfield("int32_t", "dimensions iterated (0: one row)")
-    dims: list[int] = cfield("int32_t", "output dimensions (rows)", count=MAX_RANK)
+    dims: list[int] = cfield("int32_t", "extents, in loop order", count=MAX_RANK)
+    out_strides: list[int] = cfield("int32_t", "output bytes per step of each dimension",
+                                    count=MAX_RANK)
     base: int = cfield("int32_t", "byte offset added to every source")
     row_bytes: int = cfield("int32_t", "bytes copied per output position")
     unit: int = cfield("int32_t", "1, 2 or 4: every offset and row_bytes is a multiple of it")
@@ -95,8 +99,8 @@ def remap_layer(ctx: OpContext, x: Tensor, y: Tensor, tables: list[np.ndarray]) 
     ctx.require(math.prod(len(t) for t in tables) == y.size,
                 "internal: the tables do not cover the output")
     if y.size == 0:
-        params = RemapParams(rank=1, dims=[0] * MAX_RANK, base=0, row_bytes=0, unit=1,
-                             tables=None)
+        params = RemapParams(rank=1, dims=[0] * MAX_RANK, out_strides=[0] * MAX_RANK, base=0,
+                             row_bytes=0, unit=1, tables=None)
         return Layer(ctx.op, REMAP, params, [], [TensorArg(x.index), TensorArg(y.index)],
                      [x.index], [y.index])
     for t in tables:  # every source inside the input: checked once here, never in the kernel
@@ -105,15 +109,26 @@ def remap_layer(ctx: OpContext, x: Tensor, y: Tensor, tables: list[np.ndarray]) 
     ctx.require(top < x.size, "internal: an offset past the input")
     dims_tables, base, row = simplify(tables)
     ctx.require(len(dims_tables) <= MAX_RANK, f"a copy over {len(dims_tables)} dimensions after "
-                                              f"merging (td_remap takes {MAX_RANK})")
+                                              f"folding (td_remap takes {MAX_RANK})")
     flat = (np.concatenate(dims_tables) if dims_tables else np.zeros(0, np.int64)) * elem
     row_bytes, base_bytes = row * elem, base * elem
     ctx.require(int(flat.max(initial=0)) + base_bytes + row_bytes <= x.nbytes,
                 "internal: a row past the input")
     unit = math.gcd(4, row_bytes, base_bytes, *[int(v) for v in np.unique(flat % 4)])
     dims = [len(t) for t in dims_tables]
+    out_strides = [s * row_bytes for s in row_major_strides(dims)]
+    order = list(range(len(dims)))
+    if dims and dims[-1] < INNER_MIN and max(dims) > dims[-1]:
+        # the odometer costs more than a row: loop innermost over the longest dimension instead,
+        # writing the output at its stride (an NCHW-to-NHWC transpose: over width, not channels)
+        longest = max(order, key=lambda d: (dims[d], d))
+        order = [d for d in order if d != longest] + [longest]
+    tables_in_order = [dims_tables[d] * elem for d in order]
+    flat = np.concatenate(tables_in_order) if tables_in_order else np.zeros(0, np.int64)
     consts = [ctx.const("tables", "int32_t", flat)] if len(flat) else []
-    params = RemapParams(rank=len(dims), dims=dims + [0] * (MAX_RANK - len(dims)),
+    pad = [0] * (MAX_RANK - len(dims))
+    params = RemapParams(rank=len(dims), dims=[dims[d] for d in order] + pad,
+                         out_strides=[out_strides[d] for d in order] + pad,
                          base=base_bytes, row_bytes=row_bytes, unit=unit,
                          tables=f"{ctx.name}_tables" if len(flat) else None)
     src = TensorArg(x.index)
@@ -125,7 +140,8 @@ def const_remap_layer(ctx: OpContext, values: np.ndarray, y: Tensor) -> Layer:
     """y = constant values (written by the kernel at every run: SHAPE's output)."""
     raw = np.frombuffer(np.ascontiguousarray(values, y.dtype).tobytes(), np.uint8)
     ctx.require(raw.size == y.nbytes, "internal: constant values do not fill the output")
-    params = RemapParams(rank=0, dims=[0] * MAX_RANK, base=0, row_bytes=y.nbytes,
+    params = RemapParams(rank=0, dims=[0] * MAX_RANK, out_strides=[0] * MAX_RANK, base=0,
+                         row_bytes=y.nbytes,
                          unit=math.gcd(4, y.nbytes), tables=None)
     return Layer(ctx.op, REMAP, params, [ctx.const("values", "uint8_t", raw)],
                  [ConstArg(f"{ctx.name}_values"), TensorArg(y.index)], [], [y.index])

@@ -29,7 +29,7 @@ class SplitParams(Params):
     outer: int = cfield("int32_t", "rows")
     row: int = cfield("int32_t", "input row length in bytes")
     n_outputs: int = cfield("int32_t")
-    unit: int = cfield("int32_t", "1, 2 or 4: alignment of every size")
+    unit: int = cfield("int32_t", "1, 2 or 4: a divisor of every size (their alignment)")
     sizes: str | None = cfield("const int32_t *", "each output's share of a row, in bytes")
 
 
@@ -54,8 +54,9 @@ def _split_layer(ctx: OpContext, x: Tensor, axis: int, pieces: list[int]) -> Lay
     elem = _elem(ctx, x)
     inner = math.prod(x.shape[axis + 1:]) * elem
     sizes = [n * inner for n in pieces]
+    # every offset is a sum of sizes: their common alignment is every copy's
     params = SplitParams(outer=math.prod(x.shape[:axis]), row=sum(sizes), n_outputs=len(outs),
-                         unit=math.gcd(4, elem), sizes=f"{ctx.name}_sizes")
+                         unit=math.gcd(4, *sizes), sizes=f"{ctx.name}_sizes")
     return Layer(ctx.op, SPLIT, params, [ctx.const("sizes", "int32_t", np.array(sizes))],
                  [TensorArg(x.index), TensorListArg(tuple(y.index for y in outs), "uint8_t *")],
                  [] if x.is_constant else [x.index], [y.index for y in outs])
