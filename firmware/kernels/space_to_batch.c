@@ -1,6 +1,7 @@
 /* SPACE_TO_BATCH_ND, any type (tinydeploy/ops/space_depth.py): output batch ob takes input batch
- * ob % in_batch at the block offset (ob / in_batch) / block_w, (ob / in_batch) % block_w; pixels
- * that fall in the padding get pad_value, as LiteRT pads (the zero point of 8- and 16-bit types). */
+ * ob % in_batch at the block offset (ob / in_batch) / block_w, (ob / in_batch) % block_w;
+ * pixels that fall in the padding get pad_value, as LiteRT pads (the zero point of 8- and
+ * 16-bit types). */
 #include "td_kernels.h"
 #include "td_move.h"
 
