@@ -9,6 +9,7 @@
 
 #define TD_DW_MAX_K 16                  /* kernel height limit of td_depthwise_conv2d_s8 */
 #define TD_LSTM_CELL_GATE 2             /* gate index of the LSTM's cell (tanh) gate */
+#define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
@@ -41,6 +42,12 @@ typedef struct {
     const int32_t *table2;
     const int32_t *out_rq;              /* ADD: the output's fast requantization record (td_quant.h), or 0 */
 } td_binary_params;
+
+typedef struct {
+    int32_t count;
+    int32_t in_type;                    /* TD_TYPE_* (td_runtime.h) */
+    int32_t out_type;                   /* TD_TYPE_* */
+} td_cast_params;
 
 typedef struct {
     int32_t outer;                      /* outer repeats */
@@ -108,6 +115,37 @@ typedef struct {
      * groups of four) for td_mm_4x1_w16x */
     int32_t wide_input;
 } td_fc_params;
+
+/* The output: `count` copies of one element of `elem` bytes. */
+typedef struct {
+    int32_t count;
+    int32_t elem;
+} td_fill_params;
+
+/* Each of n_slices index tuples (depth values) selects the slice at flat element offset
+ * sum(index[j] * counts[j]) of params. */
+typedef struct {
+    int32_t n_slices;
+    int32_t depth;                      /* values per index tuple */
+    int32_t slice_elems;
+    int32_t total_elems;                /* elements of params */
+    int32_t elem;                       /* element size in bytes */
+    int32_t index_bytes;                /* 2, 4 or 8: int16, int32 or int64 indices */
+    int32_t unit;                       /* 1, 2 or 4: alignment of a slice */
+    const int32_t *counts;              /* elements per step of each indexed dimension */
+} td_gather_nd_params;
+
+/* params as [batch, outer, axis, inner], indices as [batch, coords]: out[b, o, i] = params[b, o,
+ * indices[b, i]] (inner_bytes each). */
+typedef struct {
+    int32_t batch;
+    int32_t outer;
+    int32_t coords;                     /* indices per batch */
+    int32_t axis_size;
+    int32_t inner_bytes;
+    int32_t index_bytes;                /* 2, 4 or 8: int16, int32 or int64 indices */
+    int32_t unit;                       /* 1, 2 or 4: alignment of inner_bytes */
+} td_gather_params;
 
 typedef struct {
     int32_t size;
@@ -206,6 +244,20 @@ typedef struct {
     int32_t act_max;
 } td_pool_params;
 
+/* A gather by per-dimension offset tables: the row_bytes at out + i0 * out_strides[0] + ... come
+ * from in + base + tables_0[i0] + ... + tables_n-1[in-1], all in bytes; the last dimension is
+ * the inner loop. */
+typedef struct {
+    int32_t rank;                       /* dimensions iterated (0: one row) */
+    int32_t dims[8];                    /* extents, in loop order */
+    int32_t out_strides[8];             /* output bytes per step of each dimension */
+    int32_t base;                       /* byte offset added to every source */
+    int32_t row_bytes;                  /* bytes copied per output position */
+    int32_t unit;                       /* 1, 2 or 4: every offset and row_bytes is a multiple of it */
+    /* dims[0] + ... + dims[rank-1] byte offsets, one table per dimension back to back */
+    const int32_t *tables;
+} td_remap_params;
+
 /* int8 -> int8: rescale and clamp (QUANTIZE between scales, RELU, RELU6). */
 typedef struct {
     int32_t size;
@@ -224,6 +276,32 @@ typedef struct {
     int32_t input_left_shift;
     int32_t diff_min;
 } td_softmax_params;
+
+/* SPACE_TO_BATCH_ND over [batch, height, width, depth] (3-D inputs: width 1). */
+typedef struct {
+    int32_t in_batch;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t out_batch;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t block_h;
+    int32_t block_w;
+    int32_t pad_top;
+    int32_t pad_left;
+    int32_t depth_bytes;                /* bytes per pixel (channels x element size) */
+    int32_t elem;                       /* element size in bytes */
+    int32_t pad_value;                  /* 8- and 16-bit types: the padding element; else 0 */
+} td_space_to_batch_params;
+
+/* The input as [outer, row]; output k takes sizes[k] bytes of each row, in order. */
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t row;                        /* input row length in bytes */
+    int32_t n_outputs;
+    int32_t unit;                       /* 1, 2 or 4: a divisor of every size (their alignment) */
+    const int32_t *sizes;               /* each output's share of a row, in bytes */
+} td_split_params;
 
 /* SVDF, int8: state [batch, filter, memory] of int16, filters grouped `rank` per unit. */
 typedef struct {
@@ -248,6 +326,8 @@ typedef struct {
 
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+/* CAST between int8/uint8/int16/int32/int64/float32/bool (tinydeploy/ops/cast.py). */
+void td_cast(const td_cast_params *p, const void *in, void *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
 /* 1x1, stride 1, no padding */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
@@ -269,9 +349,16 @@ void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const vo
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
+/* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
+void td_fill(const td_fill_params *p, const uint8_t *value, uint8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
+/* GATHER, any type (tinydeploy/ops/gather.py). */
+void td_gather(const td_gather_params *p, const uint8_t *params, const void *indices, uint8_t *out);
+/* GATHER_ND, any type (tinydeploy/ops/gather.py). */
+void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const void *indices,
+    uint8_t *out);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
 void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *output_state,
     int16_t *cell_state, void *scratch);
@@ -282,8 +369,13 @@ void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
+/* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
+void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
+void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
+/* SPLIT, SPLIT_V and UNPACK, any type (tinydeploy/ops/split.py). */
+void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs);
 void td_svdf_s8(const td_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
     const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *out);
 void td_variable_copy(const td_variable_params *p, const void *from, void *to);
