@@ -7,16 +7,40 @@
 #define TD_KERNELS_H
 #include <stdint.h>
 
+#define TD_ACT_NONE 0                   /* td_arith_params.activation: NONE */
+#define TD_ACT_RELU 1                   /* td_arith_params.activation: RELU */
+#define TD_ACT_RELU6 2                  /* td_arith_params.activation: RELU6 */
+#define TD_ACT_RELU_N1_TO_1 3           /* td_arith_params.activation: RELU_N1_TO_1 */
 #define TD_DW_MAX_K 16                  /* kernel height limit of td_depthwise_conv2d_s8 */
+#define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
+#define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
+#define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
+#define TD_OP_SQUARED_DIFFERENCE 3      /* td_arith_params.op: SQUARED_DIFFERENCE */
+#define TD_OP_SUB 0                     /* td_arith_params.op: SUB */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
 
 typedef struct {
     int32_t size;
+    int32_t count;                      /* inputs summed */
+} td_add_n_params;
+
+typedef struct {
+    int32_t size;
     int32_t zero_point;
     float scale;
 } td_affine_params;
+
+/* Element-wise binary ops on int32, float32 (and int8 MAXIMUM/MINIMUM, float PRELU): 4-D
+ * broadcasting, an operation and a fused activation by code. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t op;                         /* TD_OP_* */
+    int32_t activation;                 /* TD_ACT_* */
+} td_arith_params;
 
 /* Element-wise binary ops over 4-D shapes: strides are 0 along broadcast dimensions. */
 typedef struct {
@@ -82,6 +106,22 @@ typedef struct {
      * of 8 bytes per window value in the scratch instead of pairs' 4 */
     int32_t quads;
 } td_conv_params;
+
+/* int8 DIV: TFLite's fixed-point quotient per element, 4-D broadcasting. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    const int32_t *recip;               /* Q0.31 reciprocal of |divisor|, by byte */
+    const int8_t *recip_shift;          /* its bits above one, by divisor byte */
+} td_div_params;
 
 /* FULLY_CONNECTED: `batches` rows of `in_depth` values against [out_depth, in_depth]. */
 typedef struct {
@@ -157,6 +197,20 @@ typedef struct {
     int32_t act_max;
 } td_pool_params;
 
+/* int8 PRELU: x (input 1) times alpha (input 2, broadcast) where x < 0. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t input_offset;
+    int32_t alpha_offset;
+    int32_t output_offset;
+    int32_t multiplier_pos;
+    int32_t shift_pos;
+    int32_t multiplier_neg;
+    int32_t shift_neg;
+} td_prelu_params;
+
 /* int8 -> int8: rescale and clamp (QUANTIZE between scales, RELU, RELU6). */
 typedef struct {
     int32_t size;
@@ -176,7 +230,11 @@ typedef struct {
     int32_t diff_min;
 } td_softmax_params;
 
+void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out);
+void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
+void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
 /* 1x1, stride 1, no padding */
@@ -199,16 +257,23 @@ void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const vo
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
+void td_div_s8(const td_div_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
+    int8_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
+void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
+void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
+void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
+    int8_t *out);
 #endif
