@@ -18,6 +18,14 @@
 #define TD_OP_SQUARED_DIFFERENCE 3      /* td_arith_params.op: SQUARED_DIFFERENCE */
 #define TD_OP_SUB 0                     /* td_arith_params.op: SUB */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
+#define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
+#define TD_UNARY_LEAKY_RELU 7           /* td_unary_params.op: LEAKY_RELU */
+#define TD_UNARY_NEG 1                  /* td_unary_params.op: NEG */
+#define TD_UNARY_RELU_0_TO_1 6          /* td_unary_params.op: RELU_0_TO_1 */
+#define TD_UNARY_RELU_N1_TO_1 5         /* td_unary_params.op: RELU_N1_TO_1 */
+#define TD_UNARY_RSQRT 4                /* td_unary_params.op: RSQRT */
+#define TD_UNARY_SQRT 3                 /* td_unary_params.op: SQRT */
+#define TD_UNARY_SQUARE 2               /* td_unary_params.op: SQUARE */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
 
@@ -230,6 +238,13 @@ typedef struct {
     int32_t diff_min;
 } td_softmax_params;
 
+/* Element-wise unary ops on int32, float32 and bool. */
+typedef struct {
+    int32_t size;
+    int32_t op;                         /* TD_UNARY_* */
+    float alpha;                        /* LEAKY_RELU's slope below 0 */
+} td_unary_params;
+
 void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out);
 void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
@@ -276,4 +291,6 @@ void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out)
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_unary_f32(const td_unary_params *p, const float *in, float *out);
+void td_unary_s32(const td_unary_params *p, const int32_t *in, int32_t *out);
 #endif
