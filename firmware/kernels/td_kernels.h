@@ -11,6 +11,12 @@
 #define TD_ACT_RELU 1                   /* td_arith_params.activation: RELU */
 #define TD_ACT_RELU6 2                  /* td_arith_params.activation: RELU6 */
 #define TD_ACT_RELU_N1_TO_1 3           /* td_arith_params.activation: RELU_N1_TO_1 */
+#define TD_CMP_EQUAL 0                  /* td_compare_params.op: EQUAL */
+#define TD_CMP_GREATER 4                /* td_compare_params.op: GREATER */
+#define TD_CMP_GREATER_EQUAL 5          /* td_compare_params.op: GREATER_EQUAL */
+#define TD_CMP_LESS 2                   /* td_compare_params.op: LESS */
+#define TD_CMP_LESS_EQUAL 3             /* td_compare_params.op: LESS_EQUAL */
+#define TD_CMP_NOT_EQUAL 1              /* td_compare_params.op: NOT_EQUAL */
 #define TD_DW_MAX_K 16                  /* kernel height limit of td_depthwise_conv2d_s8 */
 #define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
 #define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
@@ -72,6 +78,16 @@ typedef struct {
     const int32_t *table2;
     const int32_t *out_rq;              /* ADD: the output's fast requantization record (td_quant.h), or 0 */
 } td_binary_params;
+
+/* Comparisons with 4-D broadcasting; the output is bool (one byte, 0 or 1). */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t op;                         /* TD_CMP_* */
+    const int32_t *table1;              /* int8: input 1 rescaled, by byte */
+    const int32_t *table2;
+} td_compare_params;
 
 typedef struct {
     int32_t outer;                      /* outer repeats */
@@ -230,6 +246,14 @@ typedef struct {
     int32_t act_max;
 } td_requant_params;
 
+/* SELECT / SELECT_V2: condition, x and y broadcast over a 4-D output. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t cond_strides[4];
+    int32_t x_strides[4];
+    int32_t y_strides[4];
+} td_select_params;
+
 typedef struct {
     int32_t outer;                      /* rows */
     int32_t depth;                      /* values per row (the last dimension) */
@@ -251,6 +275,11 @@ void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, 
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_compare_b(const td_compare_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
+void td_compare_f32(const td_compare_params *p, const float *in1, const float *in2, uint8_t *out);
+void td_compare_s32(const td_compare_params *p, const int32_t *in1, const int32_t *in2,
+    uint8_t *out);
+void td_compare_s8(const td_compare_params *p, const int8_t *in1, const int8_t *in2, uint8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
 /* 1x1, stride 1, no padding */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
@@ -288,6 +317,12 @@ void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, 
 void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+/* SELECT of four-byte values (int32, float32) */
+void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t *x,
+    const uint32_t *y, uint32_t *out);
+/* SELECT of one-byte values (int8, uint8, bool) */
+void td_select_8(const td_select_params *p, const uint8_t *cond, const uint8_t *x, const uint8_t *y,
+    uint8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
