@@ -18,6 +18,8 @@
 #define TD_CMP_LESS_EQUAL 3             /* td_compare_params.op: LESS_EQUAL */
 #define TD_CMP_NOT_EQUAL 1              /* td_compare_params.op: NOT_EQUAL */
 #define TD_DW_MAX_K 16                  /* kernel height limit of td_depthwise_conv2d_s8 */
+#define TD_LOGICAL_AND 0                /* td_logical_params.op: LOGICAL_AND */
+#define TD_LOGICAL_OR 1                 /* td_logical_params.op: LOGICAL_OR */
 #define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
 #define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
 #define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
@@ -182,6 +184,14 @@ typedef struct {
     int32_t output_exponent;
 } td_hard_swish_params;
 
+/* LOGICAL_AND / LOGICAL_OR with 4-D broadcasting (bool: any nonzero byte is true). */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t op;                         /* TD_LOGICAL_* */
+} td_logical_params;
+
 typedef struct {
     int32_t size;
     const int8_t *table;                /* 256 entries, indexed by the input byte as uint8 */
@@ -306,6 +316,8 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
+void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
