@@ -9,6 +9,8 @@ kernel on a Cortex-M than the arithmetic itself and exactly as exact:
 - SQRT: TFLite's int8 kernel dequantizes, takes sqrtf, divides by the output scale and truncates;
 - ABS, RSQRT, LEAKY_RELU, RELU_N1_TO_1, RELU_0_TO_1: TFLite's integer arithmetic per value;
 - NEG: LiteRT negates the raw int8 value (ignoring the quantization, as its kernel does).
+ELU is missing from LiteRT's reference resolver: its oracle is TFLite Micro's kernel, which fills
+the same table.
 TFLite has no int8 SQUARE kernel (its converter leaves SQUARE in float). float32 ABS, NEG,
 SQUARE, SQRT, RSQRT, LEAKY_RELU, RELU_N1_TO_1 and RELU_0_TO_1 (correctly rounded IEEE operations)
 and int32 ABS and NEG run in unary_f32.c and unary_s32.c; float EXP, LOG, ELU and GELU are not
