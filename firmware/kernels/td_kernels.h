@@ -7,18 +7,58 @@
 #define TD_KERNELS_H
 #include <stdint.h>
 
+#define TD_ACT_NONE 0                   /* td_arith_params.activation: NONE */
+#define TD_ACT_RELU 1                   /* td_arith_params.activation: RELU */
+#define TD_ACT_RELU6 2                  /* td_arith_params.activation: RELU6 */
+#define TD_ACT_RELU_N1_TO_1 3           /* td_arith_params.activation: RELU_N1_TO_1 */
+#define TD_CMP_EQUAL 0                  /* td_compare_params.op: EQUAL */
+#define TD_CMP_GREATER 4                /* td_compare_params.op: GREATER */
+#define TD_CMP_GREATER_EQUAL 5          /* td_compare_params.op: GREATER_EQUAL */
+#define TD_CMP_LESS 2                   /* td_compare_params.op: LESS */
+#define TD_CMP_LESS_EQUAL 3             /* td_compare_params.op: LESS_EQUAL */
+#define TD_CMP_NOT_EQUAL 1              /* td_compare_params.op: NOT_EQUAL */
 #define TD_DW_MAX_K 16                  /* kernel height limit of td_depthwise_conv2d_s8 */
+#define TD_LOGICAL_AND 0                /* td_logical_params.op: LOGICAL_AND */
+#define TD_LOGICAL_OR 1                 /* td_logical_params.op: LOGICAL_OR */
 #define TD_LSTM_CELL_GATE 2             /* gate index of the LSTM's cell (tanh) gate */
+#define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
+#define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
+#define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
+#define TD_OP_SQUARED_DIFFERENCE 3      /* td_arith_params.op: SQUARED_DIFFERENCE */
+#define TD_OP_SUB 0                     /* td_arith_params.op: SUB */
 #define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
+#define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
+#define TD_UNARY_LEAKY_RELU 7           /* td_unary_params.op: LEAKY_RELU */
+#define TD_UNARY_NEG 1                  /* td_unary_params.op: NEG */
+#define TD_UNARY_RELU_0_TO_1 6          /* td_unary_params.op: RELU_0_TO_1 */
+#define TD_UNARY_RELU_N1_TO_1 5         /* td_unary_params.op: RELU_N1_TO_1 */
+#define TD_UNARY_RSQRT 4                /* td_unary_params.op: RSQRT */
+#define TD_UNARY_SQRT 3                 /* td_unary_params.op: SQRT */
+#define TD_UNARY_SQUARE 2               /* td_unary_params.op: SQUARE */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
+
+typedef struct {
+    int32_t size;
+    int32_t count;                      /* inputs summed */
+} td_add_n_params;
 
 typedef struct {
     int32_t size;
     int32_t zero_point;
     float scale;
 } td_affine_params;
+
+/* Element-wise binary ops on int32, float32 (and int8 MAXIMUM/MINIMUM, float PRELU): 4-D
+ * broadcasting, an operation and a fused activation by code. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t op;                         /* TD_OP_* */
+    int32_t activation;                 /* TD_ACT_* */
+} td_arith_params;
 
 /* Element-wise binary ops over 4-D shapes: strides are 0 along broadcast dimensions. */
 typedef struct {
@@ -48,6 +88,16 @@ typedef struct {
     int32_t in_type;                    /* TD_TYPE_* (td_runtime.h) */
     int32_t out_type;                   /* TD_TYPE_* */
 } td_cast_params;
+
+/* Comparisons with 4-D broadcasting; the output is bool (one byte, 0 or 1). */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t op;                         /* TD_CMP_* */
+    const int32_t *table1;              /* int8: input 1 rescaled, by byte */
+    const int32_t *table2;
+} td_compare_params;
 
 typedef struct {
     int32_t outer;                      /* outer repeats */
@@ -90,6 +140,22 @@ typedef struct {
      * of 8 bytes per window value in the scratch instead of pairs' 4 */
     int32_t quads;
 } td_conv_params;
+
+/* int8 DIV: TFLite's fixed-point quotient per element, 4-D broadcasting. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    const int32_t *recip;               /* Q0.31 reciprocal of |divisor|, by byte */
+    const int8_t *recip_shift;          /* its bits above one, by divisor byte */
+} td_div_params;
 
 /* FULLY_CONNECTED: `batches` rows of `in_depth` values against [out_depth, in_depth]. */
 typedef struct {
@@ -156,6 +222,14 @@ typedef struct {
     int32_t reluish_exponent;
     int32_t output_exponent;
 } td_hard_swish_params;
+
+/* LOGICAL_AND / LOGICAL_OR with 4-D broadcasting (bool: any nonzero byte is true). */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t op;                         /* TD_LOGICAL_* */
+} td_logical_params;
 
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, integer 8x8->16. Per-gate arrays are indexed input, forget,
  * cell, output; offsets index the w, bias and w16 arrays. */
@@ -244,6 +318,20 @@ typedef struct {
     int32_t act_max;
 } td_pool_params;
 
+/* int8 PRELU: x (input 1) times alpha (input 2, broadcast) where x < 0. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t input_offset;
+    int32_t alpha_offset;
+    int32_t output_offset;
+    int32_t multiplier_pos;
+    int32_t shift_pos;
+    int32_t multiplier_neg;
+    int32_t shift_neg;
+} td_prelu_params;
+
 /* A gather by per-dimension offset tables: the row_bytes at out + i0 * out_strides[0] + ... come
  * from in + base + tables_0[i0] + ... + tables_n-1[in-1], all in bytes; the last dimension is
  * the inner loop. */
@@ -268,6 +356,14 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
 } td_requant_params;
+
+/* SELECT / SELECT_V2: condition, x and y broadcast over a 4-D output. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t cond_strides[4];
+    int32_t x_strides[4];
+    int32_t y_strides[4];
+} td_select_params;
 
 typedef struct {
     int32_t outer;                      /* rows */
@@ -319,15 +415,31 @@ typedef struct {
     int32_t output_shift;
 } td_svdf_params;
 
+/* Element-wise unary ops on int32, float32 and bool. */
+typedef struct {
+    int32_t size;
+    int32_t op;                         /* TD_UNARY_* */
+    float alpha;                        /* LEAKY_RELU's slope below 0 */
+} td_unary_params;
+
 /* READ_VARIABLE and ASSIGN_VARIABLE: a copy between a tensor and a state buffer. */
 typedef struct {
     int32_t bytes;
 } td_variable_params;
 
+void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out);
+void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
+void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 /* CAST between int8/uint8/int16/int32/int64/float32/bool (tinydeploy/ops/cast.py). */
 void td_cast(const td_cast_params *p, const void *in, void *out);
+void td_compare_b(const td_compare_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
+void td_compare_f32(const td_compare_params *p, const float *in1, const float *in2, uint8_t *out);
+void td_compare_s32(const td_compare_params *p, const int32_t *in1, const int32_t *in2,
+    uint8_t *out);
+void td_compare_s8(const td_compare_params *p, const int8_t *in1, const int8_t *in2, uint8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
 /* 1x1, stride 1, no padding */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
@@ -349,6 +461,7 @@ void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const vo
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
+void td_div_s8(const td_div_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 /* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
 void td_fill(const td_fill_params *p, const uint8_t *value, uint8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
@@ -360,23 +473,39 @@ void td_gather(const td_gather_params *p, const uint8_t *params, const void *ind
 void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const void *indices,
     uint8_t *out);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
+void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out);
 void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *output_state,
     int16_t *cell_state, void *scratch);
 int32_t td_lstm_s8_scratch(const td_lstm_params *p);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
+    int8_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
+void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
+void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
 /* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+/* SELECT of four-byte values (int32, float32) */
+void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t *x,
+    const uint32_t *y, uint32_t *out);
+/* SELECT of one-byte values (int8, uint8, bool) */
+void td_select_8(const td_select_params *p, const uint8_t *cond, const uint8_t *x, const uint8_t *y,
+    uint8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
 /* SPLIT, SPLIT_V and UNPACK, any type (tinydeploy/ops/split.py). */
 void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs);
+void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
+    int8_t *out);
 void td_svdf_s8(const td_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
     const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *out);
+void td_unary_f32(const td_unary_params *p, const float *in, float *out);
+void td_unary_s32(const td_unary_params *p, const int32_t *in, int32_t *out);
 void td_variable_copy(const td_variable_params *p, const void *from, void *to);
 #endif

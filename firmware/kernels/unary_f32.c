@@ -1,0 +1,22 @@
+/* ABS, NEG, SQUARE, SQRT, RSQRT, RELU_N1_TO_1, RELU_0_TO_1 and LEAKY_RELU on float32, as TFLite's
+ * kernels: each one or two correctly rounded IEEE operations, so any target gives TFLite's bits. */
+#include <math.h>
+#include "td_kernels.h"
+
+void td_unary_f32(const td_unary_params *p, const float *in, float *out) {
+    const int32_t op = p->op;
+    const float alpha = p->alpha;
+    for (int32_t i = 0; i < p->size; ++i) {
+        const float x = in[i];
+        float v;
+        if (op == TD_UNARY_ABS) v = fabsf(x);
+        else if (op == TD_UNARY_NEG) v = -x;
+        else if (op == TD_UNARY_SQUARE) v = x * x;
+        else if (op == TD_UNARY_SQRT) v = sqrtf(x);
+        else if (op == TD_UNARY_RSQRT) v = 1.0f / sqrtf(x);
+        else if (op == TD_UNARY_RELU_N1_TO_1) v = x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x);
+        else if (op == TD_UNARY_RELU_0_TO_1) v = x > 1.0f ? 1.0f : (x < 0.0f ? 0.0f : x);
+        else v = x > 0.0f ? x : x * alpha;
+        out[i] = v;
+    }
+}
