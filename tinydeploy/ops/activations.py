@@ -49,7 +49,7 @@ HARD_SWISH = Kernel("td_hard_swish_s8", HardSwishParams, ("const int8_t *in", "i
 def _lower_relu(ctx: OpContext, activation: str) -> Layer:
     x, y = ctx.input(0), ctx.output(0)
     ctx.require_type(("int8",), x, y)
-    return requant_layer(ctx, x, y, activation)
+    return requant_layer(ctx, x, y, activation, float_ratio=True)
 
 
 def expf(v: float) -> np.float32:

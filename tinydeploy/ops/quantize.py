@@ -41,9 +41,14 @@ DEQUANTIZE = Kernel("td_dequantize_s8_f32", AffineParams, ("const int8_t *in", "
 REQUANTIZE = Kernel("td_requantize_s8", RequantParams, ("const int8_t *in", "int8_t *out"))
 
 
-def requant_layer(ctx: OpContext, x: Tensor, y: Tensor, activation: str) -> Layer:
-    """int8 -> int8 rescale and clamp, in place: QUANTIZE between two scales, RELU, RELU6."""
-    m, s = qm.quantize_multiplier(float(np.float32(x.scale0)) / float(np.float32(y.scale0)))
+def requant_layer(ctx: OpContext, x: Tensor, y: Tensor, activation: str,
+                  float_ratio: bool = False) -> Layer:
+    """int8 -> int8 rescale and clamp, in place: QUANTIZE between two scales (TFLite divides the
+    scales in double), RELU and RELU6 (TFLite's ReluPrepare divides them in float:
+    float_ratio)."""
+    ratio = (float(np.float32(x.scale0) / np.float32(y.scale0)) if float_ratio else
+             float(np.float32(x.scale0)) / float(np.float32(y.scale0)))
+    m, s = qm.quantize_multiplier(ratio)
     act_min, act_max = qm.activation_range(activation, y.scale0, y.zp0)
     params = RequantParams(size=x.size, input_zero_point=x.zp0, output_zero_point=y.zp0,
                            multiplier=m, shift=s, act_min=act_min, act_max=act_max)
