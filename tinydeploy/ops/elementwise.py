@@ -106,8 +106,9 @@ def _lower_add(ctx: OpContext) -> Layer:
 
 def _lower_mul(ctx: OpContext) -> Layer:
     a, b, y, geo = _geometry(ctx)
-    m, s = qm.quantize_multiplier(float(np.float32(a.scale0)) * float(np.float32(b.scale0))
-                                  / float(np.float32(y.scale0)))
+    # TFLite's mul Prepare computes the ratio in float before it becomes a double
+    m, s = qm.quantize_multiplier(float(np.float32(a.scale0) * np.float32(b.scale0)
+                                        / np.float32(y.scale0)))
     act = qm.activation_range(ctx.activation, y.scale0, y.zp0)
     params = BinaryParams(**geo, output_multiplier=m, output_shift=s,  # type: ignore[arg-type]
                           act_min=act[0], act_max=act[1])

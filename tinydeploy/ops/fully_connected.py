@@ -81,7 +81,8 @@ def _lower(ctx: OpContext) -> Layer:
     if per_channel:
         mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_depth)
     else:
-        m, s = qm.quantize_multiplier(float(np.float32(x.scale0)) * float(np.float32(w.scale0))
+        # TFLite's GetQuantizedConvolutionMultipler: the scales' product in float, then double
+        m, s = qm.quantize_multiplier(float(np.float32(x.scale0) * np.float32(w.scale0))
                                       / float(np.float32(y.scale0)))
         mult, shift = [m], [s]
     act_min, act_max = qm.activation_range(ctx.activation, y.scale0, y.zp0)
