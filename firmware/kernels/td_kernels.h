@@ -157,6 +157,20 @@ typedef struct {
     int32_t act_max;
 } td_pool_params;
 
+/* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD: outputs over up to 3 kept dimension groups, each
+ * reducing up to 3 groups, in the input's row-major order (sizes and strides in input elements). */
+typedef struct {
+    int32_t kept[3];
+    int32_t kept_stride[3];
+    int32_t red[3];
+    int32_t red_stride[3];
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t offset;                     /* SUM: -N * input zero point */
+    int32_t multiplier;                 /* SUM: td_mbqm multiplier; PROD: 16-bit multiplier */
+    int32_t shift;                      /* SUM: td_mbqm shift; PROD: right shift (15 - shift) */
+} td_reduce_params;
+
 /* int8 -> int8: rescale and clamp (QUANTIZE between scales, RELU, RELU6). */
 typedef struct {
     int32_t size;
@@ -209,6 +223,10 @@ void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
+void td_reduce_max_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_min_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
+void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 #endif
