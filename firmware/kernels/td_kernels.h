@@ -18,6 +18,14 @@ typedef struct {
     float scale;
 } td_affine_params;
 
+/* ARG_MAX and ARG_MIN over the middle dimension of [outer, axis_size, inner]. */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t is_max;                     /* 1: ARG_MAX, 0: ARG_MIN */
+} td_arg_minmax_params;
+
 /* Element-wise binary ops over 4-D shapes: strides are 0 along broadcast dimensions. */
 typedef struct {
     int32_t out_dims[4];
@@ -191,6 +199,8 @@ typedef struct {
 } td_softmax_params;
 
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
+void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
 /* 1x1, stride 1, no padding */
