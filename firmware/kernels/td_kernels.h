@@ -190,6 +190,20 @@ typedef struct {
     int32_t act_max;
 } td_requant_params;
 
+/* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per output row and
+ * column, precomputed. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    /* nearest: out_h source rows; bilinear: out_h {y0, y1, fraction in 1/1024} */
+    const int32_t *rows;
+    const int32_t *cols;                /* the same per output column */
+} td_resize_params;
+
 typedef struct {
     int32_t outer;                      /* rows */
     int32_t depth;                      /* values per row (the last dimension) */
@@ -237,6 +251,8 @@ void td_reduce_max_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_reduce_min_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
+void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 #endif
