@@ -212,6 +212,30 @@ typedef struct {
     int32_t diff_min;
 } td_softmax_params;
 
+/* TRANSPOSE_CONV, NHWC: weights [out_c, k_h, k_w, in_c]; output (oy, ox) reads input row (oy +
+ * pad_h - ky) / stride_h where that divides, likewise columns. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t in_c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t out_c;
+    int32_t k_h;
+    int32_t k_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+    const int32_t *mult;                /* per output channel */
+    const int32_t *shift;
+} td_transpose_conv_params;
+
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
 void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
@@ -255,4 +279,6 @@ void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *
 void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_transpose_conv_s8(const td_transpose_conv_params *p, const int8_t *in, const int8_t *w,
+    const int32_t *bias, int8_t *out);
 #endif
