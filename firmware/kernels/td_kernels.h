@@ -26,6 +26,26 @@ typedef struct {
     int32_t is_max;                     /* 1: ARG_MAX, 0: ARG_MIN */
 } td_arg_minmax_params;
 
+/* BATCH_MATMUL: out[b] = lhs[b] (rows x depth) times rhs[b] (depth x cols); batch strides are 0
+ * along broadcast dimensions, element strides encode adj_x and adj_y. */
+typedef struct {
+    int32_t batch[3];
+    int32_t lhs_batch_stride[3];
+    int32_t rhs_batch_stride[3];
+    int32_t rows;
+    int32_t cols;
+    int32_t depth;
+    int32_t lhs_row_stride;
+    int32_t lhs_depth_stride;
+    int32_t rhs_depth_stride;
+    int32_t rhs_col_stride;
+    int32_t lhs_offset;
+    int32_t rhs_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+} td_batch_matmul_params;
+
 /* Element-wise binary ops over 4-D shapes: strides are 0 along broadcast dimensions. */
 typedef struct {
     int32_t out_dims[4];
@@ -240,6 +260,8 @@ void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, 
 void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
 void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_batch_matmul_s8(const td_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
+    int8_t *out);
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out);
 /* 1x1, stride 1, no padding */
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
