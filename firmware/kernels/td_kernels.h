@@ -147,6 +147,22 @@ typedef struct {
 } td_hard_swish_params;
 
 typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    int32_t input_zero_point;
+} td_l2_norm_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t reverse_multiplier;         /* Q5.26 back to input units (the log sum's bound) */
+    int32_t reverse_shift;              /* td_mbqm shift, <= 0 */
+    int32_t diff_min;
+} td_log_softmax_params;
+
+typedef struct {
     int32_t size;
     const int8_t *table;                /* 256 entries, indexed by the input byte as uint8 */
 } td_lut_params;
@@ -287,6 +303,8 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
+void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
