@@ -111,6 +111,13 @@ typedef struct {
     int32_t quads;
 } td_conv_params;
 
+typedef struct {
+    int32_t ids;                        /* ids to look up */
+    int32_t rows;                       /* rows of the table */
+    int32_t row_size;                   /* values per row */
+    int32_t fill;                       /* the output value for an id outside the table */
+} td_embedding_params;
+
 /* FULLY_CONNECTED: `batches` rows of `in_depth` values against [out_depth, in_depth]. */
 typedef struct {
     int32_t batches;
@@ -299,6 +306,8 @@ void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const vo
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
+void td_embedding_lookup_s8(const td_embedding_params *p, const int32_t *ids, const int8_t *table,
+    int8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
