@@ -132,7 +132,11 @@ def _generate(rng: np.random.Generator, kind: str) -> GeneratedOp:
     rank = int(rng.integers(2, 5))  # batch dimension included
     high = 5 if kind == "prod" else 8
     shape = tuple(int(rng.integers(1, high)) for _ in range(rank - 1))
+    if max(shape) == 1:
+        shape = shape[:-1] + (2,)
     axes = random_axes(rng, rank)
+    while all(((1,) + shape)[a] == 1 for a in axes):  # else the converter drops the op
+        axes = random_axes(rng, rank)
     keep = bool(rng.integers(2))
     fn = {"max": tf.reduce_max, "min": tf.reduce_min, "sum": tf.reduce_sum,
           "prod": tf.reduce_prod}[kind]
