@@ -288,3 +288,20 @@ def test_models_in_qemu(board):
         for mine, theirs in zip((paths, describe, oracles, inputs), more):
             mine += theirs
     check_qemu(paths, describe, oracles, inputs, board)
+
+
+def test_transpose_conv_scratch_agrees_with_the_lowering():
+    """The kernel's own figure for its scratch (one int32 per output channel) is what the
+    lowering asked the memory plan for."""
+    import ctypes
+
+    paths, _ = _models("TRANSPOSE_CONV", SEEDS["TRANSPOSE_CONV"])
+    models = [compile_model(p, prefix=f"m{i}") for i, p in enumerate(paths)]
+    lib = HostLibrary(models)
+    fn = lib._lib.td_transpose_conv_s8_scratch
+    fn.restype, fn.argtypes = ctypes.c_int32, [ctypes.c_void_p]
+    for m in models:
+        params = (ctypes.c_void_p * 1000).in_dll(lib._lib, f"{m.prefix}_layer_params")
+        calls = [lay for lay in m.layers if lay.kernel]
+        assert [lay.func for lay in calls] == ["td_transpose_conv_s8"]
+        assert fn(params[0]) == calls[0].scratch_bytes == 4 * calls[0].params.out_c

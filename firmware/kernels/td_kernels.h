@@ -277,6 +277,8 @@ typedef struct {
     int32_t act_max;
     const int32_t *mult;                /* per output channel */
     const int32_t *shift;
+    const int32_t *bias;                /* per output channel (0 without a bias) */
+    const int32_t *tap_offset;          /* [k_h][k_w][out_c]: input offset * the tap's weight sum */
 } td_transpose_conv_params;
 
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
@@ -328,6 +330,8 @@ void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *
 void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+/* weights [k_h][k_w][out_c][in_c]; scratch: one int32 per output channel */
 void td_transpose_conv_s8(const td_transpose_conv_params *p, const int8_t *in, const int8_t *w,
-    const int32_t *bias, int8_t *out);
+    int8_t *out, int8_t *scratch);
+int32_t td_transpose_conv_s8_scratch(const td_transpose_conv_params *p);
 #endif

@@ -3,10 +3,14 @@ in_c] and an optional int32 bias, SAME or VALID padding, any strides (transpose_
 
 TFLite's reference kernel scatters: every input value adds its products into an int32 scratch the
 size of the output, then each sum gets the bias and is requantized. This kernel gathers instead:
-each output sums the same products, those of the taps whose input position lands on it
-((out + pad - k) divisible by the stride, inside the input), so it needs no scratch at all. The
-sums are equal because integer addition does not depend on the order, and the compiler proves
-every sum fits in int32 (where the reference's would not, its wrap-around is undefined anyway).
+each output pixel sums the same products, those of the taps whose input position lands on it
+((out + pad - k) divisible by the stride, inside the input), in a scratch of one int32 per output
+channel rather than one per output value. The sums are equal because integer addition does not
+depend on the order, and the compiler proves no partial sum leaves int32 (where the reference's
+would, its wrap-around is undefined anyway). The input offset is folded into one constant per tap
+and output channel (offset * the tap's weight sum), so the inner loop is a plain int8 dot product
+(SMLAD on cores with the DSP extension).
+
 The padding is TFLite's: ComputePaddingHeightWidth run on the output size as if it were a
 convolution's input, which for VALID is 0 and for SAME centres the windows.
 """
@@ -19,8 +23,8 @@ import numpy as np
 
 from tinydeploy import quantmath as qm
 from tinydeploy.ops import register
-from tinydeploy.ops.base import (ConstArg, GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params,
-                                 TensorArg, cfield)
+from tinydeploy.ops.base import (SCRATCH, ConstArg, GeneratedOp, Kernel, Layer, OpContext, OpSpec,
+                                 Params, TensorArg, cfield)
 
 
 @dataclass
@@ -47,11 +51,14 @@ class TransposeConvParams(Params):
     act_max: int = cfield("int32_t")
     mult: str | None = cfield("const int32_t *", "per output channel")
     shift: str | None = cfield("const int32_t *")
+    bias: str | None = cfield("const int32_t *", "per output channel (0 without a bias)")
+    tap_offset: str | None = cfield("const int32_t *", "[k_h][k_w][out_c]: input offset * the "
+                                                       "tap's weight sum")
 
 
 TRANSPOSE_CONV = Kernel("td_transpose_conv_s8", TransposeConvParams,
-                        ("const int8_t *in", "const int8_t *w", "const int32_t *bias",
-                         "int8_t *out"))
+                        ("const int8_t *in", "const int8_t *w", "int8_t *out", "int8_t *scratch"),
+                        "weights [k_h][k_w][out_c][in_c]; scratch: one int32 per output channel")
 
 
 def _c_div(a: int, b: int) -> int:
@@ -119,23 +126,28 @@ def _lower(ctx: OpContext) -> Layer:
     act_min, act_max = qm.activation_range(act, y.scale0, y.zp0)
     wa = w.array().astype(np.int64)
     bias = b.array().reshape(-1).astype(np.int64) if b is not None else np.zeros(out_c, np.int64)
-    # every output sums at most all k_h * k_w * in_c products of (x - zp) in [-255, 255]
-    bound = 255 * np.abs(wa).reshape(out_c, -1).sum(axis=1) + np.abs(bias)
+    # every partial sum is at most the bias plus all taps' |x * w| and |offset * w|, x and the
+    # offset each within 128 in size
+    bound = 256 * np.abs(wa).reshape(out_c, -1).sum(axis=1) + np.abs(bias)
     ctx.require(int(bound.max()) < 2 ** 31, "the accumulator could overflow int32")
     name = ctx.name
+    tap_offset = -x.zp0 * wa.sum(axis=3).transpose(1, 2, 0)  # [k_h][k_w][out_c]
     params = TransposeConvParams(
         batches=batches, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
         k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw,
         pad_h=tflite_padding(padding, out_h, k_h, sh), pad_w=tflite_padding(padding, out_w, k_w, sw),
         input_offset=-x.zp0, output_offset=y.zp0, act_min=act_min, act_max=act_max,
-        mult=f"{name}_mult", shift=f"{name}_shift")
-    consts = [ctx.const("w", "int8_t", wa.reshape(-1)), ctx.const("bias", "int32_t", bias),
+        mult=f"{name}_mult", shift=f"{name}_shift", bias=f"{name}_bias",
+        tap_offset=f"{name}_tap_offset")
+    consts = [ctx.const("w", "int8_t", wa.transpose(1, 2, 0, 3).reshape(-1)),
+              ctx.const("bias", "int32_t", bias),
+              ctx.const("tap_offset", "int32_t", tap_offset.reshape(-1)),
               ctx.const("mult", "int32_t", np.array(mult, np.int64)),
               ctx.const("shift", "int32_t", np.array(shift, np.int64))]
     macs = batches * in_h * in_w * in_c * k_h * k_w * out_c
     return Layer(ctx.op, TRANSPOSE_CONV, params, consts,
-                 [TensorArg(x.index), ConstArg(f"{name}_w"), ConstArg(f"{name}_bias"),
-                  TensorArg(y.index)], [x.index], [y.index], macs)
+                 [TensorArg(x.index), ConstArg(f"{name}_w"), TensorArg(y.index), SCRATCH],
+                 [x.index], [y.index], macs, scratch_bytes=4 * out_c)
 
 
 def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
