@@ -72,7 +72,7 @@ def _infer(ctx: OpContext) -> list[tuple[int, ...]]:
     return [tuple(out + [sa[-1] if adj_x else sa[-2], sb[-2] if adj_y else sb[-1]])]
 
 
-def _batch_strides(shape: list[int], out: tuple[int, ...]) -> list[int]:
+def _batch_strides(shape: list[int]) -> list[int]:
     """Element strides of an operand's batch dimensions (0 where broadcast), extended to 3."""
     strides, acc = [0] * len(shape), shape[-1] * shape[-2]
     for i in range(len(shape) - 3, -1, -1):
@@ -105,8 +105,8 @@ def _lower(ctx: OpContext) -> Layer:
     m, s = qm.quantize_multiplier(product / float(np.float32(y.scale0)))
     ctx.require(depth < 2 ** 15, f"a shared dimension of {depth} (int32 sums hold 2^15 products)")
     params = BatchMatMulParams(
-        batch=out_batch, lhs_batch_stride=_batch_strides(sa, y.shape),
-        rhs_batch_stride=_batch_strides(sb, y.shape), rows=rows, cols=cols, depth=depth,
+        batch=out_batch, lhs_batch_stride=_batch_strides(sa),
+        rhs_batch_stride=_batch_strides(sb), rows=rows, cols=cols, depth=depth,
         lhs_row_stride=1 if adj_x else depth, lhs_depth_stride=rows if adj_x else 1,
         rhs_depth_stride=1 if adj_y else cols, rhs_col_stride=depth if adj_y else 1,
         lhs_offset=-a.zp0, rhs_offset=-b.zp0, output_offset=y.zp0, multiplier=m, shift=s)

@@ -41,9 +41,9 @@ GROUPS = 3  # kept and reduced dimension groups the kernels loop over
 @dataclass
 class ReduceParams(Params):
     C_NAME = "td_reduce_params"
-    C_DOC = ("REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD: outputs over up to 3 kept dimension groups, "
-             "each reducing up to 3 groups, in the input's row-major order (sizes and strides in "
-             "input elements).")
+    C_DOC = ("REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD: outputs over up to 3 kept dimension "
+             "groups, each reducing up to 3 groups, in the input's row-major order (sizes and "
+             "strides in input elements).")
     kept: list[int] = cfield("int32_t", count=GROUPS)
     kept_stride: list[int] = cfield("int32_t", count=GROUPS)
     red: list[int] = cfield("int32_t", count=GROUPS)

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinydeploy.ops import register
-from tinydeploy.ops.base import (ConstArg, GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params,
+from tinydeploy.ops.base import (GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params,
                                  TensorArg, cfield)
 
 
 @dataclass
 class ResizeParams(Params):
     C_NAME = "td_resize_params"
-    C_DOC = ("RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per output "
-             "row and column, precomputed.")
+    C_DOC = ("RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per "
+             "output row and column, precomputed.")
     batches: int = cfield("int32_t")
     in_h: int = cfield("int32_t")
     in_w: int = cfield("int32_t")
@@ -136,13 +136,13 @@ def _generate(rng: np.random.Generator, bilinear: bool) -> GeneratedOp:
     size = [int(rng.integers(1, 13)), int(rng.integers(1, 13))]
     mode = ["v2", "plain", "align", "half"][int(rng.integers(4))]
     v1 = tf.compat.v1.image
-    if mode == "v2":  # TensorFlow 2's resize: half pixel centres
-        method = "bilinear" if bilinear else "nearest"
-        fn = lambda t: tf.image.resize(t, size, method=method)  # noqa: E731
-    else:
+
+    def fn(t):  # type: ignore[no-untyped-def]
+        if mode == "v2":  # TensorFlow 2's resize: half pixel centres
+            return tf.image.resize(t, size, method="bilinear" if bilinear else "nearest")
         v1_fn = v1.resize_bilinear if bilinear else v1.resize_nearest_neighbor
-        fn = lambda t: v1_fn(t, size, align_corners=mode == "align",  # noqa: E731
-                             half_pixel_centers=mode == "half")
+        return v1_fn(t, size, align_corners=mode == "align", half_pixel_centers=mode == "half")
+
     x = keras.Input((h, w, c), batch_size=1)
     y = L.Lambda(fn, output_shape=(*size, c))(x)
     scale = float(rng.uniform(0.5, 4.0))

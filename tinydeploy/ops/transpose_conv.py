@@ -135,7 +135,8 @@ def _lower(ctx: OpContext) -> Layer:
     params = TransposeConvParams(
         batches=batches, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
         k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw,
-        pad_h=tflite_padding(padding, out_h, k_h, sh), pad_w=tflite_padding(padding, out_w, k_w, sw),
+        pad_h=tflite_padding(padding, out_h, k_h, sh),
+        pad_w=tflite_padding(padding, out_w, k_w, sw),
         input_offset=-x.zp0, output_offset=y.zp0, act_min=act_min, act_max=act_max,
         mult=f"{name}_mult", shift=f"{name}_shift", bias=f"{name}_bias",
         tap_offset=f"{name}_tap_offset")
