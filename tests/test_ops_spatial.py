@@ -305,3 +305,25 @@ def test_transpose_conv_scratch_agrees_with_the_lowering():
         calls = [lay for lay in m.layers if lay.kernel]
         assert [lay.func for lay in calls] == ["td_transpose_conv_s8"]
         assert fn(params[0]) == calls[0].scratch_bytes == 4 * calls[0].params.out_c
+
+
+def test_batch_matmul_multiplies_the_scales_in_float32():
+    """Every int8 product x * y through one BATCH_MATMUL (x: 256 rows of depth 1, y: a constant
+    row of all 256 values), with scales where TFLite's float32 product of the two input scales
+    gives another multiplier than a double product would, and 8 outputs differ between the two."""
+    from tinydeploy import quantmath as qm
+    from tinydeploy.host_runner import HostModel
+    from tinydeploy.tflite_writer import Op, T, build
+
+    a, b, c = 0.017985107377171516, 0.03720293194055557, 0.09141284227371216  # float32 values
+    double = qm.quantize_multiplier(a * b / c)
+    single = qm.quantize_multiplier(float(np.float32(np.float32(a) * np.float32(b))) / c)
+    assert double != single
+    vals = np.arange(-128, 128).astype(np.int8)
+    tensors = [T((1, 256, 1), scale=[a], zero_point=[0]),
+               T((1, 1, 256), data=vals.reshape(1, 1, 256), scale=[b], zero_point=[0]),
+               T((1, 256, 256), scale=[c], zero_point=[0])]
+    model = build(tensors, [Op("BATCH_MATMUL", [0, 1], [2], "BatchMatMulOptions", {})], [0], [2])
+    x = vals.reshape(1, 256, 1)
+    want = ReferenceInterpreter(model).run([x])[0]
+    np.testing.assert_array_equal(HostModel(compile_model(model)).run([x])[0], want)
