@@ -155,7 +155,7 @@ def test_edge_case_inputs():
     check_host(*_edge_models())
 
 
-# ---- TRANSPOSE_CONV where its fused activation clamps, and with one weight scale ----
+# ---- TRANSPOSE_CONV where its fused activation clamps, with one weight scale; batches ----
 
 def _tconv_clamping() -> bytes:
     """A converted TRANSPOSE_CONV with a fused ReLU whose output zero point is moved to 0, so the
@@ -191,6 +191,29 @@ def _tconv_per_tensor() -> bytes:
     return build(tensors, [op], [2], [3])
 
 
+def _batch_of_two(opcode: str) -> bytes:
+    """RESIZE_BILINEAR (align_corners), RESIZE_NEAREST_NEIGHBOR (half pixel centres) or
+    TRANSPOSE_CONV (SAME, stride 2) over a batch of two images, written directly (Keras fixes the
+    batch at one)."""
+    from tinydeploy.tflite_writer import Op, T, build
+
+    q = {"scale": [0.1], "zero_point": [-5]}
+    x = T((2, 3, 5, 2), **q)
+    if opcode == "TRANSPOSE_CONV":
+        w = np.random.default_rng(22).integers(-127, 128, (3, 3, 3, 2)).astype(np.int8)
+        tensors = [T((4,), "int32", data=np.array([2, 6, 10, 3], np.int32)),
+                   T(w.shape, data=w, scale=[0.03, 0.02, 0.05], zero_point=[0, 0, 0], qdim=0), x,
+                   T((2, 6, 10, 3), scale=[0.2], zero_point=[4])]
+        op = Op(opcode, [0, 1, 2], [3], "TransposeConvOptions",
+                {"padding": 0, "strideH": 2, "strideW": 2})
+        return build(tensors, [op], [2], [3])
+    size = T((2,), "int32", data=np.array([7, 4], np.int32))
+    options = ("ResizeBilinearOptions", {"alignCorners": True}) if opcode == "RESIZE_BILINEAR" \
+        else ("ResizeNearestNeighborOptions", {"halfPixelCenters": True})
+    tensors = [x, size, T((2, 7, 4, 2), **q)]
+    return build(tensors, [Op(opcode, [0, 1], [2], *options)], [0], [2])
+
+
 def _special_models() -> tuple[list[Path], list[str], list[str], list[Inputs]]:
     from generated import cached_tflite
 
@@ -199,16 +222,18 @@ def _special_models() -> tuple[list[Path], list[str], list[str], list[Inputs]]:
              "transpose conv, ReLU clamping"),
             (cached_tflite("spatial-tconv-per-tensor", _tconv_per_tensor, here),
              "transpose conv, per-tensor weights, RELU6")]
+    for opcode in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE_CONV"):
+        made.append((cached_tflite(f"spatial-batch2-{opcode}", lambda o=opcode: _batch_of_two(o),
+                                   here), f"{opcode} over a batch of two"))
     n = len(made)
     return ([p for p, _ in made], [d for _, d in made], ["litert"] * n,
             [lambda cm, seed: random_inputs(cm, 6, seed=seed)] * n)
 
 
-def test_transpose_conv_activation_and_per_tensor_weights():
-    paths, describe, oracles, inputs = _special_models()
-    for p in paths:
-        assert [op.opcode for op in load_model(p).main.operators] == ["TRANSPOSE_CONV"]
-    check_host(paths, describe, oracles, inputs)
+def test_transpose_conv_activation_weights_and_batches():
+    """The two transposed convolutions above, and resizes and a transposed convolution over a
+    batch of two."""
+    check_host(*_special_models())
 
 
 # ---- a convolutional autoencoder: strided convolutions down, transposed convolutions up ----
