@@ -50,6 +50,14 @@ typedef struct {
     float scale;
 } td_affine_params;
 
+/* ARG_MAX and ARG_MIN over the middle dimension of [outer, axis_size, inner]. */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t is_max;                     /* 1: ARG_MAX, 0: ARG_MIN */
+} td_arg_minmax_params;
+
 /* Element-wise binary ops on int32, float32 (and int8 MAXIMUM/MINIMUM, float PRELU): 4-D
  * broadcasting, an operation and a fused activation by code. */
 typedef struct {
@@ -59,6 +67,26 @@ typedef struct {
     int32_t op;                         /* TD_OP_* */
     int32_t activation;                 /* TD_ACT_* */
 } td_arith_params;
+
+/* BATCH_MATMUL: out[b] = lhs[b] (rows x depth) times rhs[b] (depth x cols); batch strides are 0
+ * along broadcast dimensions, element strides encode adj_x and adj_y. */
+typedef struct {
+    int32_t batch[3];
+    int32_t lhs_batch_stride[3];
+    int32_t rhs_batch_stride[3];
+    int32_t rows;
+    int32_t cols;
+    int32_t depth;
+    int32_t lhs_row_stride;
+    int32_t lhs_depth_stride;
+    int32_t rhs_depth_stride;
+    int32_t rhs_col_stride;
+    int32_t lhs_offset;
+    int32_t rhs_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+} td_batch_matmul_params;
 
 /* Element-wise binary ops over 4-D shapes: strides are 0 along broadcast dimensions. */
 typedef struct {
@@ -157,6 +185,13 @@ typedef struct {
     const int8_t *recip_shift;          /* its bits above one, by divisor byte */
 } td_div_params;
 
+typedef struct {
+    int32_t ids;                        /* ids to look up */
+    int32_t rows;                       /* rows of the table */
+    int32_t row_size;                   /* values per row */
+    int32_t fill;                       /* the output value for an id outside the table */
+} td_embedding_params;
+
 /* FULLY_CONNECTED: `batches` rows of `in_depth` values against [out_depth, in_depth]. */
 typedef struct {
     int32_t batches;
@@ -222,6 +257,22 @@ typedef struct {
     int32_t reluish_exponent;
     int32_t output_exponent;
 } td_hard_swish_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    int32_t input_zero_point;
+} td_l2_norm_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t reverse_multiplier;         /* Q5.26 back to input units (the log sum's bound) */
+    int32_t reverse_shift;              /* td_mbqm shift, <= 0 */
+    int32_t diff_min;
+} td_log_softmax_params;
 
 /* LOGICAL_AND / LOGICAL_OR with 4-D broadcasting (bool: any nonzero byte is true). */
 typedef struct {
@@ -332,6 +383,20 @@ typedef struct {
     int32_t shift_neg;
 } td_prelu_params;
 
+/* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD: outputs over up to 3 kept dimension groups, each
+ * reducing up to 3 groups, in the input's row-major order (sizes and strides in input elements). */
+typedef struct {
+    int32_t kept[3];
+    int32_t kept_stride[3];
+    int32_t red[3];
+    int32_t red_stride[3];
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t offset;                     /* SUM: -N * input zero point */
+    int32_t multiplier;                 /* SUM: td_mbqm multiplier; PROD: 16-bit multiplier */
+    int32_t shift;                      /* SUM: td_mbqm shift; PROD: right shift (15 - shift) */
+} td_reduce_params;
+
 /* A gather by per-dimension offset tables: the row_bytes at out + i0 * out_strides[0] + ... come
  * from in + base + tables_0[i0] + ... + tables_n-1[in-1], all in bytes; the last dimension is
  * the inner loop. */
@@ -356,6 +421,20 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
 } td_requant_params;
+
+/* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per output row and
+ * column, precomputed. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    /* nearest: out_h source rows; bilinear: out_h {y0, y1, fraction in 1/1024} */
+    const int32_t *rows;
+    const int32_t *cols;                /* the same per output column */
+} td_resize_params;
 
 /* SELECT / SELECT_V2: condition, x and y broadcast over a 4-D output. */
 typedef struct {
@@ -415,6 +494,32 @@ typedef struct {
     int32_t output_shift;
 } td_svdf_params;
 
+/* TRANSPOSE_CONV, NHWC: weights [out_c, k_h, k_w, in_c]; output (oy, ox) reads input row (oy +
+ * pad_h - ky) / stride_h where that divides, likewise columns. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t in_c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t out_c;
+    int32_t k_h;
+    int32_t k_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+    const int32_t *mult;                /* per output channel */
+    const int32_t *shift;
+    const int32_t *bias;                /* per output channel (0 without a bias) */
+    const int32_t *tap_offset;          /* [k_h][k_w][out_c]: input offset * the tap's weight sum */
+} td_transpose_conv_params;
+
 /* Element-wise unary ops on int32, float32 and bool. */
 typedef struct {
     int32_t size;
@@ -430,9 +535,13 @@ typedef struct {
 void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out);
 void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
+void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_batch_matmul_s8(const td_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
+    int8_t *out);
 /* CAST between int8/uint8/int16/int32/int64/float32/bool (tinydeploy/ops/cast.py). */
 void td_cast(const td_cast_params *p, const void *in, void *out);
 void td_compare_b(const td_compare_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
@@ -462,6 +571,8 @@ void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const vo
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
 void td_div_s8(const td_div_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_embedding_lookup_s8(const td_embedding_params *p, const int32_t *ids, const int8_t *table,
+    int8_t *out);
 /* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
 void td_fill(const td_fill_params *p, const uint8_t *value, uint8_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
@@ -473,6 +584,8 @@ void td_gather(const td_gather_params *p, const uint8_t *params, const void *ind
 void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const void *indices,
     uint8_t *out);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
+void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
 void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out);
 void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *output_state,
@@ -488,9 +601,14 @@ void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
+void td_reduce_max_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_min_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 /* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
+void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 /* SELECT of four-byte values (int32, float32) */
 void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t *x,
     const uint32_t *y, uint32_t *out);
@@ -503,8 +621,13 @@ void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uin
 void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs);
 void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_svdf_s8(const td_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
     const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *out);
+/* weights [k_h][k_w][out_c][in_c]; scratch: one int32 per output channel */
+void td_transpose_conv_s8(const td_transpose_conv_params *p, const int8_t *in, const int8_t *w,
+    int8_t *out, int8_t *scratch);
+int32_t td_transpose_conv_s8_scratch(const td_transpose_conv_params *p);
 void td_unary_f32(const td_unary_params *p, const float *in, float *out);
 void td_unary_s32(const td_unary_params *p, const int32_t *in, int32_t *out);
 void td_variable_copy(const td_variable_params *p, const void *from, void *to);
