@@ -5,6 +5,7 @@ over from one input to the next in both). Float32 outputs: within compare.TOLERA
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +24,34 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return Agreement().add(a, b)
 
 
-def reference_cases(paths: list[Path], count: int, layout: str = "int16"
+# a model's test inputs: (compiled model, seed) -> cases, each one array per model input
+Inputs = Callable[[CompiledModel, int], list[list[np.ndarray]]]
+
+
+def reference_cases(paths: list[Path], count: int, layout: str = "int16",
+                    inputs: list[Inputs] | None = None
                     ) -> tuple[list[CompiledModel], list, list]:
     """The models compiled (each its own prefix, TFLite Micro's rounding where TFLite Micro is the
-    reference), `count` random inputs per model and the reference's outputs for them."""
+    reference), their inputs (`count` random ones, or what inputs[i] makes for model i) and the
+    reference's outputs for them."""
     models, cases, expected = [], [], []
     for i, p in enumerate(paths):
         ref = ReferenceInterpreter(p)
         cm = compile_model(p, layout=layout, prefix=f"m{i}",
                            rounding="tflm" if ref.name == "tflm" else "tflite")
         models.append(cm)
-        for k, inputs in enumerate(random_inputs(cm, count, seed=i)):
-            cases.append((i, inputs, k == 0))
-            expected.append(ref.run(inputs))
+        made = inputs[i](cm, i) if inputs else random_inputs(cm, count, seed=i)
+        for k, xs in enumerate(made):
+            cases.append((i, xs, k == 0))
+            expected.append(ref.run(xs))
     return models, cases, expected
 
 
 def assert_host_bitexact(paths: list[Path], count: int = 6, layout: str = "int16",
-                         describe: list[str] | None = None) -> None:
+                         describe: list[str] | None = None,
+                         inputs: list[Inputs] | None = None) -> None:
     """Every model, built for this machine in one library, equals the reference."""
-    models, cases, expected = reference_cases(paths, count, layout)
+    models, cases, expected = reference_cases(paths, count, layout, inputs)
     lib = HostLibrary(models)
     for (index, inputs, reset), want in zip(cases, expected):
         if reset:
@@ -54,10 +63,11 @@ def assert_host_bitexact(paths: list[Path], count: int = 6, layout: str = "int16
 
 
 def assert_qemu_bitexact(paths: list[Path], boards: tuple[str, ...] = ("qemu-m4", "qemu-m0"),
-                         count: int = 3, describe: list[str] | None = None) -> None:
+                         count: int = 3, describe: list[str] | None = None,
+                         inputs: list[Inputs] | None = None) -> None:
     """Every model on every board (a few firmware images, one emulator run each) equals the
     reference."""
-    models, cases, expected = reference_cases(paths, count)
+    models, cases, expected = reference_cases(paths, count, inputs=inputs)
     for name in boards:
         with tempfile.TemporaryDirectory(prefix="td-batch-") as work:
             result = run_batch(models, cases, get_board(name), Path(work))

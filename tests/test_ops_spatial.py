@@ -4,22 +4,18 @@ random single-op models (tests/opgen.py) on the host and on simulated Cortex-M4 
 boards, inputs that reach the kernels' edge cases, and a convolutional autoencoder.
 
 The oracle is LiteRT's BUILTIN_REF, except for SUM: LiteRT 2.3 runs its int8 reference sum on the
-bytes read as uint8 (and clamps to [0, 255]); SUM is checked against TFLite Micro, whose
-reference computes TFLite's int8 QuantizedMeanOrSum."""
+bytes read as uint8 (and clamps to [0, 255]), so tinydeploy/reference.py sends int8 SUM models to
+TFLite Micro, whose reference computes TFLite's int8 QuantizedMeanOrSum."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ophelp import _same
+from ophelp import Inputs, assert_host_bitexact, assert_qemu_bitexact
 from opgen import op_model
-from tinydeploy.batch import run_batch
-from tinydeploy.boards import get_board
 from tinydeploy.compiler import CompiledModel, compile_model
 from tinydeploy.host_runner import HostLibrary
 from tinydeploy.reference import ReferenceInterpreter
@@ -30,9 +26,7 @@ SEEDS = {"TRANSPOSE_CONV": 12, "BATCH_MATMUL": 12, "RESIZE_NEAREST_NEIGHBOR": 12
          "RESIZE_BILINEAR": 12, "REDUCE_MAX": 8, "REDUCE_MIN": 8, "SUM": 8, "REDUCE_PROD": 8,
          "ARG_MAX": 8, "ARG_MIN": 8, "LOG_SOFTMAX": 10, "L2_NORMALIZATION": 10,
          "EMBEDDING_LOOKUP": 8}
-ORACLE = {"SUM": "tflm"}
 QEMU_SEEDS = 3  # per operator in the emulator runs
-Inputs = Callable[[CompiledModel, int], list[list[np.ndarray]]]
 
 
 def _models(opcode: str, count: int) -> tuple[list[Path], list[str]]:
@@ -58,35 +52,12 @@ def _inputs_for(opcode: str) -> Inputs:
     return lambda cm, seed: random_inputs(cm, 6, seed=seed)
 
 
-def _cases(paths: list[Path], oracles: list[str], inputs: list[Inputs]
-           ) -> tuple[list[CompiledModel], list, list]:
-    models, cases, expected = [], [], []
-    for i, (p, oracle, make) in enumerate(zip(paths, oracles, inputs)):
-        ref = ReferenceInterpreter(p, oracle)
-        cm = compile_model(p, prefix=f"m{i}")
-        models.append(cm)
-        for k, xs in enumerate(make(cm, i)):
-            cases.append((i, xs, k == 0))
-            expected.append(ref.run(xs))
-    return models, cases, expected
+def check_host(paths: list[Path], describe: list[str], inputs: list[Inputs]) -> None:
+    assert_host_bitexact(paths, describe=describe, inputs=inputs)
 
 
-def check_host(paths: list[Path], describe: list[str], oracles: list[str],
-               inputs: list[Inputs]) -> None:
-    models, cases, expected = _cases(paths, oracles, inputs)
-    lib = HostLibrary(models)
-    for (index, xs, _), want in zip(cases, expected):
-        got = lib.run(index, xs)
-        assert _same(got, want), f"{describe[index]}: host {got} vs reference {want}"
-
-
-def check_qemu(paths: list[Path], describe: list[str], oracles: list[str],
-               inputs: list[Inputs], board: str) -> None:
-    models, cases, expected = _cases(paths, oracles, inputs)
-    with tempfile.TemporaryDirectory(prefix="td-spatial-") as work:
-        result = run_batch(models, cases, get_board(board), Path(work))
-    for (index, _, _), got, want in zip(cases, result.outputs, expected):
-        assert _same(got, want), f"{describe[index]} on {board}: device {got} vs reference {want}"
+def check_qemu(paths: list[Path], describe: list[str], inputs: list[Inputs], board: str) -> None:
+    assert_qemu_bitexact(paths, (board,), describe=describe, inputs=inputs)
 
 
 @pytest.mark.parametrize("opcode", sorted(SEEDS))
@@ -94,7 +65,7 @@ def test_random_single_op_models(opcode):
     """Random models of the operator with all its options, each checked input by input."""
     paths, describe = _models(opcode, SEEDS[opcode])
     n = len(paths)
-    check_host(paths, describe, [ORACLE.get(opcode, "litert")] * n, [_inputs_for(opcode)] * n)
+    check_host(paths, describe, [_inputs_for(opcode)] * n)
 
 
 
@@ -141,14 +112,14 @@ EDGE = [("ARG_MAX", s, tie_inputs) for s in range(4)] + \
        [("LOG_SOFTMAX", s, peaked_inputs) for s in range(4)]
 
 
-def _edge_models() -> tuple[list[Path], list[str], list[str], list[Inputs]]:
+def _edge_models() -> tuple[list[Path], list[str], list[Inputs]]:
     paths, describe, inputs = [], [], []
     for opcode, seed, make in EDGE:
         p, d = op_model(opcode, seed)
         paths.append(p)
         describe.append(f"{d} ({make.__name__})")
         inputs.append(make)
-    return paths, describe, ["litert"] * len(paths), inputs
+    return paths, describe, inputs
 
 
 def test_edge_case_inputs():
@@ -214,7 +185,7 @@ def _batch_of_two(opcode: str) -> bytes:
     return build(tensors, [Op(opcode, [0, 1], [2], *options)], [0], [2])
 
 
-def _special_models() -> tuple[list[Path], list[str], list[str], list[Inputs]]:
+def _special_models() -> tuple[list[Path], list[str], list[Inputs]]:
     from generated import cached_tflite
 
     here = Path(__file__)
@@ -226,7 +197,7 @@ def _special_models() -> tuple[list[Path], list[str], list[str], list[Inputs]]:
         made.append((cached_tflite(f"spatial-batch2-{opcode}", lambda o=opcode: _batch_of_two(o),
                                    here), f"{opcode} over a batch of two"))
     n = len(made)
-    return ([p for p, _ in made], [d for _, d in made], ["litert"] * n,
+    return ([p for p, _ in made], [d for _, d in made],
             [lambda cm, seed: random_inputs(cm, 6, seed=seed)] * n)
 
 
@@ -274,7 +245,7 @@ def _autoencoder() -> bytes:
     return quantize_int8(model, data[:128])
 
 
-def _autoencoder_model() -> tuple[list[Path], list[str], list[str], list[Inputs]]:
+def _autoencoder_model() -> tuple[list[Path], list[str], list[Inputs]]:
     from generated import cached_tflite
 
     path = cached_tflite("spatial-autoencoder", _autoencoder, Path(__file__))
@@ -285,16 +256,16 @@ def _autoencoder_model() -> tuple[list[Path], list[str], list[str], list[Inputs]
         return [[np.clip(img[None], -128, 127).astype(np.int8)] for img in q] + \
             random_inputs(cm, 2, seed=seed)
 
-    return [path], ["convolutional autoencoder"], ["litert"], [images]
+    return [path], ["convolutional autoencoder"], [images]
 
 
 def test_convolutional_autoencoder():
-    paths, describe, oracles, inputs = _autoencoder_model()
+    paths, describe, inputs = _autoencoder_model()
     ops = [op.opcode for op in load_model(paths[0]).main.operators]
     assert ops.count("TRANSPOSE_CONV") == 2 and ops.count("CONV_2D") == 3, ops
     cm = compile_model(paths[0])
     assert cm.plan.arena_bytes < 12 * 1024, cm.plan.arena_bytes  # fits a 16 KB Cortex-M0 board
-    check_host(paths, describe, oracles, inputs)
+    check_host(paths, describe, inputs)
 
 
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0"])
@@ -302,17 +273,16 @@ def test_models_in_qemu(board):
     """The first random models of every operator, the edge-case inputs, the two hand-made
     transposed convolutions and the autoencoder on a simulated Cortex-M4 (DSP) and Cortex-M0
     (portable C), a few firmware images per board."""
-    paths, describe, oracles, inputs = [], [], [], []
+    paths, describe, inputs = [], [], []
     for opcode in sorted(SEEDS):
         p, d = _models(opcode, min(SEEDS[opcode], QEMU_SEEDS))
         paths += p
         describe += d
-        oracles += [ORACLE.get(opcode, "litert")] * len(p)
         inputs += [_inputs_for(opcode)] * len(p)
     for more in (_edge_models(), _special_models(), _autoencoder_model()):
-        for mine, theirs in zip((paths, describe, oracles, inputs), more):
+        for mine, theirs in zip((paths, describe, inputs), more):
             mine += theirs
-    check_qemu(paths, describe, oracles, inputs, board)
+    check_qemu(paths, describe, inputs, board)
 
 
 def test_transpose_conv_scratch_agrees_with_the_lowering():

@@ -5,9 +5,10 @@ The reference runs in a worker process, so an interpreter that crashes on a host
 becomes one `OracleError` line. The chain: LiteRT (`ai-edge-litert`) with its BUILTIN_REF resolver
 (the default XNNPACK path is not bit-exact), and where LiteRT refuses a model that TFLite Micro runs
 (per-channel biases that say quantized_dimension 3, as TFLite Micro's person-detection model does),
-the `tflite-micro` wheel, a host build of TFLite Micro itself. `ReferenceInterpreter.name` says
-which answered; TFLite Micro rounds FULLY_CONNECTED differently from TensorFlow, so compare it with
-a model compiled with rounding="tflm".
+the `tflite-micro` wheel, a host build of TFLite Micro itself. Models with an operator LiteRT's
+reference kernels get wrong (int8 SUM) go to TFLite Micro directly. `ReferenceInterpreter.name`
+says which answered; TFLite Micro rounds FULLY_CONNECTED differently from TensorFlow, so compare it
+with a model compiled with rounding="tflm".
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ from tinydeploy.errors import TinyDeployError
 ORACLES = ("litert", "tflm")
 TFLM_ARENA = 64 << 20
 ANSWER_TIMEOUT = 300.0
+
+
+def _litert_defects(data: bytes) -> list[str]:
+    """Operators LiteRT's reference kernels compute wrongly where TFLite Micro is right (measured):
+    its reference int8 SUM reads the inputs as unsigned bytes and clamps to [0, 255]."""
+    from tinydeploy.tflite_reader import parse_model
+
+    try:
+        model = parse_model(data)
+    except TinyDeployError:
+        return []
+    return [f"{g.index}:{op.index}" for g in model.subgraphs for op in g.operators
+            if op.opcode == "SUM" and op.inputs and g.tensors[op.inputs[0]].dtype == "int8"]
 
 
 class OracleError(TinyDeployError):
@@ -191,7 +205,11 @@ class ReferenceInterpreter:
             raise TinyDeployError(f"unknown oracle '{oracle}'", "use auto, litert or tflm")
         self.data = model if isinstance(model, bytes) else Path(model).read_bytes()
         refusals = []
-        for kind in ORACLES if oracle == "auto" else (oracle,):
+        if oracle != "auto":
+            order: tuple[str, ...] = (oracle,)
+        else:
+            order = ("tflm",) if _litert_defects(self.data) else ORACLES
+        for kind in order:
             try:
                 self._open(kind)
                 self.name = kind
