@@ -29,9 +29,10 @@ from tinydeploy.errors import TinyDeployError
 from tinydeploy.paths import KERNELS, kernel_sources
 from tinydeploy.toolchain import cache_dir
 
-CFLAGS = ["-O2", "-std=c99", "-Wall", "-Werror", "-fPIC", "-DTD_INTROSPECT"]
-SANITIZE = ["-O1", "-g", "-std=c99", "-Wall", "-Werror", "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-DTD_CHECK_WRITES"]
+CFLAGS = ["-O2", "-std=c99", "-Wall", "-Werror", "-fPIC", "-ffp-contract=off", "-DTD_INTROSPECT"]
+SANITIZE = ["-O1", "-g", "-std=c99", "-Wall", "-Werror", "-ffp-contract=off",
+            "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer", "-DTD_CHECK_WRITES"]
 GUARD = 64  # td_check.c: TD_GUARD bytes either side of the arena and the state
 
 

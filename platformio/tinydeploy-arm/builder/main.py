@@ -38,7 +38,9 @@ env.Replace(
 )
 env.Append(
     ASFLAGS=cpu_flags + ["-x", "assembler-with-cpp"],
-    CCFLAGS=cpu_flags + ["-ffunction-sections", "-fdata-sections", "-Wall"],
+    # -ffp-contract=off: no fused multiply-adds, so float kernels round as the host and the
+    # reference kernels do (GNU C would fuse them on cores with an FPU)
+    CCFLAGS=cpu_flags + ["-ffunction-sections", "-fdata-sections", "-Wall", "-ffp-contract=off"],
     CFLAGS=["-std=gnu99"],
     LINKFLAGS=cpu_flags + ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
                            "-Wl,--gc-sections"],
