@@ -1,5 +1,6 @@
-"""BATCH_MATMUL, int8 x int8 -> int8, ranks 2 to 5 with broadcast batch dimensions, adj_x and adj_y,
-either operand an activation or a constant (batch_matmul_s8.c).
+"""BATCH_MATMUL, int8 x int8 -> int8, int16 x int16 -> int16 and float32, ranks 2 to 5 with broadcast
+batch dimensions, adj_x and adj_y, either operand an activation or a constant (batch_matmul_s8.c,
+batch_matmul_s16.c, batch_matmul_f32.c).
 
 As TFLite's reference (batch_matmul.cc, EvalInt8Int8): each output is the int32 sum over the
 shared dimension of (lhs - lhs zero point) * (rhs - rhs zero point), requantized by
@@ -7,6 +8,11 @@ lhs scale * rhs scale (a float32 product, as GetQuantizedConvolutionMultipler co
 output scale with td_mbqm, plus the output zero point, clamped to int8 (no fused activation).
 TFLite transposes operands into temporaries to feed its GEMM; the kernel reads them in place
 through strides instead, which sums the same products.
+
+int16 (the converter's 16x8 mode quantizes both operands to int16, zero points 0): int64 sums,
+requantized with the int64 MultiplyByQuantizedMultiplier, clamped to int16 (EvalInt16). float32:
+each output the products summed in order. The key includes the right operand's type, so a float
+left operand against int8 weights (dynamic range) is refused with the hybrid message.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinydeploy import quantmath as qm
-from tinydeploy.ops import register
+from tinydeploy.ops import register, wide
 from tinydeploy.ops.base import (ConstArg, GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params,
                                  TensorArg, Tensor, cfield)
 
@@ -45,6 +51,10 @@ class BatchMatMulParams(Params):
 
 BATCH_MATMUL = Kernel("td_batch_matmul_s8", BatchMatMulParams,
                       ("const int8_t *lhs", "const int8_t *rhs", "int8_t *out"))
+BATCH_MATMUL_S16 = Kernel("td_batch_matmul_s16", BatchMatMulParams,
+                          ("const int16_t *lhs", "const int16_t *rhs", "int16_t *out"))
+BATCH_MATMUL_F32 = Kernel("td_batch_matmul_f32", BatchMatMulParams,
+                          ("const float *lhs", "const float *rhs", "float *out"))
 
 
 def _shapes(ctx: OpContext) -> tuple[list[int], list[int], bool, bool]:
@@ -84,26 +94,41 @@ def _batch_strides(shape: list[int]) -> list[int]:
 
 def _operand(ctx: OpContext, t: Tensor, suffix: str, consts: list) -> TensorArg | ConstArg:
     if t.is_constant:
-        consts.append(ctx.const(suffix, "int8_t", t.array().reshape(-1)))
+        ctype = {"int8": "int8_t", "int16": "int16_t", "float32": "float"}[t.dtype]
+        values = t.array().reshape(-1)
+        consts.append(ctx.const(suffix, ctype, values.astype(np.float32 if ctype == "float"
+                                                             else np.int64)))
         return ConstArg(f"{ctx.name}_{suffix}")
     return TensorArg(t.index)
 
 
 def _lower(ctx: OpContext) -> Layer:
     a, b, y = ctx.input(0), ctx.input(1), ctx.output(0)
-    ctx.require_type(("int8",), a, b, y)
-    for t in (a, b):
-        ctx.require(len(t.scale) == 1, f"tensor '{t.name}' has {len(t.scale)} scales; "
-                                       "BATCH_MATMUL takes one per tensor")
+    dtype = a.dtype
+    ctx.require_type((dtype,), a, b, y)
+    if dtype != "float32":
+        for t in (a, b):
+            ctx.require(len(t.scale) == 1, f"tensor '{t.name}' has {len(t.scale)} scales; "
+                                           "BATCH_MATMUL takes one per tensor")
+    if dtype == "int16":
+        wide.require_symmetric(ctx, a, b, y)
     ctx.require(y.size >= 1, "empty output")
     sa, sb, adj_x, adj_y = _shapes(ctx)
     ctx.require(len(y.shape) <= 5, f"output rank {len(y.shape)}")
     out_batch = [1] * (3 - (len(y.shape) - 2)) + list(y.shape[:-2])
     rows, cols = y.shape[-2], y.shape[-1]
     depth = sa[-2] if adj_x else sa[-1]
-    product = float(np.float32(np.float32(a.scale0) * np.float32(b.scale0)))
-    m, s = qm.quantize_multiplier(product / float(np.float32(y.scale0)))
-    ctx.require(depth < 2 ** 15, f"a shared dimension of {depth} (int32 sums hold 2^15 products)")
+    m = s = 0
+    if dtype != "float32":
+        product = float(np.float32(np.float32(a.scale0) * np.float32(b.scale0)))
+        m, s = qm.quantize_multiplier(product / float(np.float32(y.scale0)))
+    if dtype == "int8":
+        ctx.require(depth < 2 ** 15, f"a shared dimension of {depth} (int32 sums hold 2^15 "
+                                     "products)")
+    if dtype == "int16":
+        ctx.require(depth < 2 ** 16, f"a shared dimension of {depth} (the reference's int64 "
+                                     "requantization takes sums below 2^47)")
+        wide.wide_multipliers(ctx, [m], [s])
     params = BatchMatMulParams(
         batch=out_batch, lhs_batch_stride=_batch_strides(sa),
         rhs_batch_stride=_batch_strides(sb), rows=rows, cols=cols, depth=depth,
@@ -113,8 +138,8 @@ def _lower(ctx: OpContext) -> Layer:
     consts: list = []
     args = [_operand(ctx, a, "lhs", consts), _operand(ctx, b, "rhs", consts), TensorArg(y.index)]
     reads = [t.index for t in (a, b) if not t.is_constant]
-    return Layer(ctx.op, BATCH_MATMUL, params, consts, args, reads, [y.index],
-                 macs=y.size * depth)
+    kernel = {"int8": BATCH_MATMUL, "int16": BATCH_MATMUL_S16, "float32": BATCH_MATMUL_F32}[dtype]
+    return Layer(ctx.op, kernel, params, consts, args, reads, [y.index], macs=y.size * depth)
 
 
 def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
@@ -153,6 +178,7 @@ def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
                        keras.Model(inputs, out), reps)
 
 
-register(OpSpec("BATCH_MATMUL", {("int8", None): _lower}, inputs=(2, 2),
-                options="BatchMatMulOptions", infer_shape=_infer, kernels=(BATCH_MATMUL,),
-                generate=_generate))
+register(OpSpec("BATCH_MATMUL", {("int8", "int8"): _lower, ("int16", "int16"): _lower,
+                                  ("float32", "float32"): _lower},
+                inputs=(2, 2), options="BatchMatMulOptions", weights=1, infer_shape=_infer,
+                kernels=(BATCH_MATMUL, BATCH_MATMUL_S16, BATCH_MATMUL_F32), generate=_generate))

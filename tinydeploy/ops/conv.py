@@ -1,10 +1,19 @@
-"""CONV_2D and DEPTHWISE_CONV_2D, int8 activations with per-channel int8 weights and int32 bias.
+"""CONV_2D and DEPTHWISE_CONV_2D: int8 activations with per-channel int8 weights and int32 bias;
+16x8 (int16 activations, int8 weights, int64 bias) and float32 as TFLite's reference loops.
 
-The input offset is folded into the bias (a padded tap reads the input zero point and adds
+int8: the input offset is folded into the bias (a padded tap reads the input zero point and adds
 nothing), weights are reordered into the layout the kernels read (weight_layout.py), and each
 output channel gets a fast requantization record where quantmath proves it exact. Kernels:
 conv2d_s8.c (general windows), conv1x1 in the same file, depthwise_conv2d_s8.c and
 depthwise_conv3x3_s8.c (3x3 stride 1 as vertical tap pairs).
+
+16x8 and float32 (conv2d_s16.c, depthwise_conv2d_s16.c, conv2d_f32.c, depthwise_conv2d_f32.c)
+follow the reference kernels loop for loop: any batch, padded taps skipped, float sums in the
+reference's order (filter rows, columns, input channels, then the bias) so that results are
+usually identical. LiteRT's 16x8 CONV_2D sums in int64 and requantizes with its int64
+MultiplyByQuantizedMultiplier only where the bias is int64 (what the converter writes); without a
+bias, or with an int32 one, its accumulator is int32 and the requantization the int32 one.
+Its 16x8 DEPTHWISE_CONV_2D always takes the int64 path.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import numpy as np
 from tinydeploy import quantmath as qm
 from tinydeploy import weight_layout as wl
 from tinydeploy.ops import register, register_constant
+from tinydeploy.ops import wide
 from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, FAST, GeneratedOp, Kernel, Layer,
                                  OpContext, OpSpec, Params, TensorArg, cfield, conv_out_size, hwc,
                                  pad_before)
@@ -72,6 +82,48 @@ DEPTHWISE = Kernel("td_depthwise_conv2d_s8", ConvParams, _ARGS, "depth multiplie
 DEPTHWISE3X3 = Kernel("td_depthwise_conv3x3_s8", ConvParams, _ARGS,
                       "3x3, stride 1, channels in pairs: vertical tap pairs")
 DEPTHWISE_DM = Kernel("td_depthwise_conv2d_dm_s8", ConvParams, _ARGS[:-1], "any depth multiplier")
+
+
+@dataclass
+class ConvRefParams(Params):
+    C_NAME = "td_conv_ref_params"
+    C_DOC = ("CONV_2D and DEPTHWISE_CONV_2D in 16x8 and float32, NHWC, as TFLite's reference "
+             "loops (td_conv2d_s16, td_depthwise_conv2d_s16, td_conv2d_f32, "
+             "td_depthwise_conv2d_f32).")
+    batches: int = cfield("int32_t")
+    in_h: int = cfield("int32_t")
+    in_w: int = cfield("int32_t")
+    in_c: int = cfield("int32_t")
+    out_h: int = cfield("int32_t")
+    out_w: int = cfield("int32_t")
+    out_c: int = cfield("int32_t")
+    k_h: int = cfield("int32_t")
+    k_w: int = cfield("int32_t")
+    filter_c: int = cfield("int32_t", "input channels each conv filter reads (in_c / groups)")
+    stride_h: int = cfield("int32_t")
+    stride_w: int = cfield("int32_t")
+    dil_h: int = cfield("int32_t")
+    dil_w: int = cfield("int32_t")
+    pad_h: int = cfield("int32_t")
+    pad_w: int = cfield("int32_t")
+    depth_multiplier: int = cfield("int32_t", "depthwise only")
+    act_min: int = cfield("int32_t", "int16 output clamp")
+    act_max: int = cfield("int32_t")
+    activation: int = cfield("int32_t", "float32: TD_ACT_*")
+    wide: int = cfield("int32_t", "16x8: 1 sums in int64 and requantizes with td_mbqm64, 0 sums "
+                                  "in int32 (wrapping) and requantizes with td_mbqm")
+    mult: str | None = cfield("const int32_t *", "16x8: per output channel")
+    shift: str | None = cfield("const int32_t *")
+
+
+_S16_ARGS = ("const int16_t *in", "const int8_t *w", "const int64_t *bias", "int16_t *out")
+_F32_ARGS = ("const float *in", "const float *w", "const float *bias", "float *out")
+CONV_S16 = Kernel("td_conv2d_s16", ConvRefParams, _S16_ARGS, "16x8, any window, groups")
+DEPTHWISE_S16 = Kernel("td_depthwise_conv2d_s16", ConvRefParams, _S16_ARGS,
+                       "16x8, any depth multiplier")
+CONV_F32 = Kernel("td_conv2d_f32", ConvRefParams, _F32_ARGS, "float32, any window, groups")
+DEPTHWISE_F32 = Kernel("td_depthwise_conv2d_f32", ConvRefParams, _F32_ARGS,
+                       "float32, any depth multiplier")
 
 
 def requant_consts(ctx: OpContext, mult: list[int], shift: list[int], output_zp: int,
@@ -254,7 +306,65 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
     return layer
 
 
-def _generate(rng: np.random.Generator, kind: str) -> GeneratedOp:
+def _conv_ref(ctx: OpContext, depthwise: bool) -> Layer:
+    """16x8 and float32: the reference's loops, any batch (grouped convolutions in float32)."""
+    x, w, y = ctx.input(0), ctx.input(1), ctx.output(0)
+    b = ctx.optional_input(2)
+    is_float = x.dtype == "float32"
+    ctx.require_type(("float32",) if is_float else ("int16",), x, y)
+    ctx.require_type(("float32",) if is_float else ("int8",), w)
+    batches, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = y.shape
+    sh, sw, dh, dw, padding = _options(ctx)
+    k_h, k_w = w.shape[1], w.shape[2]
+    filter_c = 1 if depthwise else w.shape[3]
+    ctx.require(depthwise or out_c % (in_c // filter_c) == 0,
+                f"{out_c} filters do not split into {in_c // filter_c} groups")
+    consts: list[ConstArray] = []
+    reads = [x.index]
+    # the kernels read weights in TFLite's order: [out_c][k_h][k_w][filter_c], or depthwise
+    # [k_h][k_w][out_c]
+    w_arg = wide.operand(ctx, w, "w", consts, reads)
+    fields: dict[str, object] = dict(act_min=0, act_max=0, activation=0, wide=0, mult=None,
+                                     shift=None)
+    if is_float:
+        b_arg = wide.bias_operand(ctx, b, out_c, ("float32",), consts, reads, "float")
+        fields["activation"] = wide.float_activation(ctx)
+        kernel = DEPTHWISE_F32 if depthwise else CONV_F32
+    else:
+        ctx.require(depthwise or filter_c == in_c,
+                    f"grouped convolution (filter depth {filter_c} vs input {in_c}) in 16x8")
+        ctx.require(w.is_constant, "weights must be constant")
+        wide.require_symmetric(ctx, x, y)
+        ctx.require(len(w.scale) in (1, out_c), f"filter has {len(w.scale)} scales for {out_c} "
+                                                "output channels")
+        b_arg = wide.bias_operand(ctx, b, out_c, ("int64", "int32"), consts, reads, "int64_t")
+        mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_c)
+        # LiteRT: CONV_2D sums in int64 only with an int64 bias; DEPTHWISE_CONV_2D always does
+        is_wide = depthwise or (b is not None and b.dtype == "int64")
+        if is_wide:
+            wide.wide_multipliers(ctx, mult, shift)
+        act_min, act_max = wide.int16_activation_range(ctx, y)
+        consts += [ctx.const("mult", "int32_t", np.array(mult, np.int64)),
+                   ctx.const("shift", "int32_t", np.array(shift, np.int64))]
+        fields.update(act_min=act_min, act_max=act_max, wide=int(is_wide),
+                      mult=f"{ctx.name}_mult", shift=f"{ctx.name}_shift")
+        kernel = DEPTHWISE_S16 if depthwise else CONV_S16
+    params = ConvRefParams(
+        batches=batches, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+        k_h=k_h, k_w=k_w, filter_c=filter_c, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
+        pad_h=pad_before(in_h, out_h, sh, k_h, dh, padding),
+        pad_w=pad_before(in_w, out_w, sw, k_w, dw, padding),
+        depth_multiplier=out_c // in_c if depthwise else 1, **fields)  # type: ignore[arg-type]
+    macs = batches * out_h * out_w * out_c * k_h * k_w * filter_c
+    return Layer(ctx.op, kernel, params, consts, [TensorArg(x.index), w_arg, b_arg,
+                                                  TensorArg(y.index)],
+                 reads, [y.index], macs)
+
+
+def _generate(rng: np.random.Generator, kind: str, qtype: str = "int8") -> GeneratedOp:
+    """A random convolution; 16x8 and float32 models also go without a bias at times (another
+    accumulator in LiteRT's 16x8 CONV_2D), float32 ones in batches of two and grouped."""
     import keras
 
     L = keras.layers
@@ -267,28 +377,50 @@ def _generate(rng: np.random.Generator, kind: str) -> GeneratedOp:
         k = (max(1, min(k[0], h - (k[0] - 1) * (dil - 1))),
              max(1, min(k[1], w - (k[1] - 1) * (dil - 1))))
     act = [None, "relu", "relu6"][int(rng.integers(3))]
+    filters = int(rng.integers(1, 12)) if kind == "conv" else 0
+    multiplier = int(rng.integers(1, 4)) if kind != "conv" else 0
+    use_bias, batch, groups, bias_init = True, 1, 1, "zeros"
+    if qtype != "int8":
+        bias_init = "random_normal"
+        use_bias = bool(rng.random() < 0.7)
+    if qtype == "float32":
+        batch = int(rng.choice([1, 1, 2]))
+        divisors = [g for g in range(2, c + 1) if c % g == 0]
+        if kind == "conv" and divisors and rng.random() < 0.3:
+            groups = int(rng.choice(divisors))
+            filters = groups * int(rng.integers(1, 4))
     if kind == "conv":
-        layer = L.Conv2D(int(rng.integers(1, 12)), k, strides=stride, padding=pad,
-                         dilation_rate=dil, activation=act)
+        layer = L.Conv2D(filters, k, strides=stride, padding=pad, dilation_rate=dil,
+                         activation=act, use_bias=use_bias, groups=groups,
+                         bias_initializer=bias_init)
     else:
         layer = L.DepthwiseConv2D(k, strides=stride, padding=pad, dilation_rate=dil,
-                                  depth_multiplier=int(rng.integers(1, 4)), activation=act)
-    x = keras.Input((h, w, c), batch_size=1)
+                                  depth_multiplier=multiplier, activation=act, use_bias=use_bias,
+                                  bias_initializer=bias_init)
+    x = keras.Input((h, w, c), batch_size=batch)
     scale = float(rng.uniform(0.5, 4.0))
     return GeneratedOp(f"{kind} hwc={(h, w, c)} k={k} stride={stride} dil={dil} pad={pad} "
-                       f"act={act}", keras.Model(x, layer(x)),
+                       f"act={act} bias={use_bias} batch={batch} groups={groups}",
+                       keras.Model(x, layer(x)),
                        [rng.normal(0, scale, (32, h, w, c)).astype(np.float32)])
 
 
 register(
-    OpSpec("CONV_2D", {("int8", "int8"): lambda ctx: _conv_like(ctx, False)}, inputs=(2, 3),
-           options="Conv2DOptions", weights=1, infer_shape=lambda ctx: _infer(ctx, False),
-           kernels=(CONV, CONV1X1), generate=lambda rng, t: _generate(rng, "conv"),
+    OpSpec("CONV_2D", {("int8", "int8"): lambda ctx: _conv_like(ctx, False),
+                       ("int16", "int8"): lambda ctx: _conv_ref(ctx, False),
+                       ("float32", "float32"): lambda ctx: _conv_ref(ctx, False)},
+           inputs=(2, 3), options="Conv2DOptions", weights=1,
+           infer_shape=lambda ctx: _infer(ctx, False),
+           kernels=(CONV, CONV1X1, CONV_S16, CONV_F32),
+           generate=lambda rng, t: _generate(rng, "conv", t),
            optimized={"int8": ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")}),
-    OpSpec("DEPTHWISE_CONV_2D", {("int8", "int8"): lambda ctx: _conv_like(ctx, True)},
+    OpSpec("DEPTHWISE_CONV_2D", {("int8", "int8"): lambda ctx: _conv_like(ctx, True),
+                                 ("int16", "int8"): lambda ctx: _conv_ref(ctx, True),
+                                 ("float32", "float32"): lambda ctx: _conv_ref(ctx, True)},
            inputs=(2, 3), options="DepthwiseConv2DOptions", weights=1,
            infer_shape=lambda ctx: _infer(ctx, True),
-           kernels=(DEPTHWISE, DEPTHWISE3X3, DEPTHWISE_DM, CONV, CONV1X1),
-           generate=lambda rng, t: _generate(rng, "depthwise"),
+           kernels=(DEPTHWISE, DEPTHWISE3X3, DEPTHWISE_DM, CONV, CONV1X1, DEPTHWISE_S16,
+                    DEPTHWISE_F32),
+           generate=lambda rng, t: _generate(rng, "depthwise", t),
            optimized={"int8": ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")}),
 )

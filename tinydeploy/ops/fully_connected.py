@@ -1,9 +1,15 @@
-"""FULLY_CONNECTED, int8 activations, int8 weights [out, in] (per tensor or per channel), int32 bias.
+"""FULLY_CONNECTED: int8 activations, int8 weights [out, in] (per tensor or per channel), int32 bias;
+16x8 (int16 activations, int8 weights, int64 bias) and float32 as TFLite's reference loops.
 
 TensorFlow 2.21's reference kernel requantizes with one rounding, TFLite Micro's with two
 (CompileOptions.rounding picks which to match). With symmetric weights (TFLite's int8 rule) the
 input offset is folded into the bias and weights are blocked four rows at a time
 (fully_connected_s8.c, td_matmul.h).
+
+16x8 (fully_connected_s16.c): LiteRT sums in int64 and requantizes with one rounding and the
+whole Q31 multiplier (measured: its int64 MultiplyByQuantizedMultiplier, which rounds the
+multiplier to Q15, gives other results). float32 (fully_connected_f32.c): products summed in
+input order, then the bias, then the clamp. keep_num_dims only shapes the output.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ import numpy as np
 
 from tinydeploy import quantmath as qm
 from tinydeploy import weight_layout as wl
-from tinydeploy.ops import register
-from tinydeploy.ops.base import (SCRATCH, ConstArg, FAST, GeneratedOp, Kernel, Layer, OpContext,
-                                 OpSpec, Params, TensorArg, cfield)
+from tinydeploy.ops import register, wide
+from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, FAST, GeneratedOp, Kernel, Layer,
+                                 OpContext, OpSpec, Params, TensorArg, cfield)
 
 
 @dataclass
@@ -50,6 +56,28 @@ class FcParams(Params):
 FC = Kernel("td_fully_connected_s8", FcParams,
             ("const int8_t *in", "const void *w", "const int32_t *bias", "int8_t *restrict out",
              "int8_t *scratch"))
+
+
+@dataclass
+class FcRefParams(Params):
+    C_NAME = "td_fc_ref_params"
+    C_DOC = ("FULLY_CONNECTED in 16x8 and float32: `batches` rows of `in_depth` values against "
+             "[out_depth, in_depth].")
+    batches: int = cfield("int32_t")
+    in_depth: int = cfield("int32_t")
+    out_depth: int = cfield("int32_t")
+    act_min: int = cfield("int32_t", "int16 output clamp")
+    act_max: int = cfield("int32_t")
+    activation: int = cfield("int32_t", "float32: TD_ACT_*")
+    per_channel: int = cfield("int32_t", "16x8: one multiplier per output")
+    mult: str | None = cfield("const int32_t *", "16x8")
+    shift: str | None = cfield("const int32_t *")
+
+
+FC_S16 = Kernel("td_fully_connected_s16", FcRefParams,
+                ("const int16_t *in", "const int8_t *w", "const int64_t *bias", "int16_t *out"))
+FC_F32 = Kernel("td_fully_connected_f32", FcRefParams,
+                ("const float *in", "const float *w", "const float *bias", "float *out"))
 
 
 def _infer(ctx: OpContext) -> list[tuple[int, ...]]:
@@ -129,7 +157,55 @@ def _lower(ctx: OpContext) -> Layer:
     return layer
 
 
-def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
+def _lower_ref(ctx: OpContext) -> Layer:
+    """16x8 and float32."""
+    x, w, y = ctx.input(0), ctx.input(1), ctx.output(0)
+    b = ctx.optional_input(2)
+    is_float = x.dtype == "float32"
+    ctx.require_type(("float32",) if is_float else ("int16",), x, y)
+    ctx.require_type(("float32",) if is_float else ("int8",), w)
+    ctx.require(ctx.option("weights_format", 0) == 0, "shuffled weights format")
+    out_depth, in_depth = w.shape
+    consts: list[ConstArray] = []
+    reads = [x.index]
+    w_arg = wide.operand(ctx, w, "w", consts, reads)
+    fields: dict[str, object] = dict(act_min=0, act_max=0, activation=0, per_channel=0,
+                                     mult=None, shift=None)
+    if is_float:
+        b_arg = wide.bias_operand(ctx, b, out_depth, ("float32",), consts, reads, "float")
+        fields["activation"] = wide.float_activation(ctx)
+        kernel = FC_F32
+    else:
+        ctx.require(w.is_constant, "weights must be a constant 2-D matrix")
+        wide.require_symmetric(ctx, x, w, y)
+        ctx.require(len(w.scale) in (1, out_depth), f"weights have {len(w.scale)} scales for "
+                                                    f"{out_depth} outputs")
+        b_arg = wide.bias_operand(ctx, b, out_depth, ("int64", "int32"), consts, reads,
+                                  "int64_t")
+        per_channel = len(w.scale) > 1
+        if per_channel:
+            mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_depth)
+        else:  # the scales' product in float, then double, as for int8
+            m, sh = qm.quantize_multiplier(float(np.float32(x.scale0) * np.float32(w.scale0))
+                                           / float(np.float32(y.scale0)))
+            mult, shift = [m], [sh]
+        act_min, act_max = wide.int16_activation_range(ctx, y)
+        consts += [ctx.const("mult", "int32_t", np.array(mult, np.int64)),
+                   ctx.const("shift", "int32_t", np.array(shift, np.int64))]
+        fields.update(act_min=act_min, act_max=act_max, per_channel=int(per_channel),
+                      mult=f"{ctx.name}_mult", shift=f"{ctx.name}_shift")
+        kernel = FC_S16
+    batches = x.size // in_depth
+    params = FcRefParams(batches=batches, in_depth=in_depth, out_depth=out_depth,
+                         **fields)  # type: ignore[arg-type]
+    return Layer(ctx.op, kernel, params, consts, [TensorArg(x.index), w_arg, b_arg,
+                                                  TensorArg(y.index)],
+                 reads, [y.index], batches * in_depth * out_depth)
+
+
+def _generate(rng: np.random.Generator, qtype: str) -> GeneratedOp:
+    """A dense layer over a flattened image; 16x8 and float32 models get a random bias at
+    times (float32 also keep_num_dims over rows, and batches of two)."""
     import keras
 
     L = keras.layers
@@ -137,13 +213,24 @@ def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
     x = keras.Input((h, w, c), batch_size=1)
     act = [None, "relu", "relu6"][int(rng.integers(3))]
     units = int(rng.integers(1, 20))
-    y = L.Dense(units, activation=act)(L.Reshape((h * w * c,))(x))
+    use_bias, bias_init, rows, batch = True, "zeros", False, 1
+    if qtype != "int8":
+        use_bias, bias_init = bool(rng.random() < 0.7), "random_normal"
+    if qtype == "float32":
+        rows, batch = bool(rng.random() < 0.4), int(rng.choice([1, 1, 2]))
+        x = keras.Input((h, w, c), batch_size=batch)
+    dense = L.Dense(units, activation=act, use_bias=use_bias, bias_initializer=bias_init)
+    # over rows of a 3-D tensor the converter writes keep_num_dims
+    y = dense(L.Reshape((h, w * c))(x)) if rows else dense(L.Reshape((h * w * c,))(x))
     scale = float(rng.uniform(0.5, 4.0))
-    return GeneratedOp(f"dense in={math.prod((h, w, c))} units={units} act={act}",
-                       keras.Model(x, y), [rng.normal(0, scale, (32, h, w, c)).astype(np.float32)])
+    return GeneratedOp(f"dense in={math.prod((h, w, c))} units={units} act={act} bias={use_bias} "
+                       f"rows={rows} batch={batch}", keras.Model(x, y),
+                       [rng.normal(0, scale, (32, h, w, c)).astype(np.float32)])
 
 
-register(OpSpec("FULLY_CONNECTED", {("int8", "int8"): _lower}, inputs=(2, 3),
-                options="FullyConnectedOptions", weights=1, infer_shape=_infer, kernels=(FC,),
+register(OpSpec("FULLY_CONNECTED", {("int8", "int8"): _lower, ("int16", "int8"): _lower_ref,
+                                     ("float32", "float32"): _lower_ref}, inputs=(2, 3),
+                options="FullyConnectedOptions", weights=1, infer_shape=_infer,
+                kernels=(FC, FC_S16, FC_F32),
                 generate=_generate,
                 optimized={"int8": ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")}))

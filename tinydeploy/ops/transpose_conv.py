@@ -1,5 +1,6 @@
 """TRANSPOSE_CONV, int8 activations with per-channel (or per-tensor) int8 weights [out_c, kh, kw,
-in_c] and an optional int32 bias, SAME or VALID padding, any strides (transpose_conv_s8.c).
+in_c] and an optional int32 bias, SAME or VALID padding, any strides (transpose_conv_s8.c); 16x8
+(int64 bias, transpose_conv_s16.c) and float32 (transpose_conv_f32.c) likewise.
 
 TFLite's reference kernel scatters: every input value adds its products into an int32 scratch the
 size of the output, then each sum gets the bias and is requantized. This kernel gathers instead:
@@ -10,6 +11,10 @@ depend on the order, and the compiler proves no partial sum leaves int32 (where 
 would, its wrap-around is undefined anyway). The input offset is folded into one constant per tap
 and output channel (offset * the tap's weight sum), so the inner loop is a plain int8 dot product
 (SMLAD on cores with the DSP extension).
+
+16x8 sums in int64 as the reference's scratch does, then adds the bias and requantizes with the
+int64 MultiplyByQuantizedMultiplier. float32 gathers each output's products in the order the
+reference's scatter adds them (input rows, columns, channels), then adds the bias and clamps.
 
 The padding is TFLite's: ComputePaddingHeightWidth run on the output size as if it were a
 convolution's input, which for VALID is 0 and for SAME centres the windows.
@@ -22,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinydeploy import quantmath as qm
-from tinydeploy.ops import register
-from tinydeploy.ops.base import (SCRATCH, ConstArg, GeneratedOp, Kernel, Layer, OpContext, OpSpec,
-                                 Params, TensorArg, cfield)
+from tinydeploy.ops import register, wide
+from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, GeneratedOp, Kernel, Layer,
+                                 OpContext, OpSpec, Params, TensorArg, cfield)
 
 
 @dataclass
@@ -59,6 +64,39 @@ class TransposeConvParams(Params):
 TRANSPOSE_CONV = Kernel("td_transpose_conv_s8", TransposeConvParams,
                         ("const int8_t *in", "const int8_t *w", "int8_t *out", "int8_t *scratch"),
                         "weights [k_h][k_w][out_c][in_c]; scratch: one int32 per output channel")
+
+
+@dataclass
+class TransposeConvRefParams(Params):
+    C_NAME = "td_transpose_conv_ref_params"
+    C_DOC = ("TRANSPOSE_CONV in 16x8 and float32, NHWC: weights [out_c, k_h, k_w, in_c] as TFLite "
+             "stores them.")
+    batches: int = cfield("int32_t")
+    in_h: int = cfield("int32_t")
+    in_w: int = cfield("int32_t")
+    in_c: int = cfield("int32_t")
+    out_h: int = cfield("int32_t")
+    out_w: int = cfield("int32_t")
+    out_c: int = cfield("int32_t")
+    k_h: int = cfield("int32_t")
+    k_w: int = cfield("int32_t")
+    stride_h: int = cfield("int32_t")
+    stride_w: int = cfield("int32_t")
+    pad_h: int = cfield("int32_t")
+    pad_w: int = cfield("int32_t")
+    act_min: int = cfield("int32_t", "int16 output clamp")
+    act_max: int = cfield("int32_t")
+    activation: int = cfield("int32_t", "float32: TD_ACT_*")
+    mult: str | None = cfield("const int32_t *", "16x8: per output channel")
+    shift: str | None = cfield("const int32_t *")
+
+
+TRANSPOSE_CONV_S16 = Kernel("td_transpose_conv_s16", TransposeConvRefParams,
+                            ("const int16_t *in", "const int8_t *w", "const int64_t *bias",
+                             "int16_t *out"))
+TRANSPOSE_CONV_F32 = Kernel("td_transpose_conv_f32", TransposeConvRefParams,
+                            ("const float *in", "const float *w", "const float *bias",
+                             "float *out"))
 
 
 def _c_div(a: int, b: int) -> int:
@@ -101,6 +139,21 @@ def _infer(ctx: OpContext) -> list[tuple[int, ...]]:
     return [tuple(out)]
 
 
+def _check_geometry(ctx: OpContext) -> tuple[int, int, str]:
+    """LiteRT's Prepare: the input must be what a convolution of the output's size would give.
+    Returns the strides and padding."""
+    w, x, y = ctx.input(1), ctx.input(2), ctx.output(0)
+    _, k_h, k_w, _ = w.shape
+    _, in_h, in_w, _ = x.shape
+    _, out_h, out_w, _ = y.shape
+    sh, sw, padding = _options(ctx)
+    for what, o, k, s, i in (("height", out_h, k_h, sh, in_h), ("width", out_w, k_w, sw, in_w)):
+        computed = _c_div(o + s - 1 if padding == "SAME" else o + s - k, s)
+        ctx.require(computed == i, f"output {what} {o} does not come from input {what} {i} "
+                                   f"({padding}, kernel {k}, stride {s} give {computed})")
+    return sh, sw, padding
+
+
 def _lower(ctx: OpContext) -> Layer:
     w, x, y = ctx.input(1), ctx.input(2), ctx.output(0)
     b = ctx.optional_input(3)
@@ -114,12 +167,7 @@ def _lower(ctx: OpContext) -> Layer:
     ctx.require(not np.any(w.zero_point), "int8 weights must be symmetric (zero point 0)")
     batches, in_h, in_w, _ = x.shape
     _, out_h, out_w, _ = y.shape
-    sh, sw, padding = _options(ctx)
-    # LiteRT's Prepare: the input must be what a convolution of the output's size would give
-    for what, o, k, s, i in (("height", out_h, k_h, sh, in_h), ("width", out_w, k_w, sw, in_w)):
-        computed = _c_div(o + s - 1 if padding == "SAME" else o + s - k, s)
-        ctx.require(computed == i, f"output {what} {o} does not come from input {what} {i} "
-                                   f"({padding}, kernel {k}, stride {s} give {computed})")
+    sh, sw, padding = _check_geometry(ctx)
     act = ctx.activation
     ctx.require(act in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"), f"fused activation {act}")
     mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_c)
@@ -151,7 +199,51 @@ def _lower(ctx: OpContext) -> Layer:
                  [x.index], [y.index], macs, scratch_bytes=4 * out_c)
 
 
-def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
+def _lower_ref(ctx: OpContext) -> Layer:
+    """16x8 and float32."""
+    w, x, y = ctx.input(1), ctx.input(2), ctx.output(0)
+    b = ctx.optional_input(3)
+    is_float = x.dtype == "float32"
+    ctx.require_type(("float32",) if is_float else ("int16",), x, y)
+    ctx.require_type(("float32",) if is_float else ("int8",), w)
+    out_c, k_h, k_w, in_c = w.shape
+    batches, in_h, in_w, _ = x.shape
+    _, out_h, out_w, _ = y.shape
+    sh, sw, padding = _check_geometry(ctx)
+    consts: list[ConstArray] = []
+    reads = [x.index]
+    w_arg = wide.operand(ctx, w, "w", consts, reads)
+    fields: dict[str, object] = dict(act_min=0, act_max=0, activation=0, mult=None, shift=None)
+    if is_float:
+        b_arg = wide.bias_operand(ctx, b, out_c, ("float32",), consts, reads, "float")
+        fields["activation"] = wide.float_activation(ctx)
+        kernel = TRANSPOSE_CONV_F32
+    else:
+        ctx.require(w.is_constant, "weights must be constant")
+        wide.require_symmetric(ctx, x, w, y)
+        ctx.require(len(w.scale) in (1, out_c), f"weights have {len(w.scale)} scales for "
+                                                f"{out_c} filters")
+        # the reference reads the bias as int64 whatever its type: int64 only
+        b_arg = wide.bias_operand(ctx, b, out_c, ("int64",), consts, reads, "int64_t")
+        mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_c)
+        wide.wide_multipliers(ctx, mult, shift)
+        act_min, act_max = wide.int16_activation_range(ctx, y)
+        consts += [ctx.const("mult", "int32_t", np.array(mult, np.int64)),
+                   ctx.const("shift", "int32_t", np.array(shift, np.int64))]
+        fields.update(act_min=act_min, act_max=act_max, mult=f"{ctx.name}_mult",
+                      shift=f"{ctx.name}_shift")
+        kernel = TRANSPOSE_CONV_S16
+    params = TransposeConvRefParams(
+        batches=batches, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+        k_h=k_h, k_w=k_w, stride_h=sh, stride_w=sw,
+        pad_h=tflite_padding(padding, out_h, k_h, sh),
+        pad_w=tflite_padding(padding, out_w, k_w, sw), **fields)  # type: ignore[arg-type]
+    return Layer(ctx.op, kernel, params, consts, [TensorArg(x.index), w_arg, b_arg,
+                                                  TensorArg(y.index)],
+                 reads, [y.index], batches * in_h * in_w * in_c * k_h * k_w * out_c)
+
+
+def _generate(rng: np.random.Generator, qtype: str) -> GeneratedOp:
     import keras
 
     L = keras.layers
@@ -168,13 +260,16 @@ def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
     layer = L.Conv2DTranspose(int(rng.integers(1, 7)), k, strides=stride, padding=pad,
                               output_padding=out_pad, activation=act, use_bias=use_bias,
                               bias_initializer="random_normal")
-    x = keras.Input((h, w, c), batch_size=1)
+    batch = int(rng.choice([1, 1, 2])) if qtype == "float32" else 1
+    x = keras.Input((h, w, c), batch_size=batch)
     scale = float(rng.uniform(0.5, 4.0))
     return GeneratedOp(f"transpose_conv hwc={(h, w, c)} k={k} stride={stride} pad={pad} "
-                       f"out_pad={out_pad} act={act} bias={use_bias}", keras.Model(x, layer(x)),
+                       f"out_pad={out_pad} act={act} bias={use_bias} batch={batch}", keras.Model(x, layer(x)),
                        [rng.normal(0, scale, (32, h, w, c)).astype(np.float32)])
 
 
-register(OpSpec("TRANSPOSE_CONV", {("int8", "int8"): _lower}, inputs=(3, 4),
+register(OpSpec("TRANSPOSE_CONV", {("int8", "int8"): _lower, ("int16", "int8"): _lower_ref,
+                                    ("float32", "float32"): _lower_ref}, inputs=(3, 4),
                 options="TransposeConvOptions", weights=1, keyed_by=2, infer_shape=_infer,
-                kernels=(TRANSPOSE_CONV,), generate=_generate))
+                kernels=(TRANSPOSE_CONV, TRANSPOSE_CONV_S16, TRANSPOSE_CONV_F32),
+                generate=_generate))
