@@ -11,6 +11,7 @@
 #define TD_ACT_RELU 1                   /* td_arith_params.activation: RELU */
 #define TD_ACT_RELU6 2                  /* td_arith_params.activation: RELU6 */
 #define TD_ACT_RELU_N1_TO_1 3           /* td_arith_params.activation: RELU_N1_TO_1 */
+#define TD_ACT_TANH 4                   /* float sequence ops: TANH */
 #define TD_CMP_EQUAL 0                  /* td_compare_params.op: EQUAL */
 #define TD_CMP_GREATER 4                /* td_compare_params.op: GREATER */
 #define TD_CMP_GREATER_EQUAL 5          /* td_compare_params.op: GREATER_EQUAL */
@@ -169,6 +170,36 @@ typedef struct {
     int32_t quads;
 } td_conv_params;
 
+/* CONV_2D and DEPTHWISE_CONV_2D in 16x8 and float32, NHWC, as TFLite's reference loops
+ * (td_conv2d_s16, td_depthwise_conv2d_s16, td_conv2d_f32, td_depthwise_conv2d_f32). */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t in_c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t out_c;
+    int32_t k_h;
+    int32_t k_w;
+    int32_t filter_c;                   /* input channels each conv filter reads (in_c / groups) */
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t dil_h;
+    int32_t dil_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t depth_multiplier;           /* depthwise only */
+    int32_t act_min;                    /* int16 output clamp */
+    int32_t act_max;
+    int32_t activation;                 /* float32: TD_ACT_* */
+    /* 16x8: 1 sums in int64 and requantizes with td_mbqm64, 0 sums in int32 (wrapping) and
+     * requantizes with td_mbqm */
+    int32_t wide;
+    const int32_t *mult;                /* 16x8: per output channel */
+    const int32_t *shift;
+} td_conv_ref_params;
+
 /* int8 DIV: TFLite's fixed-point quotient per element, 4-D broadcasting. */
 typedef struct {
     int32_t out_dims[4];
@@ -216,6 +247,20 @@ typedef struct {
      * groups of four) for td_mm_4x1_w16x */
     int32_t wide_input;
 } td_fc_params;
+
+/* FULLY_CONNECTED in 16x8 and float32: `batches` rows of `in_depth` values against [out_depth,
+ * in_depth]. */
+typedef struct {
+    int32_t batches;
+    int32_t in_depth;
+    int32_t out_depth;
+    int32_t act_min;                    /* int16 output clamp */
+    int32_t act_max;
+    int32_t activation;                 /* float32: TD_ACT_* */
+    int32_t per_channel;                /* 16x8: one multiplier per output */
+    const int32_t *mult;                /* 16x8 */
+    const int32_t *shift;
+} td_fc_ref_params;
 
 /* The output: `count` copies of one element of `elem` bytes. */
 typedef struct {
@@ -478,6 +523,17 @@ typedef struct {
     const int32_t *sizes;               /* each output's share of a row, in bytes */
 } td_split_params;
 
+/* SVDF, float32: state [batch, filter, memory], filters grouped `rank` per unit. */
+typedef struct {
+    int32_t n_batch;
+    int32_t n_input;
+    int32_t n_filter;
+    int32_t n_memory;
+    int32_t n_unit;
+    int32_t rank;
+    int32_t activation;                 /* TD_ACT_* */
+} td_svdf_f32_params;
+
 /* SVDF, int8: state [batch, filter, memory] of int16, filters grouped `rank` per unit. */
 typedef struct {
     int32_t n_batch;
@@ -520,6 +576,29 @@ typedef struct {
     const int32_t *tap_offset;          /* [k_h][k_w][out_c]: input offset * the tap's weight sum */
 } td_transpose_conv_params;
 
+/* TRANSPOSE_CONV in 16x8 and float32, NHWC: weights [out_c, k_h, k_w, in_c] as TFLite stores
+ * them. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t in_c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t out_c;
+    int32_t k_h;
+    int32_t k_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t act_min;                    /* int16 output clamp */
+    int32_t act_max;
+    int32_t activation;                 /* float32: TD_ACT_* */
+    const int32_t *mult;                /* 16x8: per output channel */
+    const int32_t *shift;
+} td_transpose_conv_ref_params;
+
 /* Element-wise unary ops on int32, float32 and bool. */
 typedef struct {
     int32_t size;
@@ -540,6 +619,10 @@ void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_batch_matmul_f32(const td_batch_matmul_params *p, const float *lhs, const float *rhs,
+    float *out);
+void td_batch_matmul_s16(const td_batch_matmul_params *p, const int16_t *lhs, const int16_t *rhs,
+    int16_t *out);
 void td_batch_matmul_s8(const td_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
     int8_t *out);
 /* CAST between int8/uint8/int16/int32/int64/float32/bool (tinydeploy/ops/cast.py). */
@@ -554,6 +637,12 @@ void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *o
 void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
     int8_t *out, int8_t *scratch);
 int32_t td_conv1x1_s8_scratch(const td_conv_params *p);
+/* float32, any window, groups */
+void td_conv2d_f32(const td_conv_ref_params *p, const float *in, const float *w, const float *bias,
+    float *out);
+/* 16x8, any window, groups */
+void td_conv2d_s16(const td_conv_ref_params *p, const int16_t *in, const int8_t *w,
+    const int64_t *bias, int16_t *out);
 /* general convolution windows */
 void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
     int8_t *out, int8_t *scratch);
@@ -561,6 +650,12 @@ int32_t td_conv2d_s8_scratch(const td_conv_params *p);
 /* any depth multiplier */
 void td_depthwise_conv2d_dm_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out);
+/* float32, any depth multiplier */
+void td_depthwise_conv2d_f32(const td_conv_ref_params *p, const float *in, const float *w,
+    const float *bias, float *out);
+/* 16x8, any depth multiplier */
+void td_depthwise_conv2d_s16(const td_conv_ref_params *p, const int16_t *in, const int8_t *w,
+    const int64_t *bias, int16_t *out);
 /* depth multiplier 1 */
 void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out, int8_t *scratch);
@@ -575,6 +670,10 @@ void td_embedding_lookup_s8(const td_embedding_params *p, const int32_t *ids, co
     int8_t *out);
 /* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
 void td_fill(const td_fill_params *p, const uint8_t *value, uint8_t *out);
+void td_fully_connected_f32(const td_fc_ref_params *p, const float *in, const float *w,
+    const float *bias, float *out);
+void td_fully_connected_s16(const td_fc_ref_params *p, const int16_t *in, const int8_t *w,
+    const int64_t *bias, int16_t *out);
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *restrict out, int8_t *scratch);
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p);
@@ -622,8 +721,14 @@ void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs)
 void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
 void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_svdf_f32(const td_svdf_f32_params *p, const float *in, const float *weights_feature,
+    const float *weights_time, const float *bias, float *state, float *out);
 void td_svdf_s8(const td_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
     const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *out);
+void td_transpose_conv_f32(const td_transpose_conv_ref_params *p, const float *in, const float *w,
+    const float *bias, float *out);
+void td_transpose_conv_s16(const td_transpose_conv_ref_params *p, const int16_t *in,
+    const int8_t *w, const int64_t *bias, int16_t *out);
 /* weights [k_h][k_w][out_c][in_c]; scratch: one int32 per output channel */
 void td_transpose_conv_s8(const td_transpose_conv_params *p, const int8_t *in, const int8_t *w,
     int8_t *out, int8_t *scratch);

@@ -30,14 +30,19 @@ import numpy as np
 from tinydeploy import quantmath as qm
 from tinydeploy import weight_layout as wl
 from tinydeploy.ops import register, register_constant
-from tinydeploy.ops.base import (SCRATCH, ConstArg, GeneratedOp, Kernel, Layer, OpContext, OpSpec,
-                                 Params, TensorArg, cfield)
+from tinydeploy.ops import wide
+from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, GeneratedOp, Kernel, Layer,
+                                 OpContext, OpSpec, Params, TensorArg, cfield)
+from tinydeploy.ops.binary import ACTIVATIONS
 from tinydeploy.tflite_reader import Tensor
 
 f32 = np.float32
 GATES = ("input", "forget", "cell", "output")
 CELL_GATE = 2
 register_constant("TD_LSTM_CELL_GATE", CELL_GATE, "gate index of the LSTM's cell (tanh) gate")
+# the float sequence kernels' activations: the TD_ACT_* codes of the clamps, and tanh
+FLOAT_ACTIVATIONS = {**ACTIVATIONS, "TANH": 4}
+register_constant("TD_ACT_TANH", FLOAT_ACTIVATIONS["TANH"], "float sequence ops: TANH")
 
 
 @dataclass
@@ -111,12 +116,28 @@ class SvdfParams(Params):
     output_shift: int = cfield("int32_t")
 
 
+@dataclass
+class SvdfF32Params(Params):
+    C_NAME = "td_svdf_f32_params"
+    C_DOC = "SVDF, float32: state [batch, filter, memory], filters grouped `rank` per unit."
+    n_batch: int = cfield("int32_t")
+    n_input: int = cfield("int32_t")
+    n_filter: int = cfield("int32_t")
+    n_memory: int = cfield("int32_t")
+    n_unit: int = cfield("int32_t")
+    rank: int = cfield("int32_t")
+    activation: int = cfield("int32_t", "TD_ACT_*")
+
+
 LSTM = Kernel("td_lstm_s8", LstmParams,
               ("const int8_t *in", "int8_t *out", "int8_t *output_state", "int16_t *cell_state",
                "void *scratch"))
 SVDF = Kernel("td_svdf_s8", SvdfParams,
               ("const int8_t *in", "const int8_t *weights_feature", "const int16_t *weights_time",
                "const int32_t *bias", "int16_t *state", "int8_t *out"))
+SVDF_F32 = Kernel("td_svdf_f32", SvdfF32Params,
+                  ("const float *in", "const float *weights_feature", "const float *weights_time",
+                   "const float *bias", "float *state", "float *out"))
 
 # input positions of the LSTM's tensors (TFLite's lstm_shared.h)
 IN_W, REC_W, PEEP_W, GATE_B = (1, 2, 3, 4), (5, 6, 7, 8), (9, 10, None, 11), (12, 13, 14, 15)
@@ -332,8 +353,10 @@ def _lower_lstm(ctx: OpContext) -> Layer:
 
 def keras_lstm_tflite(units: int, timesteps: int, features: int, representative: np.ndarray,
                       time_major: bool = False, head: list[tuple[np.ndarray, np.ndarray]] = (),
-                      softmax: bool = False, weights: list[np.ndarray] | None = None) -> bytes:
-    """A Keras LSTM layer's weights as a full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM model.
+                      softmax: bool = False, weights: list[np.ndarray] | None = None,
+                      qtype: str = "int8") -> bytes:
+    """A Keras LSTM layer's weights as a full-int8 UNIDIRECTIONAL_SEQUENCE_LSTM model (`qtype`
+    "int16": 16x8, "float32": not quantized).
 
     Keras 3 layers reach the converter as loops, not as the fused op; the converter fuses a
     function that declares itself a Keras LSTM (the `api_implements` attribute Keras 2's layer
@@ -398,17 +421,20 @@ def keras_lstm_tflite(units: int, timesteps: int, features: int, representative:
     model = Model()
     with tempfile.TemporaryDirectory() as saved, captured_output():
         tf.saved_model.save(model, saved, signatures=model.serve)
-        return _convert(tf.lite.TFLiteConverter.from_saved_model(saved), samples)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if qtype == "float32":
+            return bytes(converter.convert())
+        return _convert(converter, samples, qtype)
 
 
-def _generate_lstm(rng: np.random.Generator, _type: str) -> GeneratedOp:
+def _generate_lstm(rng: np.random.Generator, qtype: str) -> GeneratedOp:
     units, steps, features = int(rng.integers(1, 17)), int(rng.integers(1, 9)), int(
         rng.integers(1, 12))
     time_major = bool(rng.random() < 0.3)
     scale = float(rng.uniform(0.5, 3.0))
     shape = (steps, 1, features) if time_major else (1, steps, features)
     reps = rng.normal(0, scale, (32, *shape)).astype(np.float32)
-    tflite = keras_lstm_tflite(units, steps, features, reps, time_major=time_major)
+    tflite = keras_lstm_tflite(units, steps, features, reps, time_major=time_major, qtype=qtype)
     return GeneratedOp(f"lstm units={units} steps={steps} features={features} "
                        f"time_major={time_major}", tflite=tflite)
 
@@ -467,6 +493,37 @@ def _lower_svdf(ctx: OpContext) -> Layer:
                   TensorArg(state.index), TensorArg(y.index)],
                  [x.index, state.index], [y.index, state.index],
                  macs=n_batch * n_filter * (n_input + n_memory))
+
+
+def sequence_activation(ctx: OpContext) -> int:
+    """A float sequence op's fused activation as its TD_ACT_* code."""
+    act = ctx.activation
+    ctx.require(act in FLOAT_ACTIVATIONS, f"fused activation {act}")
+    return FLOAT_ACTIVATIONS[act]
+
+
+def _lower_svdf_f32(ctx: OpContext) -> Layer:
+    """float32 SVDF (reference_ops::EvalFloatSVDF)."""
+    n_batch, n_input, n_filter, n_memory, n_unit, rank = _svdf_dims(ctx)
+    x, y, state = ctx.input(0), ctx.output(0), ctx.input(4)
+    wf, wt = ctx.input(1), ctx.input(2)
+    ctx.require_type(("float32",), x, y, wf, wt)
+    ctx.require(state.is_variable and not state.is_constant and state.dtype == "float32"
+                and tuple(state.shape) == (n_batch, n_memory * n_filter),
+                f"the state must be a float32 variable tensor of shape "
+                f"{[n_batch, n_memory * n_filter]}, found {state.dtype} {list(state.shape)}")
+    consts: list[ConstArray] = []
+    reads = [x.index]
+    args = [TensorArg(x.index), wide.operand(ctx, wf, "wf", consts, reads, "float"),
+            wide.operand(ctx, wt, "wt", consts, reads, "float"),
+            wide.bias_operand(ctx, ctx.optional_input(3), n_unit, ("float32",), consts, reads,
+                              "float"),
+            TensorArg(state.index), TensorArg(y.index)]
+    params = SvdfF32Params(n_batch=n_batch, n_input=n_input, n_filter=n_filter,
+                           n_memory=n_memory, n_unit=n_unit, rank=rank,
+                           activation=sequence_activation(ctx))
+    return Layer(ctx.op, SVDF_F32, params, consts, args, reads + [state.index],
+                 [y.index, state.index], macs=n_batch * n_filter * (n_input + n_memory))
 
 
 def _symmetric(values: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
@@ -530,12 +587,40 @@ def svdf_layers(rng: np.random.Generator, n_input: int, layers: list[tuple[int, 
     return tensors, ops, in_scale, in_zp, y_scale, y_zp, x
 
 
-def _generate_svdf(rng: np.random.Generator, _type: str) -> GeneratedOp:
+def svdf_float_tflite(rng: np.random.Generator, n_input: int, units: int, rank: int, memory: int,
+                      batch: int, activation: str) -> bytes:
+    """A float32 SVDF model written directly (Keras has no SVDF layer): random weights, a bias."""
+    from tinydeploy.tflite_writer import Op, T, build
+
+    filters = units * rank
+    f = np.float32
+    tensors = [T((batch, n_input), "float32", name="input"),
+               T((filters, n_input), "float32",
+                 rng.normal(0, 1 / math.sqrt(n_input), (filters, n_input)).astype(f),
+                 name="weights_feature"),
+               T((filters, memory), "float32",
+                 rng.normal(0, 1 / math.sqrt(memory), (filters, memory)).astype(f),
+                 name="weights_time"),
+               T((units,), "float32", rng.normal(0, 0.3, units).astype(f), name="bias"),
+               T((batch, memory * filters), "float32", variable=True, name="state"),
+               T((batch, units), "float32", name="output")]
+    code = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4}
+    op = Op("SVDF", [0, 1, 2, 3, 4], [5], "SVDFOptions",
+            {"rank": rank, "fusedActivationFunction": code[activation]})
+    return build(tensors, [op], [0], [5])
+
+
+def _generate_svdf(rng: np.random.Generator, qtype: str) -> GeneratedOp:
     from tinydeploy.tflite_writer import build
 
     n_input, units, rank = int(rng.integers(1, 24)), int(rng.integers(1, 12)), int(
         rng.integers(1, 4))
     memory, batch = int(rng.integers(1, 10)), int(rng.choice([1, 1, 2]))
+    if qtype == "float32":
+        act = str(rng.choice(list(FLOAT_ACTIVATIONS)))
+        return GeneratedOp(f"svdf input={n_input} units={units} rank={rank} memory={memory} "
+                           f"batch={batch} act={act}",
+                           tflite=svdf_float_tflite(rng, n_input, units, rank, memory, batch, act))
     frames = rng.normal(0, float(rng.uniform(0.5, 3.0)), (24, batch, n_input))
     tensors, ops, *_ = svdf_layers(rng, n_input, [(units, rank, memory)], batch, frames)
     return GeneratedOp(f"svdf input={n_input} units={units} rank={rank} memory={memory} "
@@ -546,6 +631,7 @@ register(
     OpSpec("UNIDIRECTIONAL_SEQUENCE_LSTM", {("int8", "int8"): _lower_lstm}, inputs=(20, 24),
            options="UnidirectionalSequenceLSTMOptions", weights=IN_W[3], infer_shape=_infer_lstm,
            kernels=(LSTM,), generate=_generate_lstm),
-    OpSpec("SVDF", {("int8", "int8"): _lower_svdf}, inputs=(5, 5), options="SVDFOptions",
-           weights=1, infer_shape=_infer_svdf, kernels=(SVDF,), generate=_generate_svdf),
+    OpSpec("SVDF", {("int8", "int8"): _lower_svdf, ("float32", "float32"): _lower_svdf_f32},
+           inputs=(5, 5), options="SVDFOptions", weights=1, infer_shape=_infer_svdf,
+           kernels=(SVDF, SVDF_F32), generate=_generate_svdf),
 )
