@@ -1,9 +1,8 @@
 /* CONV_2D, 16x8: int16 NHWC input and output (zero points 0), int8 weights [out_c][k_h][k_w]
- * [filter_c] per output channel, as TFLite's reference ConvPerChannel for int16. With an int64
- * bias (p->wide) the window sums in int64 and td_mbqm64 requantizes; without one, or with an
- * int32 bias, the reference's accumulator is int32 (wrapping here where its would overflow) and
- * td_mbqm requantizes. Padded taps are skipped. Grouped: filter_c input channels per filter,
- * group g = oc / (out_c / groups) reading channels from g * filter_c. */
+ * [filter_c] per output channel, as TFLite's reference ConvPerChannel for int16: the window sums
+ * in int64 (padded taps skipped), plus the int64 bias, requantized by td_mbqm64 and clamped.
+ * Grouped: filter_c input channels per filter, group g = oc / (out_c / groups) reading channels
+ * from g * filter_c. */
 #include "td_kernels.h"
 #include "td_quant.h"
 #include "td_wide.h"
@@ -21,8 +20,7 @@ void td_conv2d_s16(const td_conv_ref_params *p, const int16_t *in, const int8_t 
                 for (int32_t oc = 0; oc < p->out_c; ++oc) {
                     const int16_t *src0 = image + (oc / per_group) * fc;
                     const int8_t *filter = w + oc * p->k_h * p->k_w * fc;
-                    int64_t acc64 = 0;
-                    uint32_t acc32 = 0;
+                    int64_t acc = 0;
                     for (int32_t ky = 0; ky < p->k_h; ++ky) {
                         const int32_t iy = y0 + ky * p->dil_h;
                         if (iy < 0 || iy >= p->in_h) continue;
@@ -31,22 +29,11 @@ void td_conv2d_s16(const td_conv_ref_params *p, const int16_t *in, const int8_t 
                             if (ix < 0 || ix >= p->in_w) continue;
                             const int16_t *src = src0 + iy * in_row + ix * p->in_c;
                             const int8_t *f = filter + (ky * p->k_w + kx) * fc;
-                            if (p->wide) {
-                                for (int32_t c = 0; c < fc; ++c) acc64 += (int32_t)src[c] * f[c];
-                            } else {
-                                for (int32_t c = 0; c < fc; ++c)
-                                    acc32 += (uint32_t)((int32_t)src[c] * f[c]);
-                            }
+                            for (int32_t c = 0; c < fc; ++c) acc += (int32_t)src[c] * f[c];
                         }
                     }
-                    int32_t v;
-                    if (p->wide) {
-                        if (bias) acc64 += bias[oc];
-                        v = td_mbqm64(acc64, p->mult[oc], p->shift[oc]);
-                    } else {
-                        if (bias) acc32 += (uint32_t)bias[oc];
-                        v = td_mbqm((int32_t)acc32, p->mult[oc], p->shift[oc]);
-                    }
+                    if (bias) acc += bias[oc];
+                    const int32_t v = td_mbqm64(acc, p->mult[oc], p->shift[oc]);
                     *out++ = (int16_t)td_clamp(v, p->act_min, p->act_max);
                 }
             }

@@ -1,8 +1,8 @@
 /* DEPTHWISE_CONV_2D, 16x8: int16 NHWC input and output (zero points 0), int8 weights
  * [k_h][k_w][out_c] per output channel, any depth multiplier (output channel oc reads input
  * channel oc / depth_multiplier), as TFLite's reference DepthwiseConvPerChannel for int16: the
- * window sums in int64, plus the bias, requantized by td_mbqm64 (p->wide; 0 takes an int32 sum
- * and td_mbqm instead). Padded taps are skipped. */
+ * window sums in int64 (padded taps skipped), plus the int64 bias, requantized by td_mbqm64 and
+ * clamped. */
 #include "td_kernels.h"
 #include "td_quant.h"
 #include "td_wide.h"
@@ -18,28 +18,19 @@ void td_depthwise_conv2d_s16(const td_conv_ref_params *p, const int16_t *in, con
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
                 for (int32_t oc = 0; oc < out_c; ++oc) {
                     const int16_t *src0 = image + oc / dm;
-                    int64_t acc64 = 0;
-                    uint32_t acc32 = 0;
+                    int64_t acc = 0;
                     for (int32_t ky = 0; ky < p->k_h; ++ky) {
                         const int32_t iy = y0 + ky * p->dil_h;
                         if (iy < 0 || iy >= p->in_h) continue;
                         for (int32_t kx = 0; kx < p->k_w; ++kx) {
                             const int32_t ix = x0 + kx * p->dil_w;
                             if (ix < 0 || ix >= p->in_w) continue;
-                            const int32_t prod = (int32_t)src0[iy * in_row + ix * p->in_c] *
-                                                 w[(ky * p->k_w + kx) * out_c + oc];
-                            if (p->wide) acc64 += prod;
-                            else acc32 += (uint32_t)prod;
+                            acc += (int32_t)src0[iy * in_row + ix * p->in_c] *
+                                   w[(ky * p->k_w + kx) * out_c + oc];
                         }
                     }
-                    int32_t v;
-                    if (p->wide) {
-                        if (bias) acc64 += bias[oc];
-                        v = td_mbqm64(acc64, p->mult[oc], p->shift[oc]);
-                    } else {
-                        if (bias) acc32 += (uint32_t)bias[oc];
-                        v = td_mbqm((int32_t)acc32, p->mult[oc], p->shift[oc]);
-                    }
+                    if (bias) acc += bias[oc];
+                    const int32_t v = td_mbqm64(acc, p->mult[oc], p->shift[oc]);
                     *out++ = (int16_t)td_clamp(v, p->act_min, p->act_max);
                 }
             }

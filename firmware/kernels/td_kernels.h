@@ -193,9 +193,6 @@ typedef struct {
     int32_t act_min;                    /* int16 output clamp */
     int32_t act_max;
     int32_t activation;                 /* float32: TD_ACT_* */
-    /* 16x8: 1 sums in int64 and requantizes with td_mbqm64, 0 sums in int32 (wrapping) and
-     * requantizes with td_mbqm */
-    int32_t wide;
     const int32_t *mult;                /* 16x8: per output channel */
     const int32_t *shift;
 } td_conv_ref_params;

@@ -10,10 +10,9 @@ depthwise_conv3x3_s8.c (3x3 stride 1 as vertical tap pairs).
 16x8 and float32 (conv2d_s16.c, depthwise_conv2d_s16.c, conv2d_f32.c, depthwise_conv2d_f32.c)
 follow the reference kernels loop for loop: any batch, padded taps skipped, float sums in the
 reference's order (filter rows, columns, input channels, then the bias) so that results are
-usually identical. LiteRT's 16x8 CONV_2D sums in int64 and requantizes with its int64
-MultiplyByQuantizedMultiplier only where the bias is int64 (what the converter writes); without a
-bias, or with an int32 one, its accumulator is int32 and the requantization the int32 one.
-Its 16x8 DEPTHWISE_CONV_2D always takes the int64 path.
+usually identical. 16x8 sums in int64 and requantizes with TFLite's int64
+MultiplyByQuantizedMultiplier; LiteRT reads a 16x8 bias as int64 whatever its type (an int32 one
+is misread), so only int64 biases (what the converter writes) are taken.
 """
 
 from __future__ import annotations
@@ -110,8 +109,6 @@ class ConvRefParams(Params):
     act_min: int = cfield("int32_t", "int16 output clamp")
     act_max: int = cfield("int32_t")
     activation: int = cfield("int32_t", "float32: TD_ACT_*")
-    wide: int = cfield("int32_t", "16x8: 1 sums in int64 and requantizes with td_mbqm64, 0 sums "
-                                  "in int32 (wrapping) and requantizes with td_mbqm")
     mult: str | None = cfield("const int32_t *", "16x8: per output channel")
     shift: str | None = cfield("const int32_t *")
 
@@ -325,8 +322,7 @@ def _conv_ref(ctx: OpContext, depthwise: bool) -> Layer:
     # the kernels read weights in TFLite's order: [out_c][k_h][k_w][filter_c], or depthwise
     # [k_h][k_w][out_c]
     w_arg = wide.operand(ctx, w, "w", consts, reads)
-    fields: dict[str, object] = dict(act_min=0, act_max=0, activation=0, wide=0, mult=None,
-                                     shift=None)
+    fields: dict[str, object] = dict(act_min=0, act_max=0, activation=0, mult=None, shift=None)
     if is_float:
         b_arg = wide.bias_operand(ctx, b, out_c, ("float32",), consts, reads, "float")
         fields["activation"] = wide.float_activation(ctx)
@@ -338,17 +334,14 @@ def _conv_ref(ctx: OpContext, depthwise: bool) -> Layer:
         wide.require_symmetric(ctx, x, y)
         ctx.require(len(w.scale) in (1, out_c), f"filter has {len(w.scale)} scales for {out_c} "
                                                 "output channels")
-        b_arg = wide.bias_operand(ctx, b, out_c, ("int64", "int32"), consts, reads, "int64_t")
+        b_arg = wide.bias_operand(ctx, b, out_c, wide.BIAS16, consts, reads, "int64_t")
         mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_c)
-        # LiteRT: CONV_2D sums in int64 only with an int64 bias; DEPTHWISE_CONV_2D always does
-        is_wide = depthwise or (b is not None and b.dtype == "int64")
-        if is_wide:
-            wide.wide_multipliers(ctx, mult, shift)
+        wide.wide_multipliers(ctx, mult, shift)
         act_min, act_max = wide.int16_activation_range(ctx, y)
         consts += [ctx.const("mult", "int32_t", np.array(mult, np.int64)),
                    ctx.const("shift", "int32_t", np.array(shift, np.int64))]
-        fields.update(act_min=act_min, act_max=act_max, wide=int(is_wide),
-                      mult=f"{ctx.name}_mult", shift=f"{ctx.name}_shift")
+        fields.update(act_min=act_min, act_max=act_max, mult=f"{ctx.name}_mult",
+                      shift=f"{ctx.name}_shift")
         kernel = DEPTHWISE_S16 if depthwise else CONV_S16
     params = ConvRefParams(
         batches=batches, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
@@ -363,8 +356,8 @@ def _conv_ref(ctx: OpContext, depthwise: bool) -> Layer:
 
 
 def _generate(rng: np.random.Generator, kind: str, qtype: str = "int8") -> GeneratedOp:
-    """A random convolution; 16x8 and float32 models also go without a bias at times (another
-    accumulator in LiteRT's 16x8 CONV_2D), float32 ones in batches of two and grouped."""
+    """A random convolution; 16x8 and float32 models with a random bias or none (the converter
+    then writes zeros), float32 ones also in batches of two and grouped."""
     import keras
 
     L = keras.layers

@@ -180,7 +180,7 @@ def _lower_ref(ctx: OpContext) -> Layer:
         wide.require_symmetric(ctx, x, w, y)
         ctx.require(len(w.scale) in (1, out_depth), f"weights have {len(w.scale)} scales for "
                                                     f"{out_depth} outputs")
-        b_arg = wide.bias_operand(ctx, b, out_depth, ("int64", "int32"), consts, reads,
+        b_arg = wide.bias_operand(ctx, b, out_depth, wide.BIAS16, consts, reads,
                                   "int64_t")
         per_channel = len(w.scale) > 1
         if per_channel:

@@ -223,8 +223,7 @@ def _lower_ref(ctx: OpContext) -> Layer:
         wide.require_symmetric(ctx, x, w, y)
         ctx.require(len(w.scale) in (1, out_c), f"weights have {len(w.scale)} scales for "
                                                 f"{out_c} filters")
-        # the reference reads the bias as int64 whatever its type: int64 only
-        b_arg = wide.bias_operand(ctx, b, out_c, ("int64",), consts, reads, "int64_t")
+        b_arg = wide.bias_operand(ctx, b, out_c, wide.BIAS16, consts, reads, "int64_t")
         mult, shift = qm.per_channel_multipliers(x.scale0, w.scale, y.scale0, out_c)
         wide.wide_multipliers(ctx, mult, shift)
         act_min, act_max = wide.int16_activation_range(ctx, y)

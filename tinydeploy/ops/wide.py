@@ -14,6 +14,9 @@ from tinydeploy.ops.binary import ACTIVATIONS
 from tinydeploy.tflite_reader import Tensor
 
 INT16_MIN, INT16_MAX = -32768, 32767
+# LiteRT's 16x8 kernels read the bias as int64 whatever its type (an int32 bias is misread,
+# measured on CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED): int64 only
+BIAS16 = ("int64",)
 CTYPES = {"float32": "float", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
           "int64": "int64_t"}
 
@@ -65,12 +68,14 @@ def operand(ctx: OpContext, t: Tensor, suffix: str, consts: list[ConstArray], re
 
 def bias_operand(ctx: OpContext, b: Tensor | None, n: int, allowed: tuple[str, ...],
                  consts: list[ConstArray], reads: list[int], ctype: str) -> Arg:
-    """An optional bias of n values in one of the allowed types, read by the kernel as `ctype`
-    (an integer bias is widened to int64 where the kernel takes int64); None where absent."""
+    """An optional bias of n values in one of the allowed types, read by the kernel as `ctype`;
+    None where absent."""
     if b is None:
         return None
     ctx.require(b.dtype in allowed, f"bias is {b.dtype}, this kernel takes "
-                                    f"{' or '.join(allowed)}")
+                                    f"{' or '.join(allowed)}",
+                "TFLite's 16x8 kernels read the bias as int64 (the converter's 16x8 mode writes "
+                "int64 biases)" if allowed == BIAS16 else "")
     ctx.require(b.size == n, f"bias has {b.size} values for {n} outputs")
     ctx.require(b.is_constant or CTYPES[b.dtype] == ctype,
                 f"bias '{b.name}' is computed at run time")
