@@ -1,6 +1,6 @@
 /* SVDF, float32, as TFLite's reference EvalFloatSVDF: the state (one row of `n_memory` values
  * per filter and batch) shifts left by one value; each filter's new value is its feature dot
- * product (summed from 0 in input order); each filter's state . weights_time dot product (summed
+ * product (td_dot4_f32, the reference machine's order); each filter's state . weights_time dot product (summed
  * from 0 in time order), the `rank` of them of a unit summed from 0 in order, plus the bias, then
  * the fused activation. The state is a variable tensor: it carries over between invocations. */
 #include <math.h>
@@ -18,17 +18,12 @@ void td_svdf_f32(const td_svdf_f32_params *p, const float *in, const float *weig
         float *rows = state + b * n_memory * n_filter;
         for (int32_t f = 0; f < n_filter; ++f) {
             const float *w = weights_feature + f * n_input;
-            float dot = 0.0f;
-            for (int32_t c = 0; c < n_input; ++c) dot += w[c] * x[c];
-            rows[f * n_memory + n_memory - 1] = 0.0f + dot;
+            rows[f * n_memory + n_memory - 1] = 0.0f + td_dot4_f32(w, x, n_input);
         }
         for (int32_t u = 0; u < p->n_unit; ++u) {
             float sum = 0.0f;
             for (int32_t f = u * p->rank; f < (u + 1) * p->rank; ++f) {
-                const float *s = rows + f * n_memory, *w = weights_time + f * n_memory;
-                float dot = 0.0f;
-                for (int32_t m = 0; m < n_memory; ++m) dot += w[m] * s[m];
-                sum += dot;
+                sum += td_dot4_f32(weights_time + f * n_memory, rows + f * n_memory, n_memory);
             }
             if (bias) sum += bias[u];
             out[b * p->n_unit + u] = td_activation_f32(p->activation, sum);

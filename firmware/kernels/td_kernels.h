@@ -324,6 +324,33 @@ typedef struct {
     int32_t op;                         /* TD_LOGICAL_* */
 } td_logical_params;
 
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, float32. Per-gate arrays are indexed input, forget, cell,
+ * output; offsets index the one constant array w. */
+typedef struct {
+    int32_t n_batch;
+    int32_t n_time;
+    int32_t n_input;
+    int32_t n_cell;
+    int32_t n_output;
+    int32_t time_major;                 /* 1: input [time, batch, input], 0: [batch, time, input] */
+    int32_t gates;                      /* bit g: gate g is present (no input gate with CIFG) */
+    int32_t peephole;
+    int32_t layer_norm;
+    int32_t projection;
+    int32_t proj_bias;
+    int32_t activation;                 /* TD_ACT_* of the cell gate and the output */
+    float cell_clip;                    /* 0: none */
+    float proj_clip;                    /* 0: none */
+    int32_t w_in[4];                    /* offset in w of each gate's input weights [cell, input] */
+    int32_t w_rec[4];                   /* offset of recurrent weights [cell, output] */
+    int32_t bias[4];                    /* offset of each gate's bias */
+    int32_t peep[4];                    /* offset of the peephole weights */
+    int32_t ln[4];                      /* offset of the layer-norm coefficients */
+    int32_t w_proj;                     /* offset of the projection weights [output, cell] */
+    int32_t b_proj;                     /* offset of the projection bias */
+    const float *w;
+} td_lstm_f32_params;
+
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, integer 8x8->16. Per-gate arrays are indexed input, forget,
  * cell, output; offsets index the w, bias and w16 arrays. */
 typedef struct {
@@ -684,6 +711,9 @@ void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
 void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
 void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out);
+void td_lstm_f32(const td_lstm_f32_params *p, const float *in, float *out, float *output_state,
+    float *cell_state, void *scratch);
+int32_t td_lstm_f32_scratch(const td_lstm_f32_params *p);
 void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *output_state,
     int16_t *cell_state, void *scratch);
 int32_t td_lstm_s8_scratch(const td_lstm_params *p);

@@ -65,6 +65,25 @@ static inline float td_activation_f32(int32_t activation, float x) {
     return x;
 }
 
+/* The dot product of n floats as LiteRT's float MatrixBatchVectorMultiplyAccumulate sums it on
+ * its reference machine (x86-64, measured: four lanes of SSE): products added into four partial
+ * sums by position mod 4, those summed in lane order, then the last n mod 4 products one by
+ * one. The sequence ops' matrix products use it, so that their float results are the
+ * reference's. */
+static inline float td_dot4_f32(const float *a, const float *b, int32_t n) {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    float s = ((s0 + s1) + s2) + s3;
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
 /* The logistic function as TFLite's float sigmoid computes it: 1 / (1 + exp(-x)). */
 static inline float td_sigmoid_f32(float x) {
     return 1.0f / (1.0f + expf(-x));

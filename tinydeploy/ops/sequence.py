@@ -129,12 +129,45 @@ class SvdfF32Params(Params):
     activation: int = cfield("int32_t", "TD_ACT_*")
 
 
+@dataclass
+class LstmF32Params(Params):
+    C_NAME = "td_lstm_f32_params"
+    C_DOC = ("UNIDIRECTIONAL_SEQUENCE_LSTM, float32. Per-gate arrays are indexed input, forget, "
+             "cell, output; offsets index the one constant array w.")
+    n_batch: int = cfield("int32_t")
+    n_time: int = cfield("int32_t")
+    n_input: int = cfield("int32_t")
+    n_cell: int = cfield("int32_t")
+    n_output: int = cfield("int32_t")
+    time_major: int = cfield("int32_t", "1: input [time, batch, input], 0: [batch, time, input]")
+    gates: int = cfield("int32_t", "bit g: gate g is present (no input gate with CIFG)")
+    peephole: int = cfield("int32_t")
+    layer_norm: int = cfield("int32_t")
+    projection: int = cfield("int32_t")
+    proj_bias: int = cfield("int32_t")
+    activation: int = cfield("int32_t", "TD_ACT_* of the cell gate and the output")
+    cell_clip: float = cfield("float", "0: none")
+    proj_clip: float = cfield("float", "0: none")
+    w_in: list[int] = cfield("int32_t", "offset in w of each gate's input weights [cell, input]",
+                             count=4)
+    w_rec: list[int] = cfield("int32_t", "offset of recurrent weights [cell, output]", count=4)
+    bias: list[int] = cfield("int32_t", "offset of each gate's bias", count=4)
+    peep: list[int] = cfield("int32_t", "offset of the peephole weights", count=4)
+    ln: list[int] = cfield("int32_t", "offset of the layer-norm coefficients", count=4)
+    w_proj: int = cfield("int32_t", "offset of the projection weights [output, cell]")
+    b_proj: int = cfield("int32_t", "offset of the projection bias")
+    w: str | None = cfield("const float *")
+
+
 LSTM = Kernel("td_lstm_s8", LstmParams,
               ("const int8_t *in", "int8_t *out", "int8_t *output_state", "int16_t *cell_state",
                "void *scratch"))
 SVDF = Kernel("td_svdf_s8", SvdfParams,
               ("const int8_t *in", "const int8_t *weights_feature", "const int16_t *weights_time",
                "const int32_t *bias", "int16_t *state", "int8_t *out"))
+LSTM_F32 = Kernel("td_lstm_f32", LstmF32Params,
+                  ("const float *in", "float *out", "float *output_state", "float *cell_state",
+                   "void *scratch"))
 SVDF_F32 = Kernel("td_svdf_f32", SvdfF32Params,
                   ("const float *in", "const float *weights_feature", "const float *weights_time",
                    "const float *bias", "float *state", "float *out"))
@@ -348,6 +381,83 @@ def _lower_lstm(ctx: OpContext) -> Layer:
                   [y.index, h_state.index, c_state.index],
                   macs=n_batch * n_time * macs_per_step)
     layer.scratch_bytes = 10 * n_cell + (n_cell if projection else 0)
+    return layer
+
+
+def _lower_lstm_f32(ctx: OpContext) -> Layer:
+    """float32 LSTM (lstm_eval's LstmStepFloat): CIFG, peephole, layer norm, projection, clips,
+    batches and time-major order."""
+    n_batch, n_time, n_input, n_cell, n_output = _lstm_dims(ctx)
+    x, y = ctx.input(0), ctx.output(0)
+    ctx.require_type(("float32",), x, y)
+    ctx.require(not ctx.option("diagonal_recurrent_tensors", False),
+                "diagonal recurrent weights are not supported")
+    h_state, c_state = ctx.input(OUTPUT_STATE), ctx.input(CELL_STATE)
+    for t, size, what in ((h_state, n_batch * n_output, "output state"),
+                          (c_state, n_batch * n_cell, "cell state")):
+        ctx.require(t.is_variable and not t.is_constant,
+                    f"the {what} '{t.name}' must be a variable tensor")
+        ctx.require(t.dtype == "float32" and t.size == size,
+                    f"the {what} must be float32 of {size} values, found {t.dtype} "
+                    f"{list(t.shape)}")
+    layer_norm = len(ctx.op.inputs) == 24 and ctx.optional_input(LN_W[1]) is not None
+    cifg = ctx.optional_input(IN_W[0]) is None
+    peephole = ctx.optional_input(PEEP_W[3]) is not None
+    projection = ctx.optional_input(PROJ_W) is not None
+    ctx.require(cifg == (ctx.optional_input(REC_W[0]) is None),
+                "input-gate weights must be all present or all absent (CIFG)")
+    ctx.require(projection or ctx.optional_input(PROJ_B) is None,
+                "a projection bias without projection weights")
+    ctx.require(projection or n_output == n_cell,
+                f"output width {n_output} differs from the cell width {n_cell} without projection")
+    present = [g for g in range(4) if not (cifg and g == 0)]
+    ctx.require(all((ctx.optional_input(PEEP_W[g]) is not None) == peephole
+                    for g in present if g != CELL_GATE),
+                "peephole weights must be all present or all absent")
+    parts: list[np.ndarray] = []
+
+    def put(i: int, shape: tuple[int, ...], what: str) -> int:
+        t = ctx.input(i)
+        ctx.require(t.dtype == "float32" and t.is_constant and tuple(t.shape) == shape,
+                    f"{what} must be constant float32 of shape {list(shape)}, found {t.dtype} "
+                    f"{list(t.shape)}{'' if t.is_constant else ' computed at run time'}")
+        offset = sum(part.size for part in parts)
+        parts.append(t.array().astype(np.float32).reshape(-1))
+        return offset
+
+    offsets: dict[str, Any] = {k: [0] * 4 for k in ("w_in", "w_rec", "bias", "peep", "ln")}
+    for g in present:
+        name = GATES[g]
+        offsets["w_in"][g] = put(IN_W[g], (n_cell, n_input), f"input-to-{name} weights")
+        offsets["w_rec"][g] = put(REC_W[g], (n_cell, n_output), f"recurrent-to-{name} weights")
+        offsets["bias"][g] = put(GATE_B[g], (n_cell,), f"{name} gate bias")
+        if peephole and g != CELL_GATE:
+            offsets["peep"][g] = put(PEEP_W[g], (n_cell,), f"cell-to-{name} weights")
+        if layer_norm:
+            offsets["ln"][g] = put(LN_W[g], (n_cell,), f"{name} layer-norm coefficients")
+    w_proj = b_proj = 0
+    proj_bias = projection and ctx.optional_input(PROJ_B) is not None
+    if projection:
+        w_proj = put(PROJ_W, (n_output, n_cell), "projection weights")
+        if proj_bias:
+            b_proj = put(PROJ_B, (n_output,), "projection bias")
+    cell_clip, proj_clip = float(ctx.option("cell_clip", 0.0)), float(ctx.option("proj_clip", 0.0))
+    ctx.require(cell_clip >= 0 and proj_clip >= 0, "negative clip values")
+    params = LstmF32Params(
+        n_batch=n_batch, n_time=n_time, n_input=n_input, n_cell=n_cell, n_output=n_output,
+        time_major=int(bool(ctx.option("time_major", False))),
+        gates=sum(1 << g for g in present), peephole=int(peephole), layer_norm=int(layer_norm),
+        projection=int(projection), proj_bias=int(proj_bias),
+        activation=sequence_activation(ctx), cell_clip=cell_clip, proj_clip=proj_clip,
+        w_proj=w_proj, b_proj=b_proj, w=f"{ctx.name}_w", **offsets)
+    macs = n_batch * n_time * (len(present) * n_cell * (n_input + n_output)
+                               + (n_output * n_cell if projection else 0))
+    layer = Layer(ctx.op, LSTM_F32, params, [ctx.const("w", "float", np.concatenate(parts))],
+                  [TensorArg(x.index), TensorArg(y.index), TensorArg(h_state.index),
+                   TensorArg(c_state.index), SCRATCH],
+                  [x.index, h_state.index, c_state.index],
+                  [y.index, h_state.index, c_state.index], macs=macs)
+    layer.scratch_bytes = 4 * n_cell * 4
     return layer
 
 
@@ -628,9 +738,10 @@ def _generate_svdf(rng: np.random.Generator, qtype: str) -> GeneratedOp:
 
 
 register(
-    OpSpec("UNIDIRECTIONAL_SEQUENCE_LSTM", {("int8", "int8"): _lower_lstm}, inputs=(20, 24),
-           options="UnidirectionalSequenceLSTMOptions", weights=IN_W[3], infer_shape=_infer_lstm,
-           kernels=(LSTM,), generate=_generate_lstm),
+    OpSpec("UNIDIRECTIONAL_SEQUENCE_LSTM", {("int8", "int8"): _lower_lstm,
+                                            ("float32", "float32"): _lower_lstm_f32},
+           inputs=(20, 24), options="UnidirectionalSequenceLSTMOptions", weights=IN_W[3],
+           infer_shape=_infer_lstm, kernels=(LSTM, LSTM_F32), generate=_generate_lstm),
     OpSpec("SVDF", {("int8", "int8"): _lower_svdf, ("float32", "float32"): _lower_svdf_f32},
            inputs=(5, 5), options="SVDFOptions", weights=1, infer_shape=_infer_svdf,
            kernels=(SVDF, SVDF_F32), generate=_generate_svdf),
