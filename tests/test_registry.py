@@ -144,5 +144,7 @@ def test_ops_json_lists_types_and_optimized_paths():
     assert proc.returncode == 0, proc.stderr
     rows = {r["op"]: r for r in json.loads(proc.stdout)}
     assert len(rows) == len(all_specs())
-    assert rows["CONV_2D"]["types"] == ["int8"] and "cortex-m4" in rows["CONV_2D"]["optimized"]["int8"]
-    assert get_spec("CONV_2D").types == ["int8"]
+    conv_types = ["float32", "int16x8", "int8"]
+    assert rows["CONV_2D"]["types"] == conv_types
+    assert "cortex-m4" in rows["CONV_2D"]["optimized"]["int8"]
+    assert get_spec("CONV_2D").types == conv_types
