@@ -199,9 +199,10 @@ def lstm_variants() -> tuple[list[Path], list[str]]:
     paths, describe = [], []
     for k, (name, (seed, kw)) in enumerate(LSTM_VARIANTS.items()):
         base, desc = float_model(LSTM, seed)
-        paths.append(cached_tflite(f"lstm-f32-variant-{k}",
-                                   lambda: lstm_f32_variant(base.read_bytes(), k, **kw),
-                                   *SOURCES))
+        paths.append(cached_tflite(
+            f"lstm-f32-variant-{k}",
+            lambda base=base, k=k, kw=kw: lstm_f32_variant(base.read_bytes(), k, **kw),
+            *SOURCES))
         describe.append(f"float32 LSTM {name}: {desc}")
     return paths, describe
 

@@ -1,9 +1,9 @@
 /* SVDF, float32, as TFLite's reference EvalFloatSVDF: the state (one row of `n_memory` values
  * per filter and batch) shifts left by one value; each filter's new value is its feature dot
- * product (td_dot4_f32, the reference machine's order); each filter's state . weights_time dot product (summed
- * from 0 in time order), the `rank` of them of a unit summed from 0 in order, plus the bias, then
- * the fused activation. The state is a variable tensor: it carries over between invocations. */
-#include <math.h>
+ * product; each filter's state . weights_time dot product, the `rank` of them of a unit summed
+ * from 0 in order, plus the bias, then the fused activation. Dot products are summed in the
+ * order of the reference machine's (td_dot4_f32). The state is a variable tensor: it carries
+ * over between invocations. */
 #include <string.h>
 #include "td_kernels.h"
 #include "td_wide.h"

@@ -1,6 +1,6 @@
-"""BATCH_MATMUL, int8 x int8 -> int8, int16 x int16 -> int16 and float32, ranks 2 to 5 with broadcast
-batch dimensions, adj_x and adj_y, either operand an activation or a constant (batch_matmul_s8.c,
-batch_matmul_s16.c, batch_matmul_f32.c).
+"""BATCH_MATMUL, int8 x int8 -> int8, int16 x int16 -> int16 and float32, ranks 2 to 5 with
+broadcast batch dimensions, adj_x and adj_y, either operand an activation or a constant
+(batch_matmul_s8.c, batch_matmul_s16.c, batch_matmul_f32.c).
 
 As TFLite's reference (batch_matmul.cc, EvalInt8Int8): each output is the int32 sum over the
 shared dimension of (lhs - lhs zero point) * (rhs - rhs zero point), requantized by

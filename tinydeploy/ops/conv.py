@@ -23,8 +23,7 @@ import numpy as np
 
 from tinydeploy import quantmath as qm
 from tinydeploy import weight_layout as wl
-from tinydeploy.ops import register, register_constant
-from tinydeploy.ops import wide
+from tinydeploy.ops import register, register_constant, wide
 from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, FAST, GeneratedOp, Kernel, Layer,
                                  OpContext, OpSpec, Params, TensorArg, cfield, conv_out_size, hwc,
                                  pad_before)

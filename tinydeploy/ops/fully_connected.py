@@ -1,5 +1,5 @@
-"""FULLY_CONNECTED: int8 activations, int8 weights [out, in] (per tensor or per channel), int32 bias;
-16x8 (int16 activations, int8 weights, int64 bias) and float32 as TFLite's reference loops.
+"""FULLY_CONNECTED: int8 activations, int8 weights [out, in] (per tensor or per channel), int32
+bias; 16x8 (int16 activations, int8 weights, int64 bias) and float32 as TFLite's reference loops.
 
 TensorFlow 2.21's reference kernel requantizes with one rounding, TFLite Micro's with two
 (CompileOptions.rounding picks which to match). With symmetric weights (TFLite's int8 rule) the

@@ -1,5 +1,5 @@
-"""Stateful sequence operators, int8: UNIDIRECTIONAL_SEQUENCE_LSTM (lstm_s8.c) and SVDF
-(svdf_s8.c). Their state lives in variable tensors, which the memory plan keeps in the persistent
+"""Stateful sequence operators, int8 and float32: UNIDIRECTIONAL_SEQUENCE_LSTM (lstm_s8.c,
+lstm_f32.c) and SVDF (svdf_s8.c, svdf_f32.c). Their state lives in variable tensors, which the memory plan keeps in the persistent
 state region; the kernels update it in place, so it carries over from one invocation to the next.
 
 LSTM is TFLite's integer 8x8->16 LSTM as the converter writes it for full-int8 models: int8 input,
@@ -17,6 +17,14 @@ The oracle is LiteRT's kernel; TFLite Micro's integer LSTM is a different implem
 SVDF is TFLite's integer SVDF (int8 input and weights_feature, int16 weights_time and state, int32
 bias): the reference's Prepare computes its two multipliers in double; it takes RELU only and its
 integer kernel then clamps the output to int8 without applying it.
+
+float32 follows LiteRT's float kernels (lstm_eval's LstmStepFloat, EvalFloatSVDF) step for step,
+their matrix-vector dot products summed in the order LiteRT's sums them on its reference machine
+(td_dot4_f32: four lanes, measured), so that SVDF results are identical and LSTM ones differ only
+where the C library's expf/tanhf do. There is no 16x8 variant of either: LiteRT has no
+int16-activation kernel for them (its integer LSTM and SVDF take int8 input; it refuses an int16
+LSTM), the converter refuses to quantize an LSTM to 16x8, and TFLite Micro's int16 LSTM is
+another implementation, which no model the converter writes reaches.
 """
 
 from __future__ import annotations
@@ -29,8 +37,7 @@ import numpy as np
 
 from tinydeploy import quantmath as qm
 from tinydeploy import weight_layout as wl
-from tinydeploy.ops import register, register_constant
-from tinydeploy.ops import wide
+from tinydeploy.ops import register, register_constant, wide
 from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, GeneratedOp, Kernel, Layer,
                                  OpContext, OpSpec, Params, TensorArg, cfield)
 from tinydeploy.ops.binary import ACTIVATIONS
@@ -43,6 +50,13 @@ register_constant("TD_LSTM_CELL_GATE", CELL_GATE, "gate index of the LSTM's cell
 # the float sequence kernels' activations: the TD_ACT_* codes of the clamps, and tanh
 FLOAT_ACTIVATIONS = {**ACTIVATIONS, "TANH": 4}
 register_constant("TD_ACT_TANH", FLOAT_ACTIVATIONS["TANH"], "float sequence ops: TANH")
+
+
+def sequence_activation(ctx: OpContext) -> int:
+    """A float sequence op's fused activation as its TD_ACT_* code."""
+    act = ctx.activation
+    ctx.require(act in FLOAT_ACTIVATIONS, f"fused activation {act}")
+    return FLOAT_ACTIVATIONS[act]
 
 
 @dataclass
@@ -603,13 +617,6 @@ def _lower_svdf(ctx: OpContext) -> Layer:
                   TensorArg(state.index), TensorArg(y.index)],
                  [x.index, state.index], [y.index, state.index],
                  macs=n_batch * n_filter * (n_input + n_memory))
-
-
-def sequence_activation(ctx: OpContext) -> int:
-    """A float sequence op's fused activation as its TD_ACT_* code."""
-    act = ctx.activation
-    ctx.require(act in FLOAT_ACTIVATIONS, f"fused activation {act}")
-    return FLOAT_ACTIVATIONS[act]
 
 
 def _lower_svdf_f32(ctx: OpContext) -> Layer:

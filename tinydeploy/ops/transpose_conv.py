@@ -263,7 +263,8 @@ def _generate(rng: np.random.Generator, qtype: str) -> GeneratedOp:
     x = keras.Input((h, w, c), batch_size=batch)
     scale = float(rng.uniform(0.5, 4.0))
     return GeneratedOp(f"transpose_conv hwc={(h, w, c)} k={k} stride={stride} pad={pad} "
-                       f"out_pad={out_pad} act={act} bias={use_bias} batch={batch}", keras.Model(x, layer(x)),
+                       f"out_pad={out_pad} act={act} bias={use_bias} batch={batch}",
+                       keras.Model(x, layer(x)),
                        [rng.normal(0, scale, (32, h, w, c)).astype(np.float32)])
 
 
