@@ -345,3 +345,17 @@ def test_16x8_convolutions_without_a_bias():
         paths[1].write_bytes(fc)
         check(paths, ["16x8 CONV_2D without bias", "16x8 FULLY_CONNECTED without bias"],
               count=20)
+
+
+def test_float_weights_with_infinities_are_refused():
+    """Float constants become C literals: an infinite or NaN weight is a one-line error naming
+    the tensor, not a compiler failure."""
+    from tinydeploy.tflite_writer import Op, T, build
+
+    w = np.ones((4, 8), np.float32)
+    w[1, 2] = np.inf
+    data = build([T((1, 8), "float32"), T((4, 8), "float32", w, name="weights"),
+                  T((1, 4), "float32")],
+                 [Op("FULLY_CONNECTED", [0, 1, -1], [2], "FullyConnectedOptions", {})], [0], [2])
+    with pytest.raises(TinyDeployError, match="constant tensor 'weights' holds infinities"):
+        compile_model(data)

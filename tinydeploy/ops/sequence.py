@@ -436,7 +436,9 @@ def _lower_lstm_f32(ctx: OpContext) -> Layer:
                     f"{what} must be constant float32 of shape {list(shape)}, found {t.dtype} "
                     f"{list(t.shape)}{'' if t.is_constant else ' computed at run time'}")
         offset = sum(part.size for part in parts)
-        parts.append(t.array().astype(np.float32).reshape(-1))
+        values = t.array().astype(np.float32).reshape(-1)
+        wide.require_finite(ctx, t, values)
+        parts.append(values)
         return offset
 
     offsets: dict[str, Any] = {k: [0] * 4 for k in ("w_in", "w_rec", "bias", "peep", "ln")}

@@ -49,6 +49,13 @@ def wide_multipliers(ctx: OpContext, mult: list[int], shift: list[int]) -> None:
                                  "is far above 1)", "check the model's quantization scales")
 
 
+def require_finite(ctx: OpContext, t: Tensor, values: np.ndarray) -> None:
+    """Float constants become C literals: infinities and NaNs are refused by name."""
+    if np.issubdtype(values.dtype, np.floating):
+        ctx.require(bool(np.all(np.isfinite(values))),
+                    f"constant tensor '{t.name}' holds infinities or NaNs")
+
+
 def operand(ctx: OpContext, t: Tensor, suffix: str, consts: list[ConstArray], reads: list[int],
             ctype: str | None = None) -> Arg:
     """A constant tensor as an array in flash (converted to `ctype`), any other as the arena
@@ -56,6 +63,7 @@ def operand(ctx: OpContext, t: Tensor, suffix: str, consts: list[ConstArray], re
     if t.is_constant:
         ctype = ctype or CTYPES[t.dtype]
         values = t.array().reshape(-1)
+        require_finite(ctx, t, values)
         consts.append(ctx.const(suffix, ctype, values.astype(np.float32 if ctype == "float"
                                                              else np.int64)))
         return ConstArg(f"{ctx.name}_{suffix}")
