@@ -67,13 +67,17 @@ def test_corrupt_model_is_one_line_error(tiny_kws, tmp_path):
     assert_one_line_error(run_cli("convert", junk, "--out", tmp_path / "o"), "not a TFLite model")
 
 
-def test_float_model_is_refused_naming_the_node(tmp_path):
+def test_hybrid_model_is_refused_naming_the_node(tmp_path):
+    """Float activations with int8 weights (dynamic-range quantization: no representative data;
+    the converter quantizes weights of more than 1024 values)."""
     import keras
     import tensorflow as tf
 
-    m = keras.Sequential([keras.Input((4,), batch_size=1), keras.layers.Dense(3)])
-    path = tmp_path / "float.tflite"
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(m).convert())
+    m = keras.Sequential([keras.Input((64,), batch_size=1), keras.layers.Dense(32)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(m)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    path = tmp_path / "hybrid.tflite"
+    path.write_bytes(converter.convert())
     proc = run_cli("convert", path, "--out", tmp_path / "o")
     assert_one_line_error(proc, "node 0 (FULLY_CONNECTED)")
     assert "float32" in proc.stderr and "full-integer" in proc.stderr
