@@ -53,6 +53,14 @@ def firmware_models(models: CompiledModel | list[CompiledModel]) -> list[Compile
             for i, m in enumerate(ms)]
 
 
+def takes_mfcc(model: CompiledModel) -> bool:
+    """Whether a model is a keyword spotter the audio front end can feed: one 49x10 int8 input
+    (the front end's MFCCs) and one int8 output of class probabilities (at most 32 classes)."""
+    ins, outs = model.input_tensors, model.output_tensors
+    return (len(ins) == 1 and ins[0].dtype == "int8" and ins[0].size == 490 and len(outs) == 1
+            and outs[0].dtype == "int8" and outs[0].size <= 32)
+
+
 def ram_needed(models: CompiledModel | list[CompiledModel], audio_frontend: bool = False) -> int:
     """RAM the firmware needs: the shared arena, every model's state, the stack, the input buffer
     (and audio), and the firmware's own variables."""
