@@ -79,8 +79,8 @@ class Demo(Command):
 class Train(Command):
     name = "train"
     help = "train a model and write model.tflite (int8), model_card.json and plots"
-    description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a Speech "
-                   "Commands folder; --task image with 'digits' (scikit-learn's 8x8 digits), an "
+    description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a folder "
+                   "of word folders in the Speech Commands layout (--keywords picks words); --task image with 'digits' (scikit-learn's 8x8 digits), an "
                    "image-folder tree, CIFAR-10 binary batches or MNIST idx files; --task anomaly "
                    "with 'builtin' (synthetic machines) or a DCASE/ToyADMOS folder. Models: "
                    "ds_cnn[:xs|s|m|l], small_cnn[:width], mobilenet_v1[:alpha], resnet8[:width], "
@@ -90,6 +90,12 @@ class Train(Command):
         p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
         p.add_argument("--dataset", default="builtin",
                        help="'builtin', 'digits' or a dataset folder (default builtin)")
+        p.add_argument("--keywords", help="kws folders: the words to tell apart, comma-separated "
+                                          "(default: every word folder is a class); the other "
+                                          "words become _unknown_")
+        p.add_argument("--no-augment", action="store_true",
+                       help="train on the data as it is: no time shift, noise, SpecAugment "
+                            "masks (audio) or flips, crops, brightness (images)")
         p.add_argument("--model", help="zoo model and size, e.g. ds_cnn:s or mobilenet_v1:0.25 "
                                        "(default: ds_cnn:xs, small_cnn:16, fc_autoencoder:64)")
         p.add_argument("--board", help="pick the largest size of --model that fits this board")
@@ -105,9 +111,11 @@ class Train(Command):
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.train import train
 
+        keywords = [k.strip() for k in args.keywords.split(",") if k.strip()] if args.keywords \
+            else None
         r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed,
                   board=args.board, prune=args.prune, distill_from=args.distill_from,
-                  qat=args.qat)
+                  qat=args.qat, keywords=keywords, augment=not args.no_augment)
         metric = r.card["metric"]
         print(f"wrote {r.tflite_path} and {r.card_path}: {metric} float "
               f"{r.card['accuracy_float']:.1%}, int8 {r.card['accuracy_int8']:.1%}")

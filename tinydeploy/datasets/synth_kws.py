@@ -29,6 +29,8 @@ ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-ny
            "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5"]
 CLASSES = ["_silence_", "_unknown_"] + KEYWORDS
+DESCRIPTION = "keywords spoken by espeak-ng (synthetic speech)"
+SPLIT_RULE = "by voice variant (accent x voice): 1/8 of variants test, 1/8 validation"
 
 
 def _speak(word: str, voice: str, speed: int, pitch: int) -> np.ndarray:
@@ -60,13 +62,13 @@ def synth_kws(per_class: int = 160, seed: int = 0, copies: int = 2) -> Dataset:
         raise TinyDeployError("espeak-ng not found: the built-in keyword set is spoken with it",
                               "apt-get install espeak-ng (or run scripts/setup.sh), "
                               "or pass --dataset PATH to your own Speech Commands folder")
-    key = hashlib.sha1(f"v3-{per_class}-{seed}-{copies}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"v4-{per_class}-{seed}-{copies}".encode()).hexdigest()[:12]
     cached = cache_dir() / f"synth_kws_{key}.npz"
     if cached.exists():
         z = np.load(cached)
         return Dataset("builtin-synthetic-kws", CLASSES,
                        Split(z["xtr"], z["ytr"]), Split(z["xva"], z["yva"]), Split(z["xte"], z["yte"]),
-                       "keywords spoken by espeak-ng (synthetic speech)")
+                       DESCRIPTION, split_rule=SPLIT_RULE, train_audio=z["atr"])
     rng = np.random.default_rng(seed)
     voices = [f"{a}+{v}" for a in ACCENTS for v in VARIANTS]
     rng.shuffle(voices)
@@ -103,8 +105,10 @@ def synth_kws(per_class: int = 160, seed: int = 0, copies: int = 2) -> Dataset:
         clips = np.stack(xs)
         f = np.stack([audio.mfcc(c) for c in progress(clips, desc=f"MFCC {split}")])[..., None]
         feats[split] = (f.astype(np.float32), np.array(ys, np.int64))
+    train_audio = (np.stack(out["train"][0]) * 32767).astype(np.int16)
     np.savez_compressed(cached, xtr=feats["train"][0], ytr=feats["train"][1],
                         xva=feats["val"][0], yva=feats["val"][1],
-                        xte=feats["test"][0], yte=feats["test"][1])
+                        xte=feats["test"][0], yte=feats["test"][1], atr=train_audio)
     return Dataset("builtin-synthetic-kws", CLASSES, Split(*feats["train"]), Split(*feats["val"]),
-                   Split(*feats["test"]), "keywords spoken by espeak-ng (synthetic speech)")
+                   Split(*feats["test"]), DESCRIPTION, split_rule=SPLIT_RULE,
+                   train_audio=train_audio)
