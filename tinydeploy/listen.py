@@ -64,7 +64,7 @@ class ListenConfig:
 
     @property
     def refractory_hops(self) -> int:
-        return int(round(self.refractory_s * audio.SAMPLE_RATE / audio.HOP))
+        return round(self.refractory_s * audio.SAMPLE_RATE / audio.HOP)
 
 
 @dataclass
@@ -110,7 +110,7 @@ def run_stream(link: DeviceLink, pcm: np.ndarray, classes: list[str],
     if len(classes) > MAX_CLASSES:
         raise TinyDeployError(f"{len(classes)} classes: the device's detector takes at most "
                               f"{MAX_CLASSES}", "train with fewer keywords")
-    link.command(f"td-stream start {cfg.every} {cfg.window} {int(round(cfg.threshold * 1000))} "
+    link.command(f"td-stream start {cfg.every} {cfg.window} {round(cfg.threshold * 1000)} "
                  f"{cfg.refractory_hops} {ignore_mask(classes)}")
     result = StreamResult()
     data = np.ascontiguousarray(pcm, "<i2").tobytes()
@@ -182,9 +182,9 @@ def _stats(values: list[int], per_tick: float, unit: str, prefix: str) -> dict[s
     if not values:
         return {}
     v = [x * per_tick for x in values]
-    return {f"{prefix}_{unit}_min": int(round(min(v))),
-            f"{prefix}_{unit}_median": int(round(statistics.median(v))),
-            f"{prefix}_{unit}_max": int(round(max(v)))}
+    return {f"{prefix}_{unit}_min": round(min(v)),
+            f"{prefix}_{unit}_median": round(statistics.median(v)),
+            f"{prefix}_{unit}_max": round(max(v))}
 
 
 def cost_report(result: StreamResult, board: Board, every: int) -> dict[str, Any]:
@@ -263,8 +263,8 @@ def listen(model: Path, board: Board, wav: Path, port: str | None = None, baud: 
 def format_listen(r: dict[str, Any]) -> str:
     """A short human-readable summary of a listen report."""
     unit = r["cost_unit"]
-    lines = [f"{r['model']} on {r['board']}{' (QEMU)' if r['simulated'] else ''}: "
-             f"{r['duration_s']} s, {r['hops']} hops, {r['inferences']} inferences"]
+    lines = [(f"{r['model']} on {r['board']}{' (QEMU)' if r['simulated'] else ''}: "
+              f"{r['duration_s']} s, {r['hops']} hops, {r['inferences']} inferences")]
     for d in r["detections"]:
         lines.append(f"  {d['time_s']:8.2f} s  {d['label']:<12} {d['score']:.3f}")
     if "frontend_per_hop_" + unit + "_median" in r:

@@ -18,7 +18,7 @@ typedef struct {
     int32_t window;                     /* inferences averaged (1..TD_STREAM_MAX_WINDOW) */
     float threshold;                    /* averaged probability that makes a detection */
     int32_t refractory;                 /* hops after a detection in which none is made */
-    uint32_t ignore;                    /* bit c set: class c is never detected (silence, unknown) */
+    uint32_t ignore;                    /* bit c set: class c is never reported (_silence_...) */
 } td_stream_config;
 
 typedef struct {

@@ -207,7 +207,8 @@ static void cmd_help(void) {
     put_line("results      : Return the result fp32 vector");
     put_line("td-infer td-out td-layers td-info td-models td-model N td-reset td-exit");
 #if TD_AUDIO_FRONTEND
-    put_line("td-audio load N, td-audio HEX, td-audio-infer, td-stream start E W T R M, td-stream HEX");
+    put_line("td-audio load N, td-audio HEX, td-audio-infer");
+    put_line("td-stream start EVERY WINDOW THRESHOLD_PERMILLE REFRACTORY MASK, td-stream HEX");
 #endif
 }
 

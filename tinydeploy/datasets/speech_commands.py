@@ -114,6 +114,9 @@ def speech_commands(root: str | Path, seed: int = 0, max_per_class: int | None =
         raise TinyDeployError(f"{root}: no word folders with .wav files",
                               "point --dataset at the folder holding one sub-folder per word")
     if keywords:
+        if len(set(keywords)) != len(keywords):
+            raise TinyDeployError(f"--keywords {','.join(keywords)} names a word twice",
+                                  "list each keyword once")
         missing = [k for k in keywords if k not in words]
         if missing:
             raise TinyDeployError(f"{root}: no folder for keyword(s) {', '.join(missing)}",
