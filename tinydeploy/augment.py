@@ -161,6 +161,9 @@ def augmenter_for(ds: Dataset, task: str, enabled: bool) -> tuple[Augmenter | No
     """The augmenter for a dataset, or None and the reason, as the model card records it."""
     if not enabled:
         return None, {"enabled": False, "reason": "switched off (--no-augment)"}
+    if ds.pre_augmented:
+        return None, {"enabled": False,
+                      "reason": f"augmented when generated: {ds.pre_augmented}"}
     if task == "kws" and ds.train_audio is None:
         return None, {"enabled": False,
                       "reason": "the dataset keeps no training audio to shift and mix"}

@@ -33,6 +33,9 @@ class Dataset:
     noise: list[np.ndarray] = field(default_factory=list)
     # images: whether a mirror image keeps its class (photos of objects, not digits or text)
     mirror_ok: bool = False
+    # what augmentation the examples already had when they were made (generated datasets), so
+    # that training adds none
+    pre_augmented: str = ""
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -31,6 +31,10 @@ VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f
 CLASSES = ["_silence_", "_unknown_"] + KEYWORDS
 DESCRIPTION = "keywords spoken by espeak-ng (synthetic speech)"
 SPLIT_RULE = "by voice variant (accent x voice): 1/8 of variants test, 1/8 validation"
+# measured: with ds_cnn:xs on the tiny set, adding training-time augmentation to these clips cost
+# accuracy on unheard voices (30 epochs: 89.2% int8 against 94.6% without)
+PRE_AUGMENTED = ("each utterance placed at a random offset in its second, at a random level, "
+                 "over coloured noise of a random level, twice")
 
 
 def _speak(word: str, voice: str, speed: int, pitch: int) -> np.ndarray:
@@ -68,7 +72,7 @@ def synth_kws(per_class: int = 160, seed: int = 0, copies: int = 2) -> Dataset:
         z = np.load(cached)
         return Dataset("builtin-synthetic-kws", CLASSES,
                        Split(z["xtr"], z["ytr"]), Split(z["xva"], z["yva"]), Split(z["xte"], z["yte"]),
-                       DESCRIPTION, split_rule=SPLIT_RULE, train_audio=z["atr"])
+                       DESCRIPTION, split_rule=SPLIT_RULE, pre_augmented=PRE_AUGMENTED)
     rng = np.random.default_rng(seed)
     voices = [f"{a}+{v}" for a in ACCENTS for v in VARIANTS]
     rng.shuffle(voices)
@@ -105,10 +109,9 @@ def synth_kws(per_class: int = 160, seed: int = 0, copies: int = 2) -> Dataset:
         clips = np.stack(xs)
         f = np.stack([audio.mfcc(c) for c in progress(clips, desc=f"MFCC {split}")])[..., None]
         feats[split] = (f.astype(np.float32), np.array(ys, np.int64))
-    train_audio = (np.stack(out["train"][0]) * 32767).astype(np.int16)
     np.savez_compressed(cached, xtr=feats["train"][0], ytr=feats["train"][1],
                         xva=feats["val"][0], yva=feats["val"][1],
-                        xte=feats["test"][0], yte=feats["test"][1], atr=train_audio)
+                        xte=feats["test"][0], yte=feats["test"][1])
     return Dataset("builtin-synthetic-kws", CLASSES, Split(*feats["train"]), Split(*feats["val"]),
                    Split(*feats["test"]), DESCRIPTION, split_rule=SPLIT_RULE,
-                   train_audio=train_audio)
+                   pre_augmented=PRE_AUGMENTED)
