@@ -86,8 +86,8 @@ class Demo(Command):
 class Train(Command):
     name = "train"
     help = "train a model and write model.tflite (int8), model_card.json and plots"
-    description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a Speech "
-                   "Commands folder; --task image with 'digits' (scikit-learn's 8x8 digits), an "
+    description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a folder "
+                   "of word folders in the Speech Commands layout (--keywords picks words); --task image with 'digits' (scikit-learn's 8x8 digits), an "
                    "image-folder tree, CIFAR-10 binary batches or MNIST idx files; --task anomaly "
                    "with 'builtin' (synthetic machines) or a DCASE/ToyADMOS folder. Models: "
                    "ds_cnn[:xs|s|m|l], small_cnn[:width], mobilenet_v1[:alpha], resnet8[:width], "
@@ -97,6 +97,12 @@ class Train(Command):
         p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
         p.add_argument("--dataset", default="builtin",
                        help="'builtin', 'digits' or a dataset folder (default builtin)")
+        p.add_argument("--keywords", help="kws folders: the words to tell apart, comma-separated "
+                                          "(default: every word folder is a class); the other "
+                                          "words become _unknown_")
+        p.add_argument("--no-augment", action="store_true",
+                       help="train on the data as it is: no time shift, noise, SpecAugment "
+                            "masks (audio) or flips, crops, brightness (images)")
         p.add_argument("--model", help="zoo model and size, e.g. ds_cnn:s or mobilenet_v1:0.25 "
                                        "(default: ds_cnn:xs, small_cnn:16, fc_autoencoder:64)")
         p.add_argument("--board", help="pick the largest size of --model that fits this board")
@@ -112,9 +118,11 @@ class Train(Command):
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.train import train
 
+        keywords = [k.strip() for k in args.keywords.split(",") if k.strip()] if args.keywords \
+            else None
         r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed,
                   board=args.board, prune=args.prune, distill_from=args.distill_from,
-                  qat=args.qat)
+                  qat=args.qat, keywords=keywords, augment=not args.no_augment)
         metric = r.card["metric"]
         print(f"wrote {r.tflite_path} and {r.card_path}: {metric} float "
               f"{r.card['accuracy_float']:.1%}, int8 {r.card['accuracy_int8']:.1%}")
@@ -271,6 +279,10 @@ class Bench(Command):
         p.add_argument("--input-format", choices=["int8", "uint8_minus_128"], default="int8",
                        help="bytes on the wire: int8 as the model takes them, or uint8 that the "
                             "device shifts by -128 (MLPerf Tiny's image inputs)")
+        p.add_argument("--audio-frontend", choices=["auto", "on", "off"], default="auto",
+                       help="build the on-device MFCC front end in and report its cost per 20 ms "
+                            "hop; auto: for models taking 49x10 int8 MFCCs with one int8 "
+                            "output of class probabilities (default auto)")
         _weights_arg(p)
         _clock_arg(p)
         p.add_argument("--json", type=Path, help="write the report here")
@@ -309,6 +321,7 @@ class Bench(Command):
         from tinydeploy.bench import bench, format_report, make_firmware, oracle_for
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
+        from tinydeploy.firmware import takes_mfcc
         from tinydeploy.report import write_csv, write_html
         from tinydeploy.targets import open_target
 
@@ -326,9 +339,12 @@ class Bench(Command):
             _, rounding = oracle_for(model.read_bytes())
             compiled = compiled.with_options(rounding=rounding)
             xs, labels = self._inputs(args, compiled)
+            audio = args.audio_frontend == "on" or (args.audio_frontend == "auto"
+                                                    and takes_mfcc(compiled))
             for board in boards:
                 fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
-                                   args.input_format, weights=args.weights)
+                                   args.input_format, audio_frontend=audio,
+                                   weights=args.weights)
                 with targets[board.name] as target:
                     report = bench(fw, model.read_bytes(), xs, labels, args.port, args.baud,
                                    runs=args.runs, warmup=args.warmup, target=target)
@@ -391,6 +407,56 @@ class Flash(Command):
             return 0
         target.flash(fw.build.elf, fw.project)
         print(f"flashed {fw.build.elf} to {target.description}")
+        return 0
+
+
+class Listen(Command):
+    name = "listen"
+    help = "always-on keyword spotting on a board: stream a WAV, report detections and cost"
+    description = ("Builds the firmware with the audio front end, streams the recording to the "
+                   "board in time order (QEMU for simulated boards), where features are computed "
+                   "hop by hop, the model runs every --every hops and posteriors are averaged "
+                   "over --window inferences. Writes the detections ({time_s, label, score}) "
+                   "and the per-hop front-end and inference cost; with --reference, hits, misses "
+                   "and false accepts per hour as MLPerf Tiny's streaming wakeword benchmark "
+                   "scores them.")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        _model_arg(p)
+        _board_arg(p)
+        p.add_argument("--port", help="serial port or pyserial URL of a real board "
+                                      "(default: start QEMU for simulated boards)")
+        p.add_argument("--baud", type=int, help="baud rate (default: the board's)")
+        p.add_argument("--wav", type=Path, required=True,
+                       help="the recording (PCM WAV, any rate, mono or stereo, any length)")
+        p.add_argument("--reference", type=Path,
+                       help='JSON list of {"time_s", "label"}: when each keyword starts')
+        p.add_argument("--labels", help="class names, comma-separated (default: the classes in "
+                                        "model_card.json beside the model)")
+        p.add_argument("--every", type=int, default=1, help="hops between inferences (default 1)")
+        p.add_argument("--window", type=int, default=3,
+                       help="inferences whose posteriors are averaged (default 3)")
+        p.add_argument("--threshold", type=float, default=0.6,
+                       help="averaged probability that makes a detection (default 0.6)")
+        p.add_argument("--refractory", type=float, default=1.0,
+                       help="seconds after a detection in which none is made (default 1)")
+        p.add_argument("--tolerance", type=float, default=1.5,
+                       help="seconds after a reference keyword's start in which its detection "
+                            "counts as a hit (default 1.5)")
+        p.add_argument("--json", type=Path, required=True, help="write the report here")
+        p.add_argument("--out", type=Path, default=Path("out/firmware"),
+                       help="firmware folders go under here (default out/firmware)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.boards import get_board
+        from tinydeploy.listen import ListenConfig, format_listen, listen
+
+        cfg = ListenConfig(args.every, args.window, args.threshold, args.refractory,
+                           args.tolerance)
+        report = listen(args.model, get_board(args.board), args.wav, args.port, args.baud,
+                        args.reference, cfg, args.labels, args.out)
+        print(format_listen(report))
+        _write_json(args.json, report)
         return 0
 
 
@@ -478,7 +544,7 @@ class Ops(Command):
 
 
 COMMANDS: list[Command] = [Demo(), Train(), Quantize(), Convert(), Build(), Run(), Bench(),
-                           Flash(), Boards(), Verify(), Ops()]
+                           Listen(), Flash(), Boards(), Verify(), Ops()]
 
 
 def make_parser() -> argparse.ArgumentParser:

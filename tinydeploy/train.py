@@ -34,8 +34,13 @@ class TrainResult:
     dataset: Dataset
 
 
-def load_dataset(task: str, dataset: str, seed: int = 0, size: str = "default") -> Dataset:
-    """Resolve a dataset name ('builtin', 'digits') or a folder for a task."""
+def load_dataset(task: str, dataset: str, seed: int = 0, size: str = "default",
+                 keywords: list[str] | None = None) -> Dataset:
+    """Resolve a dataset name ('builtin', 'digits') or a folder for a task. keywords: for a
+    keyword folder tree, the words to tell apart (the others become _unknown_)."""
+    if keywords and (task != "kws" or dataset == "builtin"):
+        raise TinyDeployError("--keywords picks words from a keyword folder tree",
+                              "use it with --task kws --dataset PATH")
     if task == "kws":
         if dataset == "builtin":
             from tinydeploy.datasets.synth_kws import synth_kws
@@ -43,7 +48,7 @@ def load_dataset(task: str, dataset: str, seed: int = 0, size: str = "default") 
             return synth_kws(per_class={"tiny": 40, "default": 160}[size], seed=seed)
         from tinydeploy.datasets.speech_commands import speech_commands
 
-        return speech_commands(dataset, seed)
+        return speech_commands(dataset, seed, keywords=keywords)
     if task == "image":
         from tinydeploy.datasets.images import digits, open_image_dataset
 
@@ -219,10 +224,14 @@ def _distill_accuracy(classes: int) -> Any:
 def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | None = None,
           epochs: int = 20, out_dir: str | Path = "out/train", seed: int = 0,
           batch_size: int = 64, size: str = "default", board: str | None = None,
-          prune: float = 0.0, distill_from: str | None = None, qat: bool = False) -> TrainResult:
-    """Train, quantize and describe a model. Writes model.tflite, model_card.json and plots."""
+          prune: float = 0.0, distill_from: str | None = None, qat: bool = False,
+          keywords: list[str] | None = None, augment: bool = True) -> TrainResult:
+    """Train, quantize and describe a model. Writes model.tflite, model_card.json and plots.
+
+    augment: fresh augmentation every epoch (tinydeploy/augment.py), seeded by `seed`."""
     import keras
 
+    from tinydeploy.augment import augmenter_for
     from tinydeploy import zoo
     from tinydeploy.compiler import compile_model
     from tinydeploy.quantize import quantize_int8
@@ -240,7 +249,8 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
     out.mkdir(parents=True, exist_ok=True)
     _set_seed(seed)
     step(f"preparing dataset '{dataset if isinstance(dataset, str) else dataset.name}'")
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(task, dataset, seed, size)
+    ds = (dataset if isinstance(dataset, Dataset)
+          else load_dataset(task, dataset, seed, size, keywords))
     anomaly = ds.test_groups is not None
     if len(ds.train.y) == 0:
         raise TinyDeployError("the dataset has no training examples", "check the dataset folder")
@@ -266,20 +276,30 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         step(f"training the teacher {teacher.name} ({teacher.count_params():,} parameters)")
         teacher.fit(ds.train.x, ds.train.y, epochs=epochs, batch_size=batch_size, verbose=0)
-        fit_y = _distill_targets(teacher, ds.train.x, ds.train.y, classes)
         val_y = _distill_targets(teacher, ds.val.x, ds.val.y, classes)
         net.compile(optimizer=keras.optimizers.Adam(2e-3), loss=_distill_loss(classes),
                     metrics=[_distill_accuracy(classes)])
     else:
         net.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
+    aug, aug_card = augmenter_for(ds, task, augment)
     step(f"training {net.name} ({net.count_params():,} parameters) for {epochs} epochs on "
-         f"{len(ds.train.y):,} examples")
-    verbose = 2 if os.environ.get("TINYDEPLOY_QUIET") != "1" else 0
-    hist = net.fit(ds.train.x, fit_y, validation_data=(ds.val.x, val_y) if len(val_y) else None,
-                   epochs=epochs, batch_size=batch_size, verbose=verbose, shuffle=True,
-                   callbacks=callbacks)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+         f"{len(ds.train.y):,} examples"
+         + (f", {aug_card['kind']} augmentation" if aug else ", no augmentation"))
+    verbose = os.environ.get("TINYDEPLOY_QUIET") != "1"
+    history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        x = aug.epoch(seed, epoch) if aug else ds.train.x
+        if distill_from and (aug or epoch == 0):  # the teacher's view of these very inputs
+            fit_y = _distill_targets(teacher, x, ds.train.y, classes)
+        hist = net.fit(x, fit_y, validation_data=(ds.val.x, val_y) if len(val_y) else None,
+                       initial_epoch=epoch, epochs=epoch + 1, batch_size=batch_size, verbose=0,
+                       shuffle=True, callbacks=callbacks)
+        for k, vals in hist.history.items():
+            history.setdefault(k, []).extend(float(v) for v in vals)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}: "
+                  + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
     if pruner:
         pruner.prune(1.0)
     step("quantizing to full-integer int8")
@@ -320,8 +340,13 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
         "flash_weights_bytes": compiled.weight_bytes,
         "flash_estimate_bytes": compiled.weight_bytes + ENGINE_CODE_ALLOWANCE,
         "arena_bytes": compiled.arena_bytes, "tflite_bytes": len(tflite), "epochs": epochs,
-        "seed": seed, "history": history,
+        "seed": seed, "history": history, "split_rule": ds.split_rule or "not recorded",
+        "augmentation": aug_card,
     }
+    if not anomaly:
+        card["class_counts"] = {
+            name: {cls: int(np.sum(split.y == i)) for i, cls in enumerate(ds.classes)}
+            for name, split in (("train", ds.train), ("val", ds.val), ("test", ds.test))}
     if conf is not None:
         card["confusion_matrix_int8"] = conf.tolist()
     if board_choice:
