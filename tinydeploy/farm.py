@@ -33,6 +33,10 @@ from tinydeploy.errors import TinyDeployError
 from tinydeploy.serial_link import DeviceLink
 from tinydeploy.targets import Target
 
+# the processes started beside a coordinator session (labgrid-client, QEMU, oracles) never use
+# its gRPC channel: without fork handlers gRPC neither runs them nor logs that it skipped them
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 DEFAULT_COORDINATOR = "127.0.0.1:20408"   # labgrid's own default
 FLASH_TIMEOUT = 300.0                      # seconds for labgrid-client to flash a place
 SERIAL_TIMEOUT = 30.0                      # seconds for an exporter to publish a serial port
