@@ -191,9 +191,17 @@ def test_bench_on_a_place_equals_local_bench(lab, tiny_fc, tmp_path):
                  "--json", str(tmp_path / "farm.json")]) == 0
     local, farm = _report(tmp_path / "local.json"), _report(tmp_path / "farm.json")
     assert farm["mismatches"] == 0 and farm["inputs"] == 5 and farm["place"] == "qemu-a"
-    for key in ("latency_instructions_min", "latency_instructions_median",
-                "latency_instructions_max", "layers", "flash_bytes", "arena_bytes_device"):
+    for key in ("latency_instructions_min", "latency_instructions_median", "flash_bytes",
+                "arena_bytes_device"):
         assert farm[key] == local[key], key
+    # SysTick counts 40 instructions a tick on this machine, and where a run starts within a tick
+    # depends on how long the firmware polled its UART (host timing): one-sample figures, the
+    # slowest input and the last input's layers, may differ by a tick, as between local runs
+    tick = 1e9 / get_board("qemu-m4").clock_hz
+    assert abs(farm["latency_instructions_max"] - local["latency_instructions_max"]) <= tick
+    assert [x["layer"] for x in farm["layers"]] == [x["layer"] for x in local["layers"]]
+    for f, loc in zip(farm["layers"], local["layers"]):
+        assert abs(f["instructions"] - loc["instructions"]) <= tick
     assert lab.holder("qemu-a") is None
 
 
@@ -218,13 +226,14 @@ def test_matrix_runs_on_both_places_at_once_and_merges(lab, tiny_fc, tiny_kws, t
 
 def test_a_place_killed_mid_run_is_retried_on_the_other(lab, tiny_kws, tmp_path):
     killed: list[str] = []
+    before = {lab.status(place)["pid"] for place in PLACES}
 
     def kill_the_first_running_qemu() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             for place in PLACES:
                 pid = lab.status(place)["pid"]
-                if pid:
+                if pid and pid not in before:
                     time.sleep(1.0)  # mid-run: flashed, streaming inputs
                     os.kill(pid, signal.SIGKILL)
                     killed.append(place)
@@ -234,11 +243,11 @@ def test_a_place_killed_mid_run_is_retried_on_the_other(lab, tiny_kws, tmp_path)
     killer = threading.Thread(target=kill_the_first_running_qemu, daemon=True)
     killer.start()
     assert main(["bench", str(tiny_kws), "--places", ",".join(PLACES), "--coordinator",
-                 lab.coordinator, "--count", "60", "--runs", "2", "--out", str(tmp_path / "fw"),
+                 lab.coordinator, "--count", "20", "--runs", "2", "--out", str(tmp_path / "fw"),
                  "--json", str(tmp_path / "r.json")]) == 0
     killer.join(timeout=10)
     report = _report(tmp_path / "r.json")
-    assert len(killed) == 1 and report["mismatches"] == 0 and report["inputs"] == 60
+    assert len(killed) == 1 and report["mismatches"] == 0 and report["inputs"] == 20
     assert [f["place"] for f in report["failed_places"]] == killed
     assert report["place"] != killed[0]
     assert all(lab.holder(p) is None for p in PLACES)
