@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -381,6 +382,8 @@ class Bench(Command):
         if args.port or args.board:
             raise TinyDeployError("--board or --port with a farm place",
                                   "leave them out: a place's board tag names its board")
+        # labgrid logs a lost coordinator on the root logger; the error line here says it once
+        logging.getLogger().addHandler(logging.NullHandler())
         address = coordinator_address(args.coordinator)
         with Farm(address) as farm:  # which boards, before building: fail early on a bad place
             places = farm.places(args.place or args.places)

@@ -100,14 +100,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path != "/status":
             self._answer(404, "GET /status or PUT /flash\n")
             return
         self._answer(200, json.dumps(self.sim.status()), "application/json")
 
-    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
-        size = int(self.headers.get("Content-Length") or 0)
+    def do_PUT(self) -> None:
+        length = self.headers.get("Content-Length") or "0"
+        size = int(length) if length.isdigit() else 0
         if self.path != "/flash":
             self._answer(404, "GET /status or PUT /flash\n")
             return
