@@ -371,13 +371,14 @@ class Bench(Command):
 
     def _run_farm(self, args: argparse.Namespace) -> int:
         """Every model on every board of the chosen places, built here, run there."""
+        import threading
         import time
 
         from tinydeploy.bench import format_report, make_firmware, oracle_for
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
         from tinydeploy.farm import Farm, coordinator_address
-        from tinydeploy.farm_bench import Job, run_jobs
+        from tinydeploy.farm_bench import Job, no_free_place, run_jobs
 
         if args.port or args.board:
             raise TinyDeployError("--board or --port with a farm place",
@@ -396,9 +397,7 @@ class Bench(Command):
                 for board in {p.board for p in places}:
                     busy = [farm.why_busy(p) for p in places if p.board == board]
                     if all(busy):
-                        raise TinyDeployError(f"no free place for {board}: " + "; ".join(
-                            str(b) for b in busy), "wait for one with --wait SECONDS, or ask "
-                            "the holder to release it (labgrid-client -p PLACE release)")
+                        raise no_free_place({board}, [str(b) for b in busy])
         boards = [get_board(b, args.clock) for b in dict.fromkeys(str(p.board) for p in places)]
         jobs = []
         for model in args.model:
@@ -409,15 +408,18 @@ class Bench(Command):
                 fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
                                    args.input_format, weights=args.weights)
                 jobs.append(Job(len(jobs), fw, tflite, xs, labels))
-        # a plain kill must unwind like Ctrl-C, so every place acquired is released
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        # a plain kill must unwind like Ctrl-C, so every place acquired is released (Python
+        # takes signal handlers from its main thread only)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
         started = time.monotonic()
         try:
             with Farm(address) as farm:
                 runs = run_jobs(farm, places, jobs, {"runs": args.runs, "warmup": args.warmup},
                                 args.wait)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
         for report in runs:
             print(format_report(report) + f"\n  place {report['place']}, {report['seconds']} s")
         print(f"{len(runs)} job{'s' if len(runs) > 1 else ''} in "

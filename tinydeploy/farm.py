@@ -227,7 +227,7 @@ class Farm:
             return f"place {place.name} is held by {place.holder}{mine}"
         if place.reservation:
             owner = self._reservation_owner(place.reservation)
-            if owner != self.session.getuser():
+            if owner != self.me:
                 return f"place {place.name} is reserved for {owner} (token {place.reservation})"
         return None
 

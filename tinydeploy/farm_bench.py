@@ -118,6 +118,13 @@ def _work(pool: JobPool, target: PlaceTarget, bench_args: dict[str, Any]) -> Non
         pool.done(job, report)
 
 
+def no_free_place(boards: set[str | None], reasons: list[str]) -> TinyDeployError:
+    """The error for boards none of whose places this client can acquire: who holds them."""
+    return TinyDeployError(f"no free place for {', '.join(sorted(str(b) for b in boards))}: "
+                           + "; ".join(reasons), "wait for one with --wait SECONDS, or ask the "
+                           "holder to release it (labgrid-client -p PLACE release)")
+
+
 def acquire_places(farm: Farm, places: list[Place], wait: float) -> list[Place]:
     """Acquire every free place among `places`, waiting up to `wait` seconds where a board has
     none free yet; a board left with none is an error naming who holds its places."""
@@ -141,10 +148,7 @@ def acquire_places(farm: Farm, places: list[Place], wait: float) -> list[Place]:
                     step(f"{why}: running on the others")
                 return got
             if time.monotonic() >= deadline:
-                raise TinyDeployError(
-                    f"no free place for {', '.join(sorted(str(b) for b in missing))}: "
-                    + "; ".join(busy), "wait for one with --wait SECONDS, or ask the holder to "
-                    "release it (labgrid-client -p PLACE release)")
+                raise no_free_place(missing, busy)
             farm.pump(1.0)
     except BaseException:
         for p in got:
