@@ -1,5 +1,5 @@
 """ADD and MUL with broadcasting over up to 4 dimensions, in int8 (add_s8.c, mul_s8.c), int16
-(16x8: add_s16.c, mul_s16.c), float32 and int32 (binary.py's typed kernels).
+(16x8: add_s16.c, mul_s16.c), float32 and int32 (arith_f32.c, arith_s32.c).
 
 Strides are 0 along broadcast dimensions. int8 ADD rescales both inputs to a common scale as TFLite
 does (20 bits of headroom); each input's rescaled value depends on its int8 value alone, so it is
