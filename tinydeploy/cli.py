@@ -49,6 +49,12 @@ def _clock_arg(p: argparse.ArgumentParser) -> None:
                         "board's own (max on the real boards)")
 
 
+def _activations_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activations", choices=["int8", "int16"], default="int8",
+                   help="int8 (default), or int16 for TFLite's 16x8 mode: int16 activations, "
+                        "int8 weights, 64-bit biases; more accurate, twice the activation memory")
+
+
 def _write_json(path: Path | None, data: Any) -> None:
     if path:
         from tinydeploy.bench import write_json_atomic
@@ -86,9 +92,10 @@ class Demo(Command):
 
 class Train(Command):
     name = "train"
-    help = "train a model and write model.tflite (int8), model_card.json and plots"
+    help = "train a model and write model.tflite (int8 or 16x8), model_card.json and plots"
     description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a folder "
-                   "of word folders in the Speech Commands layout (--keywords picks words); --task image with 'digits' (scikit-learn's 8x8 digits), an "
+                   "of word folders in the Speech Commands layout (--keywords picks words); "
+                   "--task image with 'digits' (scikit-learn's 8x8 digits), an "
                    "image-folder tree, CIFAR-10 binary batches or MNIST idx files; --task anomaly "
                    "with 'builtin' (synthetic machines) or a DCASE/ToyADMOS folder. Models: "
                    "ds_cnn[:xs|s|m|l], small_cnn[:width], mobilenet_v1[:alpha], resnet8[:width], "
@@ -114,6 +121,7 @@ class Train(Command):
         p.add_argument("--distill-from", metavar="MODEL",
                        help="train this larger zoo model first and distil it into --model")
         p.add_argument("--qat", action="store_true", help="quantization-aware training")
+        _activations_arg(p)
         p.add_argument("--out", type=Path, default=Path("out/train"))
 
     def run(self, args: argparse.Namespace) -> int:
@@ -123,27 +131,32 @@ class Train(Command):
             else None
         r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed,
                   board=args.board, prune=args.prune, distill_from=args.distill_from,
-                  qat=args.qat, keywords=keywords, augment=not args.no_augment)
-        metric = r.card["metric"]
-        print(f"wrote {r.tflite_path} and {r.card_path}: {metric} float "
-              f"{r.card['accuracy_float']:.1%}, int8 {r.card['accuracy_int8']:.1%}")
+                  qat=args.qat, keywords=keywords, augment=not args.no_augment,
+                  activations=args.activations)
+        card = r.card
+        twin = (f", its int8 twin {card['accuracy_int8_twin']:.1%}"
+                if "accuracy_int8_twin" in card else "")
+        print(f"wrote {r.tflite_path} and {r.card_path}: {card['metric']} float "
+              f"{card['accuracy_float']:.1%}, {args.activations} "
+              f"{card['accuracy_quantized']:.1%}{twin}")
         return 0
 
 
 class Quantize(Command):
     name = "quantize"
-    help = "full-integer int8 quantization of a Keras model with representative data"
+    help = "full-integer quantization (int8, or 16x8) of a Keras model with representative data"
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("model", type=Path, help="a saved Keras model (.keras)")
         p.add_argument("--data", type=Path, required=True,
                        help=".npy array of representative float inputs [N, ...]")
         p.add_argument("--out", type=Path, required=True, help="the .tflite to write")
+        _activations_arg(p)
 
     def run(self, args: argparse.Namespace) -> int:
         import numpy as np
 
-        from tinydeploy.quantize import quantize_int8
+        from tinydeploy.quantize import quantize_model
 
         for f in (args.model, args.data):
             if not f.is_file():
@@ -159,9 +172,9 @@ class Quantize(Command):
             raise TinyDeployError(f"cannot read {args.model} or {args.data}: {exc}",
                                   "give a model saved with model.save('x.keras') and a .npy "
                                   "array of inputs") from None
-        tflite = quantize_int8(model, data)
+        tflite = quantize_model(model, data, activations=args.activations)
         args.out.write_bytes(tflite)
-        print(f"wrote {args.out} ({len(tflite):,} bytes)")
+        print(f"wrote {args.out} ({len(tflite):,} bytes, {args.activations} activations)")
         return 0
 
 

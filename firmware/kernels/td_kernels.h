@@ -21,21 +21,33 @@
 #define TD_LOGICAL_AND 0                /* td_logical_params.op: LOGICAL_AND */
 #define TD_LOGICAL_OR 1                 /* td_logical_params.op: LOGICAL_OR */
 #define TD_LSTM_CELL_GATE 2             /* gate index of the LSTM's cell (tanh) gate */
+#define TD_OP_ADD 5                     /* td_arith_params.op: ADD */
 #define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
 #define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
 #define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
+#define TD_OP_MUL 6                     /* td_arith_params.op: MUL */
 #define TD_OP_SQUARED_DIFFERENCE 3      /* td_arith_params.op: SQUARED_DIFFERENCE */
 #define TD_OP_SUB 0                     /* td_arith_params.op: SUB */
 #define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
+#define TD_UNARY_ELU 15                 /* td_unary_params.op: ELU */
+#define TD_UNARY_EXP 13                 /* td_unary_params.op: EXP */
+#define TD_UNARY_GELU 16                /* td_unary_params.op: GELU */
+#define TD_UNARY_GELU_TANH 17           /* td_unary_params.op: GELU_TANH */
+#define TD_UNARY_HARD_SWISH 10          /* td_unary_params.op: HARD_SWISH */
 #define TD_UNARY_LEAKY_RELU 7           /* td_unary_params.op: LEAKY_RELU */
+#define TD_UNARY_LOG 14                 /* td_unary_params.op: LOG */
+#define TD_UNARY_LOGISTIC 11            /* td_unary_params.op: LOGISTIC */
 #define TD_UNARY_NEG 1                  /* td_unary_params.op: NEG */
+#define TD_UNARY_RELU 8                 /* td_unary_params.op: RELU */
+#define TD_UNARY_RELU6 9                /* td_unary_params.op: RELU6 */
 #define TD_UNARY_RELU_0_TO_1 6          /* td_unary_params.op: RELU_0_TO_1 */
 #define TD_UNARY_RELU_N1_TO_1 5         /* td_unary_params.op: RELU_N1_TO_1 */
 #define TD_UNARY_RSQRT 4                /* td_unary_params.op: RSQRT */
 #define TD_UNARY_SQRT 3                 /* td_unary_params.op: SQRT */
 #define TD_UNARY_SQUARE 2               /* td_unary_params.op: SQUARE */
+#define TD_UNARY_TANH 12                /* td_unary_params.op: TANH */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
 
@@ -58,7 +70,7 @@ typedef struct {
     int32_t is_max;                     /* 1: ARG_MAX, 0: ARG_MIN */
 } td_arg_minmax_params;
 
-/* Element-wise binary ops on int32, float32 (and int8 MAXIMUM/MINIMUM, float PRELU): 4-D
+/* Element-wise binary ops on int32, float32 (and int8/int16 MAXIMUM/MINIMUM, float PRELU): 4-D
  * broadcasting, an operation and a fused activation by code. */
 typedef struct {
     int32_t out_dims[4];
@@ -87,6 +99,25 @@ typedef struct {
     int32_t multiplier;
     int32_t shift;
 } td_batch_matmul_params;
+
+/* int16 ADD, SUB (general or power-of-two path) and MUL over 4-D shapes: strides are 0 along
+ * broadcast dimensions; zero points are 0. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t left_shift;
+    int32_t input1_multiplier;
+    int32_t input1_shift;               /* general: the rescale's shift; power-of-two: minus the right shift */
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t subtract;                   /* 1: SUB */
+    int32_t pot;                        /* 1: TFLite's power-of-two path */
+} td_binary16_params;
 
 /* Element-wise binary ops over 4-D shapes: strides are 0 along broadcast dimensions. */
 typedef struct {
@@ -129,9 +160,9 @@ typedef struct {
 
 typedef struct {
     int32_t outer;                      /* outer repeats */
-    int32_t inner_out;                  /* output row length in elements */
+    int32_t inner_out;                  /* output row length in bytes */
     int32_t n_inputs;
-    const int32_t *inner;               /* each input's row length */
+    const int32_t *inner;               /* each input's row length in bytes */
 } td_concat_params;
 
 /* CONV_2D and DEPTHWISE_CONV_2D: NHWC, batch 1. Scratch: see each kernel (td_conv2d_s8,
@@ -330,6 +361,12 @@ typedef struct {
     const int16_t *w16;
 } td_lstm_params;
 
+/* int16 -> int16 through TFLite's 513-entry table: 9 bits index, 7 bits interpolate. */
+typedef struct {
+    int32_t size;
+    const int16_t *table;               /* 513 entries */
+} td_lut16_params;
+
 typedef struct {
     int32_t size;
     const int8_t *table;                /* 256 entries, indexed by the input byte as uint8 */
@@ -350,7 +387,7 @@ typedef struct {
     int32_t in_dims[4];
     int32_t out_dims[4];
     int32_t before[4];
-    int8_t pad_value;
+    int32_t pad_value;                  /* the pad value (its bits for float32) */
 } td_pad_params;
 
 typedef struct {
@@ -422,6 +459,22 @@ typedef struct {
     int32_t act_max;
 } td_requant_params;
 
+/* int16 -> int16: d = x - input zero point (|d| for ABS), rescaled by one multiplier where d >=
+ * 0 and another below (LEAKY_RELU), plus the output zero point, clamped. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t multiplier_pos;
+    int32_t shift_pos;
+    int32_t multiplier_neg;
+    int32_t shift_neg;
+    int32_t absolute;                   /* 1: ABS (d = |x - zero point|) */
+    int32_t rescale;                    /* 0: d >= 0 passes unscaled (ABS on one scale) */
+    int32_t act_min;
+    int32_t act_max;
+} td_rescale16_params;
+
 /* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per output row and
  * column, precomputed. */
 typedef struct {
@@ -443,6 +496,15 @@ typedef struct {
     int32_t x_strides[4];
     int32_t y_strides[4];
 } td_select_params;
+
+/* int16 LOGISTIC and TANH: the input rescaled by multiplier / 2^left_shift (rounded), then
+ * TFLite's interpolated sigmoid table. */
+typedef struct {
+    int32_t size;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t tanh;                       /* 1: TANH, 0: LOGISTIC */
+} td_sigmoid16_params;
 
 typedef struct {
     int32_t outer;                      /* rows */
@@ -534,6 +596,7 @@ typedef struct {
 
 void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out);
 void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
+void td_add_s16(const td_binary16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
 void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
@@ -569,6 +632,7 @@ int32_t td_depthwise_conv2d_s8_scratch(const td_conv_params *p);
 void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
+void td_dequantize_s16_f32(const td_affine_params *p, const int16_t *in, float *out);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
 void td_div_s8(const td_div_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_embedding_lookup_s8(const td_embedding_params *p, const int32_t *ids, const int8_t *table,
@@ -591,22 +655,35 @@ void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out)
 void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *output_state,
     int16_t *cell_state, void *scratch);
 int32_t td_lstm_s8_scratch(const td_lstm_params *p);
+void td_lut_s16(const td_lut16_params *p, const int16_t *in, int16_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
+/* float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU) */
+void td_math_f32(const td_unary_params *p, const float *in, float *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_maximum_minimum_s16(const td_arith_params *p, const int16_t *in1, const int16_t *in2,
+    int16_t *out);
 void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
+void td_mul_s16(const td_binary16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_pad_16(const td_pad_params *p, const int16_t *in, int16_t *out);
+/* PAD of four-byte elements (float32, int32): the pad value as a bit pattern */
+void td_pad_32(const td_pad_params *p, const uint32_t *in, uint32_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_quantize_f32_s16(const td_affine_params *p, const float *in, int16_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
 void td_reduce_max_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_reduce_min_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 /* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
+void td_requantize_s16_s8(const td_requant_params *p, const int16_t *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+void td_requantize_s8_s16(const td_requant_params *p, const int8_t *in, int16_t *out);
+void td_rescale_s16(const td_rescale16_params *p, const int16_t *in, int16_t *out);
 void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 /* SELECT of four-byte values (int32, float32) */
@@ -615,6 +692,7 @@ void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t
 /* SELECT of one-byte values (int8, uint8, bool) */
 void td_select_8(const td_select_params *p, const uint8_t *cond, const uint8_t *x, const uint8_t *y,
     uint8_t *out);
+void td_sigmoid_s16(const td_sigmoid16_params *p, const int16_t *in, int16_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
 /* SPLIT, SPLIT_V and UNPACK, any type (tinydeploy/ops/split.py). */
