@@ -353,6 +353,22 @@ typedef struct {
     int8_t pad_value;
 } td_pad_params;
 
+/* AVERAGE_POOL_2D and MAX_POOL_2D on float32: the window geometry and activation. */
+typedef struct {
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t f_h;
+    int32_t f_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t activation;                 /* TD_ACT_* */
+} td_pool_f32_params;
+
 typedef struct {
     int32_t in_h;
     int32_t in_w;
@@ -539,6 +555,8 @@ void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32
 void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
+void td_avg_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
+void td_avg_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_batch_matmul_s8(const td_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
     int8_t *out);
@@ -592,6 +610,8 @@ void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *
     int16_t *cell_state, void *scratch);
 int32_t td_lstm_s8_scratch(const td_lstm_params *p);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
+void td_max_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
+void td_max_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
