@@ -26,6 +26,11 @@
 #define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
 #define TD_OP_SQUARED_DIFFERENCE 3      /* td_arith_params.op: SQUARED_DIFFERENCE */
 #define TD_OP_SUB 0                     /* td_arith_params.op: SUB */
+#define TD_REDUCE_MAX 0                 /* td_reduce_f32_params.op: max */
+#define TD_REDUCE_MEAN 4                /* td_reduce_f32_params.op: mean */
+#define TD_REDUCE_MIN 1                 /* td_reduce_f32_params.op: min */
+#define TD_REDUCE_PROD 3                /* td_reduce_f32_params.op: prod */
+#define TD_REDUCE_SUM 2                 /* td_reduce_f32_params.op: sum */
 #define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
@@ -399,6 +404,18 @@ typedef struct {
     int32_t shift_neg;
 } td_prelu_params;
 
+/* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD and MEAN on float32: the geometry of td_reduce_params
+ * and the operation (TD_REDUCE_*). */
+typedef struct {
+    int32_t kept[3];
+    int32_t kept_stride[3];
+    int32_t red[3];
+    int32_t red_stride[3];
+    int32_t op;                         /* TD_REDUCE_* */
+    /* 1: each output starts from its first value, not the operation's identity */
+    int32_t from_first;
+} td_reduce_f32_params;
+
 /* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD: outputs over up to 3 kept dimension groups, each
  * reducing up to 3 groups, in the input's row-major order (sizes and strides in input elements). */
 typedef struct {
@@ -615,14 +632,19 @@ void td_max_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_mean_s16(const td_mean_params *p, const int16_t *in, int16_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
+void td_reduce_f32(const td_reduce_f32_params *p, const float *in, float *out);
+void td_reduce_max_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_max_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_min_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_min_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_prod_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 /* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
@@ -641,6 +663,7 @@ void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uin
 void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs);
 void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_sum_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_svdf_s8(const td_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
     const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *out);
