@@ -568,6 +568,8 @@ typedef struct {
 void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out);
 void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_arg_minmax_f32_i32(const td_arg_minmax_params *p, const float *in, int32_t *out);
+void td_arg_minmax_f32_i64(const td_arg_minmax_params *p, const float *in, int64_t *out);
 void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
 void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
