@@ -455,6 +455,21 @@ typedef struct {
     int32_t act_max;
 } td_requant_params;
 
+/* RESIZE_BILINEAR on float32, NHWC: per output row and column the two source indices and their
+ * two weights, precomputed. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    const int32_t *rows;                /* out_h {y0, y1} */
+    const int32_t *cols;                /* out_w {x0, x1} */
+    const float *row_weights;           /* out_h {1 - dy, dy} */
+    const float *col_weights;           /* out_w {1 - dx, dx} */
+} td_resize_f32_params;
+
 /* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per output row and
  * column, precomputed. */
 typedef struct {
@@ -651,7 +666,11 @@ void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out)
 /* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+void td_resize_bilinear_f32(const td_resize_f32_params *p, const float *in, float *out);
+void td_resize_bilinear_s16(const td_resize_params *p, const int16_t *in, int16_t *out);
 void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
+void td_resize_nearest_f32(const td_resize_params *p, const float *in, float *out);
+void td_resize_nearest_s16(const td_resize_params *p, const int16_t *in, int16_t *out);
 void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 /* SELECT of four-byte values (int32, float32) */
 void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t *x,
