@@ -495,10 +495,25 @@ typedef struct {
 typedef struct {
     int32_t outer;                      /* rows */
     int32_t depth;                      /* values per row (the last dimension) */
+    float beta;
+} td_softmax_f32_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
     int32_t input_multiplier;
     int32_t input_left_shift;
     int32_t diff_min;
 } td_softmax_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    int32_t input_multiplier;           /* td_mbqm of the difference to the row maximum */
+    int32_t input_shift;
+    const int16_t *exp_lut;             /* 513 entries: exp over [-10, 0] */
+    const int16_t *one_over_one_plus_x_lut;/* 513 entries: 1 / (1 + x) over [0, 1] */
+} td_softmax_s16_params;
 
 /* SPACE_TO_BATCH_ND over [batch, height, width, depth] (3-D inputs: width 1). */
 typedef struct {
@@ -678,6 +693,8 @@ void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t
 /* SELECT of one-byte values (int8, uint8, bool) */
 void td_select_8(const td_select_params *p, const uint8_t *cond, const uint8_t *x, const uint8_t *y,
     uint8_t *out);
+void td_softmax_f32(const td_softmax_f32_params *p, const float *in, float *out);
+void td_softmax_s16(const td_softmax_s16_params *p, const int16_t *in, int16_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
 /* SPLIT, SPLIT_V and UNPACK, any type (tinydeploy/ops/split.py). */
