@@ -484,6 +484,12 @@ typedef struct {
     const int32_t *cols;                /* the same per output column */
 } td_resize_params;
 
+/* A row-wise float32 kernel's geometry: rows of the last dimension. */
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+} td_rows_params;
+
 /* SELECT / SELECT_V2: condition, x and y broadcast over a 4-D output. */
 typedef struct {
     int32_t out_dims[4];
@@ -651,7 +657,9 @@ void td_gather(const td_gather_params *p, const uint8_t *params, const void *ind
 void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const void *indices,
     uint8_t *out);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_l2_norm_f32(const td_rows_params *p, const float *in, float *out);
 void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
+void td_log_softmax_f32(const td_rows_params *p, const float *in, float *out);
 void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
 void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out);
