@@ -644,6 +644,8 @@ void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const vo
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
 void td_div_s8(const td_div_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_embedding_lookup_f32(const td_embedding_params *p, const int32_t *ids, const float *table,
+    float *out);
 void td_embedding_lookup_s8(const td_embedding_params *p, const int32_t *ids, const int8_t *table,
     int8_t *out);
 /* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
