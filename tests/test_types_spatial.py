@@ -401,3 +401,45 @@ def test_models_in_qemu(board):
     Cortex-M0 (soft float, libgcc's IEEE arithmetic)."""
     check_qemu(*_qemu_set(board), board)
 
+
+
+# ---- refusals ----
+
+def _one_op(opcode: str, tensors: list[T], n_in: int, options: str | None = None,
+            **values: object) -> bytes:
+    """Tensors 0..n_in-1 in (the constant ones stay constants), the last one out."""
+    graph_in = [i for i in range(n_in) if tensors[i].data is None]
+    out = len(tensors) - 1
+    return build(tensors, [Op(opcode, list(range(n_in)), [out], options, dict(values))],
+                 graph_in, [out])
+
+
+def test_refusals_name_the_node_and_the_field():
+    """What TFLite's Prepare refuses, the compiler refuses in one line naming the node."""
+    from tinydeploy.ops.base import Unsupported
+
+    def q(scale: float, zp: int = 0) -> dict:
+        return {"scale": [scale], "zero_point": [zp]}
+
+    axis = T((1,), "int32", data=np.array([1], np.int32))
+    cases = [
+        (_one_op("SOFTMAX", [T((1, 8), "int16", **q(0.001)), T((1, 8), "int16", **q(0.001))],
+                 1, "SoftmaxOptions", beta=1.0), "output scale"),
+        (_one_op("SOFTMAX", [T((1, 8), "int16", **q(100.0)), T((1, 8), "int16", **q(1 / 32768))],
+                 1, "SoftmaxOptions", beta=1.0), "too large"),
+        (_one_op("MEAN", [T((1, 4, 3), "int16", **q(0.01, 3)), axis,
+                          T((1, 3), "int16", **q(0.01))], 2, "ReducerOptions", keepDims=False),
+         "zero points 0"),
+        (_one_op("REDUCE_MAX", [T((1, 4, 3), "int16", **q(0.01)), axis,
+                                T((1, 3), "int16", **q(0.02))], 2, "ReducerOptions",
+                 keepDims=False), "share scale"),
+        (_one_op("L2_NORMALIZATION", [T((1, 8), "float32"), T((1, 8), "float32")], 1,
+                 "L2NormOptions", fusedActivationFunction=1), "fused activation"),
+        (_one_op("AVERAGE_POOL_2D", [T((1, 4, 4, 2), "float32"), T((1, 4, 4, 2), "float32")], 1,
+                 "Pool2DOptions", padding=0, strideW=1, strideH=1, filterWidth=1,
+                 filterHeight=1, fusedActivationFunction=5), "fused activation"),
+    ]
+    for model, what in cases:
+        with pytest.raises(Unsupported, match=what) as info:
+            compile_model(model)
+        assert "node 0" in str(info.value) and "\n" not in str(info.value), str(info.value)
