@@ -6,9 +6,9 @@ becomes one `OracleError` line. The chain: LiteRT (`ai-edge-litert`) with its BU
 (the default XNNPACK path is not bit-exact), and where LiteRT refuses a model that TFLite Micro runs
 (per-channel biases that say quantized_dimension 3, as TFLite Micro's person-detection model does),
 the `tflite-micro` wheel, a host build of TFLite Micro itself. Models with an operator LiteRT's
-reference kernels get wrong (int8 SUM) go to TFLite Micro directly. `ReferenceInterpreter.name`
-says which answered; TFLite Micro rounds FULLY_CONNECTED differently from TensorFlow, so compare it
-with a model compiled with rounding="tflm".
+reference kernels get wrong (int8 and int16 SUM) go to TFLite Micro directly.
+`ReferenceInterpreter.name` says which answered; TFLite Micro rounds FULLY_CONNECTED differently
+from TensorFlow, so compare it with a model compiled with rounding="tflm".
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ ANSWER_TIMEOUT = 300.0
 
 def _litert_defects(data: bytes) -> list[str]:
     """Operators LiteRT's reference kernels compute wrongly where TFLite Micro is right (measured):
-    its reference int8 SUM reads the inputs as unsigned bytes and clamps to [0, 255]."""
+    its reference int8 SUM reads the inputs as unsigned bytes and clamps to [0, 255], and so does
+    its int16 SUM (it reads the first half of the int16 buffer as bytes and writes one byte of
+    each output), where TFLite Micro sums the int16 values in int32, requantizes and clamps."""
     from tinydeploy.tflite_reader import parse_model
 
     try:
@@ -42,7 +44,8 @@ def _litert_defects(data: bytes) -> list[str]:
     except TinyDeployError:
         return []
     return [f"{g.index}:{op.index}" for g in model.subgraphs for op in g.operators
-            if op.opcode == "SUM" and op.inputs and g.tensors[op.inputs[0]].dtype == "int8"]
+            if op.opcode == "SUM" and op.inputs
+            and g.tensors[op.inputs[0]].dtype in ("int8", "int16")]
 
 
 class OracleError(TinyDeployError):

@@ -28,6 +28,11 @@
 #define TD_OP_MUL 6                     /* td_arith_params.op: MUL */
 #define TD_OP_SQUARED_DIFFERENCE 3      /* td_arith_params.op: SQUARED_DIFFERENCE */
 #define TD_OP_SUB 0                     /* td_arith_params.op: SUB */
+#define TD_REDUCE_MAX 0                 /* td_reduce_f32_params.op: max */
+#define TD_REDUCE_MEAN 4                /* td_reduce_f32_params.op: mean */
+#define TD_REDUCE_MIN 1                 /* td_reduce_f32_params.op: min */
+#define TD_REDUCE_PROD 3                /* td_reduce_f32_params.op: prod */
+#define TD_REDUCE_SUM 2                 /* td_reduce_f32_params.op: sum */
 #define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
@@ -390,6 +395,22 @@ typedef struct {
     int32_t pad_value;                  /* the pad value (its bits for float32) */
 } td_pad_params;
 
+/* AVERAGE_POOL_2D and MAX_POOL_2D on float32: the window geometry and activation. */
+typedef struct {
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t f_h;
+    int32_t f_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t activation;                 /* TD_ACT_* */
+} td_pool_f32_params;
+
 typedef struct {
     int32_t in_h;
     int32_t in_w;
@@ -419,6 +440,18 @@ typedef struct {
     int32_t multiplier_neg;
     int32_t shift_neg;
 } td_prelu_params;
+
+/* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD and MEAN on float32: the geometry of td_reduce_params
+ * and the operation (TD_REDUCE_*). */
+typedef struct {
+    int32_t kept[3];
+    int32_t kept_stride[3];
+    int32_t red[3];
+    int32_t red_stride[3];
+    int32_t op;                         /* TD_REDUCE_* */
+    /* 1: each output starts from its first value, not the operation's identity */
+    int32_t from_first;
+} td_reduce_f32_params;
 
 /* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD: outputs over up to 3 kept dimension groups, each
  * reducing up to 3 groups, in the input's row-major order (sizes and strides in input elements). */
@@ -475,6 +508,21 @@ typedef struct {
     int32_t act_max;
 } td_rescale16_params;
 
+/* RESIZE_BILINEAR on float32, NHWC: per output row and column the two source indices and their
+ * two weights, precomputed. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    const int32_t *rows;                /* out_h {y0, y1} */
+    const int32_t *cols;                /* out_w {x0, x1} */
+    const float *row_weights;           /* out_h {1 - dy, dy} */
+    const float *col_weights;           /* out_w {1 - dx, dx} */
+} td_resize_f32_params;
+
 /* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per output row and
  * column, precomputed. */
 typedef struct {
@@ -488,6 +536,12 @@ typedef struct {
     const int32_t *rows;
     const int32_t *cols;                /* the same per output column */
 } td_resize_params;
+
+/* A row-wise float32 kernel's geometry: rows of the last dimension. */
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+} td_rows_params;
 
 /* SELECT / SELECT_V2: condition, x and y broadcast over a 4-D output. */
 typedef struct {
@@ -509,10 +563,25 @@ typedef struct {
 typedef struct {
     int32_t outer;                      /* rows */
     int32_t depth;                      /* values per row (the last dimension) */
+    float beta;
+} td_softmax_f32_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
     int32_t input_multiplier;
     int32_t input_left_shift;
     int32_t diff_min;
 } td_softmax_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    int32_t input_multiplier;           /* td_mbqm of the difference to the row maximum */
+    int32_t input_shift;
+    const int16_t *exp_lut;             /* 513 entries: exp over [-10, 0] */
+    const int16_t *one_over_one_plus_x_lut;/* 513 entries: 1 / (1 + x) over [0, 1] */
+} td_softmax_s16_params;
 
 /* SPACE_TO_BATCH_ND over [batch, height, width, depth] (3-D inputs: width 1). */
 typedef struct {
@@ -598,10 +667,14 @@ void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out)
 void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
 void td_add_s16(const td_binary16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_arg_minmax_f32_i32(const td_arg_minmax_params *p, const float *in, int32_t *out);
+void td_arg_minmax_f32_i64(const td_arg_minmax_params *p, const float *in, int64_t *out);
 void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
 void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
+void td_avg_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
+void td_avg_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_batch_matmul_s8(const td_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
     int8_t *out);
@@ -635,6 +708,8 @@ int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
 void td_dequantize_s16_f32(const td_affine_params *p, const int16_t *in, float *out);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
 void td_div_s8(const td_div_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_embedding_lookup_f32(const td_embedding_params *p, const int32_t *ids, const float *table,
+    float *out);
 void td_embedding_lookup_s8(const td_embedding_params *p, const int32_t *ids, const int8_t *table,
     int8_t *out);
 /* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
@@ -648,7 +723,9 @@ void td_gather(const td_gather_params *p, const uint8_t *params, const void *ind
 void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const void *indices,
     uint8_t *out);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_l2_norm_f32(const td_rows_params *p, const float *in, float *out);
 void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
+void td_log_softmax_f32(const td_rows_params *p, const float *in, float *out);
 void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
 void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out);
@@ -659,11 +736,14 @@ void td_lut_s16(const td_lut16_params *p, const int16_t *in, int16_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
 /* float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU) */
 void td_math_f32(const td_unary_params *p, const float *in, float *out);
+void td_max_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
+void td_max_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_maximum_minimum_s16(const td_arith_params *p, const int16_t *in1, const int16_t *in2,
     int16_t *out);
 void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_mean_s16(const td_mean_params *p, const int16_t *in, int16_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
 void td_mul_s16(const td_binary16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
@@ -675,8 +755,12 @@ void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, 
 void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void td_quantize_f32_s16(const td_affine_params *p, const float *in, int16_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
+void td_reduce_f32(const td_reduce_f32_params *p, const float *in, float *out);
+void td_reduce_max_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_max_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_min_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_min_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_prod_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 /* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
@@ -684,7 +768,11 @@ void td_requantize_s16_s8(const td_requant_params *p, const int16_t *in, int8_t 
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
 void td_requantize_s8_s16(const td_requant_params *p, const int8_t *in, int16_t *out);
 void td_rescale_s16(const td_rescale16_params *p, const int16_t *in, int16_t *out);
+void td_resize_bilinear_f32(const td_resize_f32_params *p, const float *in, float *out);
+void td_resize_bilinear_s16(const td_resize_params *p, const int16_t *in, int16_t *out);
 void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
+void td_resize_nearest_f32(const td_resize_params *p, const float *in, float *out);
+void td_resize_nearest_s16(const td_resize_params *p, const int16_t *in, int16_t *out);
 void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 /* SELECT of four-byte values (int32, float32) */
 void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t *x,
@@ -693,12 +781,15 @@ void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t
 void td_select_8(const td_select_params *p, const uint8_t *cond, const uint8_t *x, const uint8_t *y,
     uint8_t *out);
 void td_sigmoid_s16(const td_sigmoid16_params *p, const int16_t *in, int16_t *out);
+void td_softmax_f32(const td_softmax_f32_params *p, const float *in, float *out);
+void td_softmax_s16(const td_softmax_s16_params *p, const int16_t *in, int16_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
 /* SPLIT, SPLIT_V and UNPACK, any type (tinydeploy/ops/split.py). */
 void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs);
 void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_sum_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_svdf_s8(const td_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
     const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *out);
