@@ -1,5 +1,6 @@
 """Random single-operator test models, from each operator's generator in the registry
-(OpSpec.generate), quantized by TensorFlow and cached on disk (tests/generated.py)."""
+(OpSpec.generate), quantized by TensorFlow (int8, or 16x8 for qtype "int16") or converted as they
+are (qtype "float32"), and cached on disk (tests/generated.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def _quantize(gen, qtype: str) -> bytes:  # type: ignore[no-untyped-def]
 
     with captured_output():
         converter = tf.lite.TFLiteConverter.from_keras_model(gen.keras_model)
+        if qtype not in ("int8", "int16"):  # float32 (or int32) tensors, unquantized
+            return bytes(converter.convert())
         return _convert(converter, samples, qtype)
 
 

@@ -49,29 +49,34 @@ def reference_cases(paths: list[Path], count: int, layout: str = "int16",
 
 def assert_host_bitexact(paths: list[Path], count: int = 6, layout: str = "int16",
                          describe: list[str] | None = None,
-                         inputs: list[Inputs] | None = None) -> None:
-    """Every model, built for this machine in one library, equals the reference."""
+                         inputs: list[Inputs] | None = None) -> Agreement:
+    """Every model, built for this machine in one library, equals the reference. Returns what
+    the comparisons showed (the largest float32 errors among them)."""
     models, cases, expected = reference_cases(paths, count, layout, inputs)
     lib = HostLibrary(models)
+    agreement = Agreement()
     for (index, inputs, reset), want in zip(cases, expected):
         if reset:
             lib.reset(index)
         got = lib.run(index, inputs)
-        if not _same(got, want):
+        if not agreement.add(got, want):
             what = describe[index] if describe else str(paths[index])
             raise AssertionError(f"{what} (layout {layout}): host {got} vs reference {want}")
+    return agreement
 
 
 def assert_qemu_bitexact(paths: list[Path], boards: tuple[str, ...] = ("qemu-m4", "qemu-m0"),
                          count: int = 3, describe: list[str] | None = None,
-                         inputs: list[Inputs] | None = None) -> None:
+                         inputs: list[Inputs] | None = None) -> Agreement:
     """Every model on every board (a few firmware images, one emulator run each) equals the
-    reference."""
+    reference. Returns what the comparisons showed (the largest float32 errors among them)."""
     models, cases, expected = reference_cases(paths, count, inputs=inputs)
+    agreement = Agreement()
     for name in boards:
         with tempfile.TemporaryDirectory(prefix="td-batch-") as work:
             result = run_batch(models, cases, get_board(name), Path(work))
         for (index, _, _), got, want in zip(cases, result.outputs, expected):
-            if not _same(got, want):
+            if not agreement.add(got, want):
                 what = describe[index] if describe else str(paths[index])
                 raise AssertionError(f"{what} on {name}: device {got} vs reference {want}")
+    return agreement

@@ -85,15 +85,14 @@ def test_hybrid_model_is_refused_naming_the_node(tmp_path):
 
 
 def test_unsupported_op_is_refused(tmp_path):
-    import keras
+    """An operator TFLite Micro has no kernel for either (a legacy hashing op)."""
+    from tinydeploy.tflite_writer import Op, T, build
 
-    from tinydeploy.quantize import quantize_int8
-
-    m = keras.Sequential([keras.Input((8,), batch_size=1), keras.layers.Dense(4),
-                          keras.layers.LeakyReLU(0.2)])
-    path = tmp_path / "leaky.tflite"
-    path.write_bytes(quantize_int8(m, np.random.default_rng(0).normal(size=(16, 8))))
-    assert_one_line_error(run_cli("verify", path), "operator LEAKY_RELU is not supported")
+    q = dict(scale=[0.1], zero_point=[0])
+    path = tmp_path / "lsh.tflite"
+    path.write_bytes(build([T((1, 8), **q), T((1, 8), **q)], [Op("LSH_PROJECTION", [0], [1])],
+                          [0], [1]))
+    assert_one_line_error(run_cli("verify", path), "operator LSH_PROJECTION is not supported")
 
 
 def test_foreign_output_folder_is_not_overwritten(tiny_fc, tmp_path):

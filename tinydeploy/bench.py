@@ -36,6 +36,7 @@ class Firmware:
     project: Path
     build: BuildResult
     input_format: str = "int8"
+    audio_frontend: bool = False
 
     @property
     def compiled(self) -> CompiledModel:
@@ -86,7 +87,7 @@ def make_firmware(models: CompiledModel | list[CompiledModel], board: Board,
     project = render_project(ms, board, out_dir, input_format, audio_frontend, batch)
     step(f"building the firmware for {board.name} with PlatformIO")
     return Firmware(firmware_models(ms), board, project, build_project(project, board),
-                    input_format)
+                    input_format, audio_frontend)
 
 
 def oracle_for(tflite: bytes) -> tuple[ReferenceInterpreter, str]:
@@ -131,6 +132,22 @@ def _cases(inputs: np.ndarray | list, n_inputs: int) -> list[list[np.ndarray]]:
     return [[c] if isinstance(c, np.ndarray) and n_inputs == 1 else list(c) for c in inputs]
 
 
+def _frontend_cost(link: Any, fw: Firmware) -> dict[str, Any]:
+    """The audio front end's cost per 20 ms hop: two seconds of a test sound streamed through the
+    device's feature ring (one inference, no detections wanted), in the board's latency unit."""
+    from tinydeploy import audio
+    from tinydeploy.listen import ListenConfig, cost_report, pcm16, run_stream
+
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * audio.SAMPLE_RATE) / audio.SAMPLE_RATE
+    sound = 0.3 * np.sin(2 * np.pi * 440 * t) + rng.normal(0, 0.05, len(t))
+    classes = [f"_class{i}" for i in range(fw.compiled.output_tensors[0].size)]
+    result = run_stream(link, pcm16(sound), classes, ListenConfig(every=10_000, window=1))
+    cost = cost_report(result, fw.board, 1)
+    return {k: v for k, v in cost.items() if k.startswith("frontend_") or k in (
+        "hop_budget", "budget_basis")}
+
+
 def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.ndarray | None = None,
           port: str | None = None, baud: int | None = None, timeout: float = 30.0,
           runs: int = 10, warmup: int = 1, target: Target | None = None) -> dict[str, Any]:
@@ -168,6 +185,7 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
                 device_out.append(fw.split_outputs(inf.output))
             layer_ticks = link.layers()
             mlperf_us = link.mlperf_infer(runs, warmup)[0] if runs > 0 else None
+            frontend = _frontend_cost(link, fw) if fw.audio_frontend else {}
             if board.is_qemu and port is None:
                 link.exit()
     finally:
@@ -200,6 +218,7 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
         "outputs_types": [t.dtype for t in compiled.output_tensors],
         "layers": [{"layer": name, board.latency_unit: int(round(t * per_tick))}
                    for name, t in layer_ticks],
+        **frontend,
     }
     if labels is not None:
         dev_pred = np.array([int(np.argmax(d[0])) for d in device_out])
@@ -225,6 +244,10 @@ def format_report(r: dict[str, Any]) -> str:
                      f"{r[f'latency_{unit}_median']:,}  max {r[f'latency_{unit}_max']:,}")
         lines.append(f"  latency (ms, {'estimate' if r['simulated'] else 'measured'})     "
                      f"median {r['latency_ms_median']}")
+    if f"frontend_per_hop_{unit}_median" in r:
+        lines.append(f"  audio front end per 20 ms hop: {r[f'frontend_per_hop_{unit}_median']:,} "
+                     f"{unit} ({r['frontend_budget_fraction']:.1%} of the hop at the board's "
+                     "clock)")
     lines.append(f"  flash {r['flash_bytes']:,} B   RAM {r['ram_bytes']:,} B   arena "
                  f"{r['arena_bytes']:,} B" + (f" (TFLM host: {r['tflm_arena_bytes_host']:,} B)"
                                              if r.get("tflm_arena_bytes_host") else ""))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -48,6 +49,12 @@ def _clock_arg(p: argparse.ArgumentParser) -> None:
                         "board's own (max on the real boards)")
 
 
+def _activations_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activations", choices=["int8", "int16"], default="int8",
+                   help="int8 (default), or int16 for TFLite's 16x8 mode: int16 activations, "
+                        "int8 weights, 64-bit biases; more accurate, twice the activation memory")
+
+
 def _write_json(path: Path | None, data: Any) -> None:
     if path:
         from tinydeploy.bench import write_json_atomic
@@ -85,9 +92,10 @@ class Demo(Command):
 
 class Train(Command):
     name = "train"
-    help = "train a model and write model.tflite (int8), model_card.json and plots"
-    description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a Speech "
-                   "Commands folder; --task image with 'digits' (scikit-learn's 8x8 digits), an "
+    help = "train a model and write model.tflite (int8 or 16x8), model_card.json and plots"
+    description = ("Datasets: --task kws with 'builtin' (keywords spoken by espeak-ng) or a folder "
+                   "of word folders in the Speech Commands layout (--keywords picks words); "
+                   "--task image with 'digits' (scikit-learn's 8x8 digits), an "
                    "image-folder tree, CIFAR-10 binary batches or MNIST idx files; --task anomaly "
                    "with 'builtin' (synthetic machines) or a DCASE/ToyADMOS folder. Models: "
                    "ds_cnn[:xs|s|m|l], small_cnn[:width], mobilenet_v1[:alpha], resnet8[:width], "
@@ -97,6 +105,12 @@ class Train(Command):
         p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
         p.add_argument("--dataset", default="builtin",
                        help="'builtin', 'digits' or a dataset folder (default builtin)")
+        p.add_argument("--keywords", help="kws folders: the words to tell apart, comma-separated "
+                                          "(default: every word folder is a class); the other "
+                                          "words become _unknown_")
+        p.add_argument("--no-augment", action="store_true",
+                       help="train on the data as it is: no time shift, noise, SpecAugment "
+                            "masks (audio) or flips, crops, brightness (images)")
         p.add_argument("--model", help="zoo model and size, e.g. ds_cnn:s or mobilenet_v1:0.25 "
                                        "(default: ds_cnn:xs, small_cnn:16, fc_autoencoder:64)")
         p.add_argument("--board", help="pick the largest size of --model that fits this board")
@@ -107,34 +121,42 @@ class Train(Command):
         p.add_argument("--distill-from", metavar="MODEL",
                        help="train this larger zoo model first and distil it into --model")
         p.add_argument("--qat", action="store_true", help="quantization-aware training")
+        _activations_arg(p)
         p.add_argument("--out", type=Path, default=Path("out/train"))
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.train import train
 
+        keywords = [k.strip() for k in args.keywords.split(",") if k.strip()] if args.keywords \
+            else None
         r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed,
                   board=args.board, prune=args.prune, distill_from=args.distill_from,
-                  qat=args.qat)
-        metric = r.card["metric"]
-        print(f"wrote {r.tflite_path} and {r.card_path}: {metric} float "
-              f"{r.card['accuracy_float']:.1%}, int8 {r.card['accuracy_int8']:.1%}")
+                  qat=args.qat, keywords=keywords, augment=not args.no_augment,
+                  activations=args.activations)
+        card = r.card
+        twin = (f", its int8 twin {card['accuracy_int8_twin']:.1%}"
+                if "accuracy_int8_twin" in card else "")
+        print(f"wrote {r.tflite_path} and {r.card_path}: {card['metric']} float "
+              f"{card['accuracy_float']:.1%}, {args.activations} "
+              f"{card['accuracy_quantized']:.1%}{twin}")
         return 0
 
 
 class Quantize(Command):
     name = "quantize"
-    help = "full-integer int8 quantization of a Keras model with representative data"
+    help = "full-integer quantization (int8, or 16x8) of a Keras model with representative data"
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("model", type=Path, help="a saved Keras model (.keras)")
         p.add_argument("--data", type=Path, required=True,
                        help=".npy array of representative float inputs [N, ...]")
         p.add_argument("--out", type=Path, required=True, help="the .tflite to write")
+        _activations_arg(p)
 
     def run(self, args: argparse.Namespace) -> int:
         import numpy as np
 
-        from tinydeploy.quantize import quantize_int8
+        from tinydeploy.quantize import quantize_model
 
         for f in (args.model, args.data):
             if not f.is_file():
@@ -150,9 +172,9 @@ class Quantize(Command):
             raise TinyDeployError(f"cannot read {args.model} or {args.data}: {exc}",
                                   "give a model saved with model.save('x.keras') and a .npy "
                                   "array of inputs") from None
-        tflite = quantize_int8(model, data)
+        tflite = quantize_model(model, data, activations=args.activations)
         args.out.write_bytes(tflite)
-        print(f"wrote {args.out} ({len(tflite):,} bytes)")
+        print(f"wrote {args.out} ({len(tflite):,} bytes, {args.activations} activations)")
         return 0
 
 
@@ -254,7 +276,7 @@ class Bench(Command):
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("model", type=Path, nargs="+", help="one or more int8 .tflite models")
-        p.add_argument("--board", default="qemu-m4",
+        p.add_argument("--board",
                        help="board name(s) from 'tinydeploy boards', comma-separated "
                             "(default: qemu-m4, simulated)")
         p.add_argument("--port", help="serial port or pyserial URL of a real board "
@@ -271,6 +293,10 @@ class Bench(Command):
         p.add_argument("--input-format", choices=["int8", "uint8_minus_128"], default="int8",
                        help="bytes on the wire: int8 as the model takes them, or uint8 that the "
                             "device shifts by -128 (MLPerf Tiny's image inputs)")
+        p.add_argument("--audio-frontend", choices=["auto", "on", "off"], default="auto",
+                       help="build the on-device MFCC front end in and report its cost per 20 ms "
+                            "hop; auto: for models taking 49x10 int8 MFCCs with one int8 "
+                            "output of class probabilities (default auto)")
         _weights_arg(p)
         _clock_arg(p)
         p.add_argument("--json", type=Path, help="write the report here")
@@ -278,6 +304,21 @@ class Bench(Command):
         p.add_argument("--html", type=Path, help="write an HTML report with plots")
         p.add_argument("--out", type=Path, default=Path("out/firmware"),
                        help="firmware folders go under here (default out/firmware)")
+        farm = p.add_argument_group("board farm (labgrid)")
+        where = farm.add_mutually_exclusive_group()
+        where.add_argument("--place", help="run on this labgrid place (its 'board' tag says which "
+                                           "firmware to build), acquired and released here")
+        where.add_argument("--places", metavar="NAME,NAME|KEY=VALUE",
+                           help="run every model on every board these places offer (names, or "
+                                "tags such as board=qemu-m4), one job per place at a time, in "
+                                "parallel; a job whose board stops answering moves to another "
+                                "place of that board once")
+        farm.add_argument("--coordinator", metavar="HOST:PORT",
+                          help="labgrid coordinator (default: $LG_COORDINATOR, else "
+                               "127.0.0.1:20408)")
+        farm.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                          help="wait this long for a place someone else holds (default: fail "
+                               "at once, naming the holder)")
 
     def _inputs(self, args: argparse.Namespace, compiled: Any) -> tuple[Any, Any]:
         import numpy as np
@@ -309,10 +350,12 @@ class Bench(Command):
         from tinydeploy.bench import bench, format_report, make_firmware, oracle_for
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
-        from tinydeploy.report import write_csv, write_html
+        from tinydeploy.firmware import takes_mfcc
         from tinydeploy.targets import open_target
 
-        boards = [get_board(b, args.clock) for b in args.board.split(",") if b]
+        if args.place or args.places:
+            return self._run_farm(args)
+        boards = [get_board(b, args.clock) for b in (args.board or "qemu-m4").split(",") if b]
         real = [b for b in boards if not b.is_qemu]
         if len(real) > 1:
             raise TinyDeployError("several real boards in one run",
@@ -326,14 +369,23 @@ class Bench(Command):
             _, rounding = oracle_for(model.read_bytes())
             compiled = compiled.with_options(rounding=rounding)
             xs, labels = self._inputs(args, compiled)
+            audio = args.audio_frontend == "on" or (args.audio_frontend == "auto"
+                                                    and takes_mfcc(compiled))
             for board in boards:
                 fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
-                                   args.input_format, weights=args.weights)
+                                   args.input_format, audio_frontend=audio,
+                                   weights=args.weights)
                 with targets[board.name] as target:
                     report = bench(fw, model.read_bytes(), xs, labels, args.port, args.baud,
                                    runs=args.runs, warmup=args.warmup, target=target)
                 print(format_report(report))
                 runs.append(report)
+        return self._write_reports(args, runs)
+
+    def _write_reports(self, args: argparse.Namespace, runs: list[dict[str, Any]]) -> int:
+        """The one report (JSON, CSV, HTML) of every run; exit status 1 on any mismatch."""
+        from tinydeploy.report import write_csv, write_html
+
         result: dict[str, Any] = runs[0] if len(runs) == 1 else {
             "runs": runs, "mismatches": sum(r["mismatches"] for r in runs),
             "inputs": sum(r["inputs"] for r in runs)}
@@ -345,6 +397,68 @@ class Bench(Command):
             write_html(runs, args.html)
             print(f"html: {args.html}")
         return 0 if result["mismatches"] == 0 else 1
+
+    def _run_farm(self, args: argparse.Namespace) -> int:
+        """Every model on every board of the chosen places, built here, run there."""
+        import threading
+        import time
+
+        from tinydeploy.bench import format_report, make_firmware, oracle_for
+        from tinydeploy.boards import get_board
+        from tinydeploy.compiler import compile_model
+        from tinydeploy.farm import Farm, coordinator_address
+        from tinydeploy.farm_bench import Job, no_free_place, run_jobs
+
+        if args.port or args.board:
+            raise TinyDeployError("--board or --port with a farm place",
+                                  "leave them out: a place's board tag names its board")
+        # labgrid logs a lost coordinator on the root logger; the error line here says it once
+        logging.getLogger().addHandler(logging.NullHandler())
+        address = coordinator_address(args.coordinator)
+        with Farm(address) as farm:  # which boards, before building: fail early on a bad place
+            places = farm.places(args.place or args.places)
+            untagged = [p.name for p in places if not p.board]
+            if untagged:
+                raise TinyDeployError(f"place {untagged[0]} has no board tag",
+                                      f"tag it: labgrid-client -x {address} -p {untagged[0]} "
+                                      "set-tags board=BOARD")
+            if args.wait <= 0:
+                for board in {p.board for p in places}:
+                    busy = [farm.why_busy(p) for p in places if p.board == board]
+                    if all(busy):
+                        raise no_free_place({board}, [str(b) for b in busy])
+        boards = [get_board(b, args.clock) for b in dict.fromkeys(str(p.board) for p in places)]
+        jobs = []
+        for model in args.model:
+            tflite = model.read_bytes()
+            compiled = compile_model(model).with_options(rounding=oracle_for(tflite)[1])
+            xs, labels = self._inputs(args, compiled)
+            for board in boards:
+                fw = make_firmware(compiled, board, args.out / f"{compiled.name}-{board.name}",
+                                   args.input_format, weights=args.weights)
+                jobs.append(Job(len(jobs), fw, tflite, xs, labels))
+        # a plain kill must unwind like Ctrl-C, so every place acquired is released (Python
+        # takes signal handlers from its main thread only)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+        started = time.monotonic()
+        try:
+            with Farm(address) as farm:
+                runs = run_jobs(farm, places, jobs, {"runs": args.runs, "warmup": args.warmup},
+                                args.wait)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+        for report in runs:
+            print(format_report(report) + f"\n  place {report['place']}, {report['seconds']} s")
+        print(f"{len(runs)} job{'s' if len(runs) > 1 else ''} in "
+              f"{time.monotonic() - started:.1f} s")
+        return self._write_reports(args, runs)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM as Ctrl-C: the same unwinding, the same cleanup."""
+    raise KeyboardInterrupt
 
 
 class Run(Bench):
@@ -391,6 +505,56 @@ class Flash(Command):
             return 0
         target.flash(fw.build.elf, fw.project)
         print(f"flashed {fw.build.elf} to {target.description}")
+        return 0
+
+
+class Listen(Command):
+    name = "listen"
+    help = "always-on keyword spotting on a board: stream a WAV, report detections and cost"
+    description = ("Builds the firmware with the audio front end, streams the recording to the "
+                   "board in time order (QEMU for simulated boards), where features are computed "
+                   "hop by hop, the model runs every --every hops and posteriors are averaged "
+                   "over --window inferences. Writes the detections ({time_s, label, score}) "
+                   "and the per-hop front-end and inference cost; with --reference, hits, misses "
+                   "and false accepts per hour as MLPerf Tiny's streaming wakeword benchmark "
+                   "scores them.")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        _model_arg(p)
+        _board_arg(p)
+        p.add_argument("--port", help="serial port or pyserial URL of a real board "
+                                      "(default: start QEMU for simulated boards)")
+        p.add_argument("--baud", type=int, help="baud rate (default: the board's)")
+        p.add_argument("--wav", type=Path, required=True,
+                       help="the recording (PCM WAV, any rate, mono or stereo, any length)")
+        p.add_argument("--reference", type=Path,
+                       help='JSON list of {"time_s", "label"}: when each keyword starts')
+        p.add_argument("--labels", help="class names, comma-separated (default: the classes in "
+                                        "model_card.json beside the model)")
+        p.add_argument("--every", type=int, default=1, help="hops between inferences (default 1)")
+        p.add_argument("--window", type=int, default=3,
+                       help="inferences whose posteriors are averaged (default 3)")
+        p.add_argument("--threshold", type=float, default=0.6,
+                       help="averaged probability that makes a detection (default 0.6)")
+        p.add_argument("--refractory", type=float, default=1.0,
+                       help="seconds after a detection in which none is made (default 1)")
+        p.add_argument("--tolerance", type=float, default=1.5,
+                       help="seconds after a reference keyword's start in which its detection "
+                            "counts as a hit (default 1.5)")
+        p.add_argument("--json", type=Path, required=True, help="write the report here")
+        p.add_argument("--out", type=Path, default=Path("out/firmware"),
+                       help="firmware folders go under here (default out/firmware)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.boards import get_board
+        from tinydeploy.listen import ListenConfig, format_listen, listen
+
+        cfg = ListenConfig(args.every, args.window, args.threshold, args.refractory,
+                           args.tolerance)
+        report = listen(args.model, get_board(args.board), args.wav, args.port, args.baud,
+                        args.reference, cfg, args.labels, args.out)
+        print(format_listen(report))
+        _write_json(args.json, report)
         return 0
 
 
@@ -477,8 +641,84 @@ class Ops(Command):
         return 0
 
 
+class Farm(Command):
+    name = "farm"
+    help = "a board farm on labgrid: exporter and client configuration, simulated places"
+    description = ("Boards plugged into other machines, shared through a labgrid coordinator. "
+                   "On a host that owns a board: 'farm exporter-config' writes the "
+                   "labgrid-exporter file for it (a QEMU board: first start 'farm simulate' "
+                   "there). On a client: 'farm env' writes the labgrid environment that flashes "
+                   "a place; 'tinydeploy bench MODEL --place NAME' or '--places board=NAME' "
+                   "benchmarks through the farm.")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        sub = p.add_subparsers(dest="farm_command", metavar="COMMAND", required=True)
+        exp = sub.add_parser("exporter-config", help="labgrid-exporter YAML for one board",
+                             description="Writes the resource group of one board: its serial "
+                                         "port and debug probe (real boards), or the UART link "
+                                         "and flash service of 'farm simulate' (QEMU boards), "
+                                         "with the labgrid-client commands that make its place.")
+        self._place_args(exp)
+        exp.add_argument("--serial", metavar="DEVICE",
+                         help="a real board's serial port (/dev/serial/by-id/... is stable)")
+        exp.add_argument("--probe", metavar="SERIAL",
+                         help="the USB serial number of the board's debug probe (OpenOCD "
+                              "flashes through it)")
+        exp.add_argument("--simulator", metavar="HOST:PORT",
+                         help="a QEMU board: where clients reach its 'farm simulate' service")
+        exp.add_argument("--link", type=Path, help="a QEMU board: its UART link (default "
+                                                   "/dev/shm/tinydeploy-farm/PLACE/uart)")
+        exp.add_argument("--exporter", help="the exporter's -n name, for the place commands "
+                                            "(default: this host's name)")
+        env = sub.add_parser("env", help="the labgrid client environment that flashes a place",
+                             description="Writes the labgrid environment (RemotePlace and the "
+                                         "board's flashing driver) that tinydeploy uses; also "
+                                         "for labgrid-client -c FILE -p PLACE bootstrap ELF.")
+        self._place_args(env)
+        env.add_argument("--coordinator", metavar="HOST:PORT",
+                         help="written into the environment (default: none, labgrid's own)")
+        sim = sub.add_parser("simulate", help="run a simulated board for an exporter host",
+                             description="Runs QEMU for a qemu-* board with its UART on a "
+                                         "pseudo-terminal behind --link (which the exporter "
+                                         "serves through ser2net) and a flash service on "
+                                         "--listen that restarts QEMU with each firmware sent. "
+                                         "Stops with Ctrl-C or SIGTERM.")
+        self._place_args(sim)
+        sim.add_argument("--listen", metavar="HOST:PORT", required=True,
+                         help="address of the flash service (clients must reach it)")
+        sim.add_argument("--link", type=Path, help="the UART link (default "
+                                                   "/dev/shm/tinydeploy-farm/PLACE/uart)")
+
+    @staticmethod
+    def _place_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--board", required=True, help="board name from 'tinydeploy boards'")
+        p.add_argument("--place", help="resource group and place name (default: the board's)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.boards import get_board
+
+        board = get_board(args.board)
+        place = args.place or board.name
+        if args.farm_command == "exporter-config":
+            from tinydeploy.farm import exporter_config
+
+            print(exporter_config(board, place, args.serial, args.probe, args.simulator,
+                                  args.link, args.exporter), end="")
+        elif args.farm_command == "env":
+            from tinydeploy.farm import client_env_yaml
+
+            print(client_env_yaml(board, place, args.coordinator), end="")
+        else:
+            from tinydeploy.farm import host_port
+            from tinydeploy.farm_sim import default_link, serve
+
+            host, port = host_port(args.listen, "--listen")
+            serve(board, args.link or default_link(place), host, port)
+        return 0
+
+
 COMMANDS: list[Command] = [Demo(), Train(), Quantize(), Convert(), Build(), Run(), Bench(),
-                           Flash(), Boards(), Verify(), Ops()]
+                           Listen(), Flash(), Boards(), Verify(), Ops(), Farm()]
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -35,15 +35,18 @@ class Agreement:
             if np.issubdtype(np.asarray(d).dtype, np.floating):
                 self.float_outputs = True
                 d64, r64 = np.asarray(d, np.float64), np.asarray(r, np.float64)
-                diff = np.abs(d64 - r64)
                 finite = np.isfinite(d64) & np.isfinite(r64)
                 same_special = (d64 == r64) | (np.isnan(d64) & np.isnan(r64))
-                if diff.size:
-                    err = np.where(finite, diff, np.where(same_special, 0.0, np.inf))
+                if d64.size:
+                    # NaN and infinities agree only with the same value (error 0, else inf)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        diff = np.abs(d64 - r64)
+                        err = np.where(finite, diff, np.where(same_special, 0.0, np.inf))
+                        rel = np.where(err > 0, err / np.maximum(np.abs(r64), 1e-30), 0)
+                        bound = FLOAT_ATOL + FLOAT_RTOL * np.abs(r64)
                     self.max_abs_error = max(self.max_abs_error, float(err.max()))
-                    rel = err / np.maximum(np.abs(r64), 1e-30)
-                    self.max_rel_error = max(self.max_rel_error, float(np.where(err > 0, rel, 0).max()))
-                    ok &= bool(np.all(err <= FLOAT_ATOL + FLOAT_RTOL * np.abs(r64)))
+                    self.max_rel_error = max(self.max_rel_error, float(rel.max()))
+                    ok &= bool(np.all(np.where(finite, err <= bound, err == 0)))
             else:
                 ok &= bool(np.array_equal(d, r))
         if device and reference and np.size(device[0]) > 1:

@@ -27,7 +27,9 @@ from tinydeploy.toolchain import cache_dir, require
 MARKER = ".tinydeploy-project"
 STACK_BYTES = 8192
 INPUT_FORMATS = ("int8", "uint8_minus_128")
-AUDIO_BUFFER_BYTES = 32000  # one second of 16-bit audio at 16 kHz, for the on-device front end
+AUDIO_RAM_BYTES = 6144      # the streaming front end: frame, FFT buffer, feature ring, posteriors,
+                            # the longer command line
+AUDIO_FLASH_BYTES = 12288   # its code, float32 tables and the C library's logf
 FIRMWARE_BASE_FLASH = 8192  # vectors, startup, HAL, protocol and the C library pieces they use
 FIRMWARE_BASE_RAM = 1024    # their .data and .bss
 CALL_BYTES = 48             # code per kernel call in the generated invoke function
@@ -51,12 +53,20 @@ def firmware_models(models: CompiledModel | list[CompiledModel]) -> list[Compile
             for i, m in enumerate(ms)]
 
 
+def takes_mfcc(model: CompiledModel) -> bool:
+    """Whether a model is a keyword spotter the audio front end can feed: one 49x10 int8 input
+    (the front end's MFCCs) and one int8 output of class probabilities (at most 32 classes)."""
+    ins, outs = model.input_tensors, model.output_tensors
+    return (len(ins) == 1 and ins[0].dtype == "int8" and ins[0].size == 490 and len(outs) == 1
+            and outs[0].dtype == "int8" and outs[0].size <= 32)
+
+
 def ram_needed(models: CompiledModel | list[CompiledModel], audio_frontend: bool = False) -> int:
     """RAM the firmware needs: the shared arena, every model's state, the stack, the input buffer
     (and audio), and the firmware's own variables."""
     ms = [models] if isinstance(models, CompiledModel) else models
     return (max(m.arena_bytes for m in ms) + sum(m.state_bytes for m in ms) + STACK_BYTES
-            + max(m.input_bytes for m in ms) + (AUDIO_BUFFER_BYTES if audio_frontend else 0)
+            + max(m.input_bytes for m in ms) + (AUDIO_RAM_BYTES if audio_frontend else 0)
             + FIRMWARE_BASE_RAM)
 
 
@@ -108,7 +118,7 @@ def flash_needed(models: list[CompiledModel], board: Board, audio_frontend: bool
     used = {lay.func for m in models for lay in m.layers if lay.func}
     calls = sum(1 for m in models for lay in m.layers if lay.func)
     code = (FIRMWARE_BASE_FLASH + sum(sizes.get(k, 0) for k in used) + CALL_BYTES * calls
-            + (6000 if audio_frontend else 0))
+            + (AUDIO_FLASH_BYTES if audio_frontend else 0))
     weights = sum(m.weight_bytes for m in models)
     return FlashEstimate(code, weights, code + weights)
 
@@ -197,8 +207,9 @@ def render_project(models: CompiledModel | list[CompiledModel], board: Board,
                    audio_frontend: bool = False, batch: bool = False) -> Path:
     """Write the PlatformIO project for `models` on `board` into out_dir; returns out_dir.
 
-    audio_frontend adds the MFCC front end (firmware/dsp) and the td-audio commands, for
-    keyword-spotting models whose int8 input is 49x10 MFCCs. batch builds the batch runner
+    audio_frontend adds the MFCC front end (firmware/dsp) and the td-audio and td-stream
+    (always-on keyword spotting) commands, for keyword-spotting models whose int8 input is 49x10
+    MFCCs. batch builds the batch runner
     (firmware/src/batch_main.c: test vectors through semihosting files) instead of the protocol,
     for simulated boards."""
     if batch and not board.is_qemu:
@@ -240,8 +251,8 @@ def render_project(models: CompiledModel | list[CompiledModel], board: Board,
         shutil.copy(f, src / "kernels" / f.name)
     if audio_frontend:
         (src / "dsp").mkdir()
-        shutil.copy(FIRMWARE / "dsp" / "td_mfcc.c", src / "dsp" / "td_mfcc.c")
-        shutil.copy(FIRMWARE / "dsp" / "td_mfcc.h", src / "dsp" / "td_mfcc.h")
+        for name in ("td_mfcc.c", "td_mfcc.h", "td_stream.c", "td_stream.h"):
+            shutil.copy(FIRMWARE / "dsp" / name, src / "dsp" / name)
         (src / "dsp" / "td_mfcc_tables.h").write_text(c_tables())
     hal = FIRMWARE / "hal"
     exit_impl = "exit_semihosting.c" if board.is_qemu else "exit_park.c"

@@ -6,9 +6,9 @@ becomes one `OracleError` line. The chain: LiteRT (`ai-edge-litert`) with its BU
 (the default XNNPACK path is not bit-exact), and where LiteRT refuses a model that TFLite Micro runs
 (per-channel biases that say quantized_dimension 3, as TFLite Micro's person-detection model does),
 the `tflite-micro` wheel, a host build of TFLite Micro itself. Models with an operator LiteRT's
-reference kernels get wrong (int8 SUM) go to TFLite Micro directly. `ReferenceInterpreter.name`
-says which answered; TFLite Micro rounds FULLY_CONNECTED differently from TensorFlow, so compare it
-with a model compiled with rounding="tflm".
+reference kernels get wrong (int8 and int16 SUM) go to TFLite Micro directly.
+`ReferenceInterpreter.name` says which answered; TFLite Micro rounds FULLY_CONNECTED differently
+from TensorFlow, so compare it with a model compiled with rounding="tflm".
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ ANSWER_TIMEOUT = 300.0
 
 def _litert_defects(data: bytes) -> list[str]:
     """Operators LiteRT's reference kernels compute wrongly where TFLite Micro is right (measured):
-    its reference int8 SUM reads the inputs as unsigned bytes and clamps to [0, 255]."""
+    its reference int8 SUM reads the inputs as unsigned bytes and clamps to [0, 255], and so does
+    its int16 SUM (it reads the first half of the int16 buffer as bytes and writes one byte of
+    each output), where TFLite Micro sums the int16 values in int32, requantizes and clamps."""
     from tinydeploy.tflite_reader import parse_model
 
     try:
@@ -41,7 +44,8 @@ def _litert_defects(data: bytes) -> list[str]:
     except TinyDeployError:
         return []
     return [f"{g.index}:{op.index}" for g in model.subgraphs for op in g.operators
-            if op.opcode == "SUM" and op.inputs and g.tensors[op.inputs[0]].dtype == "int8"]
+            if op.opcode == "SUM" and op.inputs
+            and g.tensors[op.inputs[0]].dtype in ("int8", "int16")]
 
 
 class OracleError(TinyDeployError):
@@ -152,13 +156,15 @@ class _Crashed(Exception):
 
 class _Worker:
     """The one worker process this Python process talks to, over a socket pair (its stdout is
-    left to native code that prints); restarted after a crash."""
+    left to native code that prints); restarted after a crash. Threads share it (a farm benches
+    on several places at once): `lock` keeps each question and its answer together."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn: multiprocessing.connection.Connection | None = None
         self.generation = 0
         self.next_handle = 0
+        self.lock = threading.RLock()
 
     def _start(self) -> None:
         from tinydeploy.child_process import die_with_parent
@@ -173,22 +179,23 @@ class _Worker:
         self.generation += 1
 
     def call(self, msg: tuple) -> Any:
-        if self.proc is None or self.proc.poll() is not None:
-            self._start()
-        assert self.conn is not None and self.proc is not None
-        try:
-            self.conn.send(msg)
-            if not self.conn.poll(ANSWER_TIMEOUT):
-                raise _Crashed(f"no answer in {ANSWER_TIMEOUT:g} s")
-            status, value = self.conn.recv()
-        except (EOFError, OSError, _Crashed) as exc:
-            self.proc.kill()
-            code = self.proc.wait()
-            self.conn.close()
-            self.proc = None
-            detail = str(exc) if isinstance(exc, _Crashed) else (
-                f"signal {-code}" if code is not None and code < 0 else f"exit status {code}")
-            raise _Crashed(f"crashed ({detail})") from None
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+            assert self.conn is not None and self.proc is not None
+            try:
+                self.conn.send(msg)
+                if not self.conn.poll(ANSWER_TIMEOUT):
+                    raise _Crashed(f"no answer in {ANSWER_TIMEOUT:g} s")
+                status, value = self.conn.recv()
+            except (EOFError, OSError, _Crashed) as exc:
+                self.proc.kill()
+                code = self.proc.wait()
+                self.conn.close()
+                self.proc = None
+                detail = str(exc) if isinstance(exc, _Crashed) else (
+                    f"signal {-code}" if code is not None and code < 0 else f"exit status {code}")
+                raise _Crashed(f"crashed ({detail})") from None
         if status == "error":
             raise RuntimeError(value)
         return value
@@ -223,16 +230,18 @@ class ReferenceInterpreter:
                               "not run; nothing can be compared against it")
 
     def _open(self, kind: str) -> None:
-        _WORKER.next_handle += 1
-        self.handle = _WORKER.next_handle
-        self.inputs, self.outputs = _WORKER.call(("load", self.handle, kind, self.data))
-        self.generation = _WORKER.generation
+        with _WORKER.lock:
+            _WORKER.next_handle += 1
+            self.handle = _WORKER.next_handle
+            self.inputs, self.outputs = _WORKER.call(("load", self.handle, kind, self.data))
+            self.generation = _WORKER.generation
 
     def _call(self, msg: tuple) -> Any:
         try:
-            if self.generation != _WORKER.generation:  # the worker was restarted since
-                self._open(self.name)
-            return _WORKER.call(msg[:1] + (self.handle,) + msg[1:])
+            with _WORKER.lock:
+                if self.generation != _WORKER.generation:  # the worker was restarted since
+                    self._open(self.name)
+                return _WORKER.call(msg[:1] + (self.handle,) + msg[1:])
         except (_Crashed, RuntimeError) as exc:
             raise OracleError(f"the reference interpreter ({self.name}) failed on this model: "
                               f"{exc}", "the file is damaged or not supported by the reference "

@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-CSV_FIELDS = ["model", "board", "core", "simulated", "inputs", "mismatches", "accuracy_host_int8",
+CSV_FIELDS = ["model", "board", "place", "core", "simulated", "inputs", "mismatches", "accuracy_host_int8",
               "accuracy_device", "latency_unit", "latency_median", "latency_min", "latency_max",
               "latency_ms_median", "latency_mlperf_us", "flash_bytes", "ram_bytes", "arena_bytes",
               "weights_bytes", "macs"]

@@ -331,9 +331,14 @@ class DeviceLink:
         values = [float(v) for v in res[0][len("m-results-["):-1].split(",")]
         return (laps[1] - laps[0]) / runs, values
 
-    def exit(self) -> None:
-        """Ask a simulated board to end its run (semihosting exit)."""
+    def exit(self, wait: float = 2.0) -> None:
+        """Ask a simulated board to end its run (semihosting exit), and give the line up to
+        `wait` seconds to close as the emulator ends: a relay between (ser2net, for a farm's
+        simulated place) drops what it still holds for the board when the client hangs up."""
         try:
             self._write(b"td-exit%")
-        except DeviceError:
-            pass
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                self.port.read(256)
+        except (DeviceError, serial.SerialException, OSError):
+            pass  # the line closed: the emulator has ended

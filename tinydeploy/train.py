@@ -1,8 +1,11 @@
-"""The train stage: dataset -> Keras model -> int8 `.tflite`, with a model card and plots.
+"""The train stage: dataset -> Keras model -> full-integer `.tflite`, with a model card and plots.
 
-Float and int8 metrics are both measured on the held-out test split; int8 uses TFLite's reference
-kernels (the same arithmetic the device runs, bit for bit). Options: magnitude pruning, distillation
-from a larger teacher, and choosing the largest zoo size that fits a board.
+The model is quantized to int8, or to 16x8 (int16 activations, int8 weights: activations="int16").
+Float and quantized metrics are both measured on the held-out test split; the quantized one uses
+TFLite's reference kernels (the same arithmetic the device runs, bit for bit). A 16x8 model's card
+also reports its int8 twin (the same trained weights quantized to int8), whose .tflite is written
+beside it, so the two can be compared on accuracy, arena and latency. Options: magnitude pruning,
+distillation from a larger teacher, and choosing the largest zoo size that fits a board.
 """
 
 from __future__ import annotations
@@ -34,8 +37,13 @@ class TrainResult:
     dataset: Dataset
 
 
-def load_dataset(task: str, dataset: str, seed: int = 0, size: str = "default") -> Dataset:
-    """Resolve a dataset name ('builtin', 'digits') or a folder for a task."""
+def load_dataset(task: str, dataset: str, seed: int = 0, size: str = "default",
+                 keywords: list[str] | None = None) -> Dataset:
+    """Resolve a dataset name ('builtin', 'digits') or a folder for a task. keywords: for a
+    keyword folder tree, the words to tell apart (the others become _unknown_)."""
+    if keywords and (task != "kws" or dataset == "builtin"):
+        raise TinyDeployError("--keywords picks words from a keyword folder tree",
+                              "use it with --task kws --dataset PATH")
     if task == "kws":
         if dataset == "builtin":
             from tinydeploy.datasets.synth_kws import synth_kws
@@ -43,7 +51,7 @@ def load_dataset(task: str, dataset: str, seed: int = 0, size: str = "default") 
             return synth_kws(per_class={"tiny": 40, "default": 160}[size], seed=seed)
         from tinydeploy.datasets.speech_commands import speech_commands
 
-        return speech_commands(dataset, seed)
+        return speech_commands(dataset, seed, keywords=keywords)
     if task == "image":
         from tinydeploy.datasets.images import digits, open_image_dataset
 
@@ -71,9 +79,9 @@ def _confusion(y: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-def int8_outputs(tflite: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-    """(int8 inputs, dequantized float outputs, input details) over float features x, on TFLite's
-    reference kernels."""
+def quantized_outputs(tflite: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(integer inputs, dequantized float outputs, input details) over float features x, on
+    TFLite's reference kernels; the inputs take the model's input type (int8 or int16)."""
     from tinydeploy.quantize import quantize_inputs
     from tinydeploy.reference import ReferenceInterpreter
     from tinydeploy.tflite_reader import parse_model
@@ -83,13 +91,13 @@ def int8_outputs(tflite: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     inp, outp = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
     scale, zp = inp.scale0, inp.zp0
     oscale, ozp = outp.scale0, outp.zp0
-    xq = quantize_inputs(x, scale, zp)
+    xq = quantize_inputs(x, scale, zp, inp.dtype)
     outs = np.stack([ref.run([xi[None]])[0][0] for xi in xq]).astype(np.float32)
     return xq, (outs - ozp) * oscale, (scale, zp)
 
 
 def _plots(out: Path, history: dict[str, list[float]], confusion: np.ndarray | None,
-           classes: list[str]) -> list[str]:
+           classes: list[str], label: str = "int8") -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,30 +125,33 @@ def _plots(out: Path, history: dict[str, list[float]], confusion: np.ndarray | N
             if confusion[i, j]:
                 ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if confusion[i, j] > confusion.max() / 2 else "black")
-    ax.set_xlabel("predicted (int8)")
+    ax.set_xlabel(f"predicted ({label})")
     ax.set_ylabel("true")
-    ax.set_title("int8 confusion matrix (test split)")
+    ax.set_title(f"{label} confusion matrix (test split)")
     fig.tight_layout()
     fig.savefig(out / "confusion_matrix.png", dpi=100)
     plt.close(fig)
     return ["training_curves.png", "confusion_matrix.png"]
 
 
-def choose_for_board(name: str, ds: Dataset, board_name: str) -> tuple[dict[str, Any], str]:
-    """The largest zoo size of `name` whose compiled int8 model fits the board, and why."""
+def choose_for_board(name: str, ds: Dataset, board_name: str,
+                     activations: str = "int8") -> tuple[dict[str, Any], str]:
+    """The largest zoo size of `name` whose compiled model (int8 or 16x8) fits the board, and
+    why."""
     from tinydeploy import zoo
     from tinydeploy.boards import get_board
     from tinydeploy.compiler import compile_model
     from tinydeploy.firmware import ram_needed
-    from tinydeploy.quantize import quantize_int8
+    from tinydeploy.quantize import quantize_model
 
     board = get_board(board_name)
     reasons = []
     classes = len(ds.classes) if ds.test_groups is None else 0
     for knobs in zoo.ladder(name):
         spec = zoo.spec_string(name, knobs)
-        compiled = compile_model(quantize_int8(zoo.build(name, ds.input_shape, classes, **knobs),
-                                               ds.train.x, samples=8), name=spec)
+        compiled = compile_model(quantize_model(zoo.build(name, ds.input_shape, classes, **knobs),
+                                                ds.train.x, samples=8, activations=activations),
+                                 name=spec)
         flash = compiled.weight_bytes + ENGINE_CODE_ALLOWANCE
         ram = ram_needed(compiled)
         if flash <= board.flash_size and ram <= board.ram_size:
@@ -216,16 +227,53 @@ def _distill_accuracy(classes: int) -> Any:
     return accuracy
 
 
+LABELS = {"int8": "int8", "int16": "16x8 (int16 activations, int8 weights)"}
+
+
+def _metric(anomaly: bool, outputs: np.ndarray, ds: Dataset) -> float:
+    """Accuracy of class outputs, or AUC of an autoencoder's reconstructions, on the test split."""
+    if anomaly:
+        from tinydeploy.datasets.machine_sounds import auc
+
+        err = np.mean((outputs.reshape(len(outputs), -1)
+                       - ds.test.x.reshape(len(outputs), -1)) ** 2, 1)
+        clips = np.array([err[ds.test_groups == g].mean()
+                          for g in range(len(ds.group_labels))])  # type: ignore[arg-type]
+        return auc(clips, ds.group_labels)  # type: ignore[arg-type]
+    return float(np.mean(np.argmax(outputs, -1) == ds.test.y))
+
+
+def _engine_figures(tflite: bytes, name: str) -> dict[str, Any]:
+    """What the compiled model costs (MACs, flash, arena), or why the engine cannot compile it
+    yet (a 16x8 model whose operators lack int16 kernels still gets its card and accuracy)."""
+    from tinydeploy.compiler import compile_model
+    from tinydeploy.ops.base import Unsupported
+
+    try:
+        compiled = compile_model(tflite, name=name)
+    except Unsupported as exc:
+        step(f"the engine does not compile this model: {exc.problem}")
+        return {"compile_error": exc.problem}
+    return {"macs": compiled.macs, "flash_weights_bytes": compiled.weight_bytes,
+            "flash_estimate_bytes": compiled.weight_bytes + ENGINE_CODE_ALLOWANCE,
+            "arena_bytes": compiled.arena_bytes}
+
+
 def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | None = None,
           epochs: int = 20, out_dir: str | Path = "out/train", seed: int = 0,
           batch_size: int = 64, size: str = "default", board: str | None = None,
-          prune: float = 0.0, distill_from: str | None = None, qat: bool = False) -> TrainResult:
-    """Train, quantize and describe a model. Writes model.tflite, model_card.json and plots."""
+          prune: float = 0.0, distill_from: str | None = None, qat: bool = False,
+          keywords: list[str] | None = None, augment: bool = True,
+          activations: str = "int8") -> TrainResult:
+    """Train, quantize (int8, or 16x8 with activations="int16") and describe a model. Writes
+    model.tflite, model_card.json and plots (and model_int8_twin.tflite for 16x8).
+
+    augment: fresh augmentation every epoch (tinydeploy/augment.py), seeded by `seed`."""
     import keras
 
+    from tinydeploy.augment import augmenter_for
     from tinydeploy import zoo
-    from tinydeploy.compiler import compile_model
-    from tinydeploy.quantize import quantize_int8
+    from tinydeploy.quantize import ACTIVATIONS, quantize_model
 
     if qat:
         raise TinyDeployError(
@@ -236,18 +284,22 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
             "accuracy is reported beside the float accuracy")
     if not 0.0 <= prune < 1.0:
         raise TinyDeployError(f"--prune {prune} is not a sparsity in [0, 1)", "try --prune 0.5")
+    if activations not in ACTIVATIONS:
+        raise TinyDeployError(f"--activations {activations} is not a quantization tinydeploy makes",
+                              "use int8, or int16 for 16x8 (int16 activations, int8 weights)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _set_seed(seed)
     step(f"preparing dataset '{dataset if isinstance(dataset, str) else dataset.name}'")
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(task, dataset, seed, size)
+    ds = (dataset if isinstance(dataset, Dataset)
+          else load_dataset(task, dataset, seed, size, keywords))
     anomaly = ds.test_groups is not None
     if len(ds.train.y) == 0:
         raise TinyDeployError("the dataset has no training examples", "check the dataset folder")
     name, knobs = zoo.parse_spec(model or DEFAULT_MODELS[task])
     board_choice = None
     if board:
-        knobs, board_choice = choose_for_board(name, ds, board)
+        knobs, board_choice = choose_for_board(name, ds, board, activations)
         step(f"board {board}: {board_choice}")
     classes = 0 if anomaly else len(ds.classes)
     net = zoo.build(name, ds.input_shape, classes, **knobs)
@@ -266,75 +318,87 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         step(f"training the teacher {teacher.name} ({teacher.count_params():,} parameters)")
         teacher.fit(ds.train.x, ds.train.y, epochs=epochs, batch_size=batch_size, verbose=0)
-        fit_y = _distill_targets(teacher, ds.train.x, ds.train.y, classes)
         val_y = _distill_targets(teacher, ds.val.x, ds.val.y, classes)
         net.compile(optimizer=keras.optimizers.Adam(2e-3), loss=_distill_loss(classes),
                     metrics=[_distill_accuracy(classes)])
     else:
         net.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
+    aug, aug_card = augmenter_for(ds, task, augment)
     step(f"training {net.name} ({net.count_params():,} parameters) for {epochs} epochs on "
-         f"{len(ds.train.y):,} examples")
-    verbose = 2 if os.environ.get("TINYDEPLOY_QUIET") != "1" else 0
-    hist = net.fit(ds.train.x, fit_y, validation_data=(ds.val.x, val_y) if len(val_y) else None,
-                   epochs=epochs, batch_size=batch_size, verbose=verbose, shuffle=True,
-                   callbacks=callbacks)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+         f"{len(ds.train.y):,} examples"
+         + (f", {aug_card['kind']} augmentation" if aug else ", no augmentation"))
+    verbose = os.environ.get("TINYDEPLOY_QUIET") != "1"
+    history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        x = aug.epoch(seed, epoch) if aug else ds.train.x
+        if distill_from and (aug or epoch == 0):  # the teacher's view of these very inputs
+            fit_y = _distill_targets(teacher, x, ds.train.y, classes)
+        hist = net.fit(x, fit_y, validation_data=(ds.val.x, val_y) if len(val_y) else None,
+                       initial_epoch=epoch, epochs=epoch + 1, batch_size=batch_size, verbose=0,
+                       shuffle=True, callbacks=callbacks)
+        for k, vals in hist.history.items():
+            history.setdefault(k, []).extend(float(v) for v in vals)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}: "
+                  + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
     if pruner:
         pruner.prune(1.0)
-    step("quantizing to full-integer int8")
-    tflite = quantize_int8(net, ds.train.x)
+    label = LABELS[activations]
+    step(f"quantizing to full-integer {label}")
+    tflite = quantize_model(net, ds.train.x, activations=activations)
     tflite_path = out / "model.tflite"
     tflite_path.write_bytes(tflite)
     float_out = net.predict(ds.test.x, verbose=0)
-    _, int8_out, (in_scale, in_zp) = int8_outputs(tflite, ds.test.x)
-    conf = None
-    if anomaly:
-        from tinydeploy.datasets.machine_sounds import auc
-
-        def clip_scores(recon: np.ndarray) -> np.ndarray:
-            err = np.mean((recon.reshape(len(recon), -1) - ds.test.x.reshape(len(recon), -1)) ** 2, 1)
-            return np.array([err[ds.test_groups == g].mean()
-                             for g in range(len(ds.group_labels))])  # type: ignore[arg-type]
-
-        metric = "auc"
-        m_float = auc(clip_scores(float_out), ds.group_labels)  # type: ignore[arg-type]
-        m_int8 = auc(clip_scores(int8_out), ds.group_labels)  # type: ignore[arg-type]
-    else:
-        metric = "accuracy"
-        m_float = float(np.mean(np.argmax(float_out, -1) == ds.test.y))
-        int8_pred = np.argmax(int8_out, axis=-1)
-        m_int8 = float(np.mean(int8_pred == ds.test.y))
-        conf = _confusion(ds.test.y, int8_pred, len(ds.classes))
-    compiled = compile_model(tflite, name=net.name)
-    inp = compiled.input_tensors[0]
+    _, q_out, (in_scale, in_zp) = quantized_outputs(tflite, ds.test.x)
+    metric = "auc" if anomaly else "accuracy"
+    m_float, m_q = _metric(anomaly, float_out, ds), _metric(anomaly, q_out, ds)
+    conf = None if anomaly else _confusion(ds.test.y, np.argmax(q_out, axis=-1), len(ds.classes))
+    twin: dict[str, Any] = {}
+    if activations != "int8":
+        step("quantizing the same weights to int8 (the 16x8 model's twin)")
+        twin_tflite = quantize_model(net, ds.train.x, activations="int8")
+        (out / "model_int8_twin.tflite").write_bytes(twin_tflite)
+        twin = {f"{metric}_int8_twin": _metric(anomaly, quantized_outputs(twin_tflite,
+                                                                           ds.test.x)[1], ds),
+                "int8_twin_tflite": "model_int8_twin.tflite"}
+        if metric != "accuracy":
+            twin["accuracy_int8_twin"] = twin[f"{metric}_int8_twin"]
+    inp = net.input_shape
     card: dict[str, Any] = {
         "model": net.name, "model_spec": zoo.spec_string(name, knobs), "task": task,
         "dataset": ds.name, "dataset_description": ds.description, "classes": ds.classes,
         "examples": {"train": len(ds.train.y), "val": len(ds.val.y), "test": len(ds.test.y)},
-        "input": {"shape": list(inp.shape), "dtype": inp.dtype, "scale": float(inp.scale0),
-                  "zero_point": inp.zp0},
-        "metric": metric, "accuracy_float": m_float, "accuracy_int8": m_int8,
-        f"{metric}_float": m_float, f"{metric}_int8": m_int8,
-        "parameters": int(net.count_params()), "macs": compiled.macs,
-        "flash_weights_bytes": compiled.weight_bytes,
-        "flash_estimate_bytes": compiled.weight_bytes + ENGINE_CODE_ALLOWANCE,
-        "arena_bytes": compiled.arena_bytes, "tflite_bytes": len(tflite), "epochs": epochs,
-        "seed": seed, "history": history,
+        "activations": activations, "weights": "int8", "quantization": label,
+        "input": {"shape": [1, *inp[1:]], "dtype": activations, "scale": float(in_scale),
+                  "zero_point": int(in_zp)},
+        "metric": metric, "accuracy_float": m_float, "accuracy_quantized": m_q,
+        f"accuracy_{activations}": m_q, f"{metric}_float": m_float,
+        f"{metric}_quantized": m_q, f"{metric}_{activations}": m_q, **twin,
+        "parameters": int(net.count_params()),
+        **_engine_figures(tflite, net.name),
+        "tflite_bytes": len(tflite), "epochs": epochs, "seed": seed, "history": history,
+        "split_rule": ds.split_rule or "not recorded", "augmentation": aug_card,
     }
+    if not anomaly:
+        card["class_counts"] = {
+            name: {cls: int(np.sum(split.y == i)) for i, cls in enumerate(ds.classes)}
+            for name, split in (("train", ds.train), ("val", ds.val), ("test", ds.test))}
     if conf is not None:
-        card["confusion_matrix_int8"] = conf.tolist()
+        card[f"confusion_matrix_{activations}"] = conf.tolist()
     if board_choice:
         card["board"] = board
         card["board_choice"] = board_choice
     if pruner:
         card["sparsity"] = round(pruner.measured(), 4)
-        card["sparsity_note"] = ("zeroed weights compress well, but the int8 file and the engine do "
-                                 "not skip them yet: flash and latency are unchanged")
+        card["sparsity_note"] = ("zeroed weights compress well, but the integer file and the "
+                                 "engine do not skip them yet: flash and latency are unchanged")
     if distill_from:
         card["distilled_from"] = distill_from
-    card["plots"] = _plots(out, history, conf, ds.classes)
+    card["plots"] = _plots(out, history, conf, ds.classes, "int8" if activations == "int8"
+                           else "16x8")
     card_path = out / "model_card.json"
     card_path.write_text(json.dumps(card, indent=2))
-    step(f"{metric} on the test split: float {m_float:.1%}, int8 {m_int8:.1%}")
+    beside = (f", its int8 twin {twin[f'{metric}_int8_twin']:.1%}" if twin else "")
+    step(f"{metric} on the test split: float {m_float:.1%}, {activations} {m_q:.1%}{beside}")
     return TrainResult(out, tflite_path, card_path, card, ds)

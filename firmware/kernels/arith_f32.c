@@ -1,7 +1,7 @@
-/* SUB, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and DIV on float32 with 4-D broadcasting, as TFLite's
- * reference kernels: SUB and DIV clamp to their fused activation's range, whose ends are
- * -FLT_MAX and FLT_MAX without one (an infinite difference or quotient becomes FLT_MAX);
- * MAXIMUM, MINIMUM and SQUARED_DIFFERENCE do not clamp. */
+/* ADD, MUL, SUB, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and DIV on float32 with 4-D broadcasting, as
+ * TFLite's reference kernels: ADD, MUL, SUB and DIV clamp to their fused activation's range, whose
+ * ends are -FLT_MAX and FLT_MAX without one (an infinite result becomes FLT_MAX); MAXIMUM, MINIMUM
+ * and SQUARED_DIFFERENCE do not clamp. */
 #include <float.h>
 #include "td_kernels.h"
 #include "td_broadcast.h"
@@ -15,7 +15,9 @@ void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, 
     TD_BROADCAST2(p->out_dims, p->in1_strides, p->in2_strides, i1, i2) {
         const float a = in1[i1], b = in2[i2];
         float v;
-        if (op == TD_OP_SUB) v = td_clamp_f32(a - b, lo, hi);
+        if (op == TD_OP_ADD) v = td_clamp_f32(a + b, lo, hi);
+        else if (op == TD_OP_MUL) v = td_clamp_f32(a * b, lo, hi);
+        else if (op == TD_OP_SUB) v = td_clamp_f32(a - b, lo, hi);
         else if (op == TD_OP_MAXIMUM) v = a > b ? a : b;
         else if (op == TD_OP_MINIMUM) v = a < b ? a : b;
         else if (op == TD_OP_SQUARED_DIFFERENCE) {

@@ -1,7 +1,7 @@
-/* SUB, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and DIV on int32 with 4-D broadcasting, as TFLite's
- * reference kernels: sums and products wrap (x86), division truncates toward zero, and SUB and
- * DIV clamp to their fused activation's range. TFLite refuses a zero divisor at run time; here
- * its quotient is 0, and INT32_MIN / -1 (a trap on x86) is INT32_MIN. */
+/* ADD, MUL, SUB, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and DIV on int32 with 4-D broadcasting, as
+ * TFLite's reference kernels: sums and products wrap (x86), division truncates toward zero, and
+ * ADD, MUL, SUB and DIV clamp to their fused activation's range. TFLite refuses a zero divisor at
+ * run time; here its quotient is 0, and INT32_MIN / -1 (a trap on x86) is INT32_MIN. */
 #include "td_kernels.h"
 #include "td_broadcast.h"
 #include "td_quant.h"
@@ -22,7 +22,9 @@ void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *i
     TD_BROADCAST2(p->out_dims, p->in1_strides, p->in2_strides, i1, i2) {
         const int32_t a = in1[i1], b = in2[i2], d = td_sub_wrap(a, b);
         int32_t v;
-        if (op == TD_OP_SUB) v = d;
+        if (op == TD_OP_ADD) v = td_add_wrap(a, b);
+        else if (op == TD_OP_MUL) v = td_mul_wrap(a, b);
+        else if (op == TD_OP_SUB) v = d;
         else if (op == TD_OP_MAXIMUM) v = a > b ? a : b;
         else if (op == TD_OP_MINIMUM) v = a < b ? a : b;
         else if (op == TD_OP_SQUARED_DIFFERENCE) v = td_mul_wrap(d, d);

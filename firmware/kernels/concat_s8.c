@@ -1,4 +1,4 @@
-/* CONCATENATION, int8 with equal scales and zero points (TFLite's int8 rule): row-wise copies. */
+/* CONCATENATION (and PACK): row-wise copies of bytes, rows measured in bytes, so any element type. */
 #include "td_kernels.h"
 
 void td_concat_s8(const td_concat_params *p, const int8_t *const *ins, int8_t *out) {

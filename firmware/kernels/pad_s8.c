@@ -3,8 +3,9 @@
 
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out) {
     const int32_t *od = p->out_dims, *id = p->in_dims, *bf = p->before;
+    const int8_t fill = (int8_t)p->pad_value;
     int32_t total = od[0] * od[1] * od[2] * od[3];
-    for (int32_t i = 0; i < total; ++i) out[i] = p->pad_value;
+    for (int32_t i = 0; i < total; ++i) out[i] = fill;
     for (int32_t a = 0; a < id[0]; ++a)
     for (int32_t b = 0; b < id[1]; ++b)
     for (int32_t c = 0; c < id[2]; ++c) {

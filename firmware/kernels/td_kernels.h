@@ -22,21 +22,38 @@
 #define TD_LOGICAL_AND 0                /* td_logical_params.op: LOGICAL_AND */
 #define TD_LOGICAL_OR 1                 /* td_logical_params.op: LOGICAL_OR */
 #define TD_LSTM_CELL_GATE 2             /* gate index of the LSTM's cell (tanh) gate */
+#define TD_OP_ADD 5                     /* td_arith_params.op: ADD */
 #define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
 #define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
 #define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
+#define TD_OP_MUL 6                     /* td_arith_params.op: MUL */
 #define TD_OP_SQUARED_DIFFERENCE 3      /* td_arith_params.op: SQUARED_DIFFERENCE */
 #define TD_OP_SUB 0                     /* td_arith_params.op: SUB */
+#define TD_REDUCE_MAX 0                 /* td_reduce_f32_params.op: max */
+#define TD_REDUCE_MEAN 4                /* td_reduce_f32_params.op: mean */
+#define TD_REDUCE_MIN 1                 /* td_reduce_f32_params.op: min */
+#define TD_REDUCE_PROD 3                /* td_reduce_f32_params.op: prod */
+#define TD_REDUCE_SUM 2                 /* td_reduce_f32_params.op: sum */
 #define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
+#define TD_UNARY_ELU 15                 /* td_unary_params.op: ELU */
+#define TD_UNARY_EXP 13                 /* td_unary_params.op: EXP */
+#define TD_UNARY_GELU 16                /* td_unary_params.op: GELU */
+#define TD_UNARY_GELU_TANH 17           /* td_unary_params.op: GELU_TANH */
+#define TD_UNARY_HARD_SWISH 10          /* td_unary_params.op: HARD_SWISH */
 #define TD_UNARY_LEAKY_RELU 7           /* td_unary_params.op: LEAKY_RELU */
+#define TD_UNARY_LOG 14                 /* td_unary_params.op: LOG */
+#define TD_UNARY_LOGISTIC 11            /* td_unary_params.op: LOGISTIC */
 #define TD_UNARY_NEG 1                  /* td_unary_params.op: NEG */
+#define TD_UNARY_RELU 8                 /* td_unary_params.op: RELU */
+#define TD_UNARY_RELU6 9                /* td_unary_params.op: RELU6 */
 #define TD_UNARY_RELU_0_TO_1 6          /* td_unary_params.op: RELU_0_TO_1 */
 #define TD_UNARY_RELU_N1_TO_1 5         /* td_unary_params.op: RELU_N1_TO_1 */
 #define TD_UNARY_RSQRT 4                /* td_unary_params.op: RSQRT */
 #define TD_UNARY_SQRT 3                 /* td_unary_params.op: SQRT */
 #define TD_UNARY_SQUARE 2               /* td_unary_params.op: SQUARE */
+#define TD_UNARY_TANH 12                /* td_unary_params.op: TANH */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
 
@@ -59,7 +76,7 @@ typedef struct {
     int32_t is_max;                     /* 1: ARG_MAX, 0: ARG_MIN */
 } td_arg_minmax_params;
 
-/* Element-wise binary ops on int32, float32 (and int8 MAXIMUM/MINIMUM, float PRELU): 4-D
+/* Element-wise binary ops on int32, float32 (and int8/int16 MAXIMUM/MINIMUM, float PRELU): 4-D
  * broadcasting, an operation and a fused activation by code. */
 typedef struct {
     int32_t out_dims[4];
@@ -88,6 +105,25 @@ typedef struct {
     int32_t multiplier;
     int32_t shift;
 } td_batch_matmul_params;
+
+/* int16 ADD, SUB (general or power-of-two path) and MUL over 4-D shapes: strides are 0 along
+ * broadcast dimensions; zero points are 0. */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4];
+    int32_t in2_strides[4];
+    int32_t left_shift;
+    int32_t input1_multiplier;
+    int32_t input1_shift;               /* general: the rescale's shift; power-of-two: minus the right shift */
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t subtract;                   /* 1: SUB */
+    int32_t pot;                        /* 1: TFLite's power-of-two path */
+} td_binary16_params;
 
 /* Element-wise binary ops over 4-D shapes: strides are 0 along broadcast dimensions. */
 typedef struct {
@@ -130,9 +166,9 @@ typedef struct {
 
 typedef struct {
     int32_t outer;                      /* outer repeats */
-    int32_t inner_out;                  /* output row length in elements */
+    int32_t inner_out;                  /* output row length in bytes */
     int32_t n_inputs;
-    const int32_t *inner;               /* each input's row length */
+    const int32_t *inner;               /* each input's row length in bytes */
 } td_concat_params;
 
 /* CONV_2D and DEPTHWISE_CONV_2D: NHWC, batch 1. Scratch: see each kernel (td_conv2d_s8,
@@ -399,6 +435,12 @@ typedef struct {
     const int16_t *w16;
 } td_lstm_params;
 
+/* int16 -> int16 through TFLite's 513-entry table: 9 bits index, 7 bits interpolate. */
+typedef struct {
+    int32_t size;
+    const int16_t *table;               /* 513 entries */
+} td_lut16_params;
+
 typedef struct {
     int32_t size;
     const int8_t *table;                /* 256 entries, indexed by the input byte as uint8 */
@@ -419,8 +461,24 @@ typedef struct {
     int32_t in_dims[4];
     int32_t out_dims[4];
     int32_t before[4];
-    int8_t pad_value;
+    int32_t pad_value;                  /* the pad value (its bits for float32) */
 } td_pad_params;
+
+/* AVERAGE_POOL_2D and MAX_POOL_2D on float32: the window geometry and activation. */
+typedef struct {
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t f_h;
+    int32_t f_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t activation;                 /* TD_ACT_* */
+} td_pool_f32_params;
 
 typedef struct {
     int32_t in_h;
@@ -451,6 +509,18 @@ typedef struct {
     int32_t multiplier_neg;
     int32_t shift_neg;
 } td_prelu_params;
+
+/* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD and MEAN on float32: the geometry of td_reduce_params
+ * and the operation (TD_REDUCE_*). */
+typedef struct {
+    int32_t kept[3];
+    int32_t kept_stride[3];
+    int32_t red[3];
+    int32_t red_stride[3];
+    int32_t op;                         /* TD_REDUCE_* */
+    /* 1: each output starts from its first value, not the operation's identity */
+    int32_t from_first;
+} td_reduce_f32_params;
 
 /* REDUCE_MAX, REDUCE_MIN, SUM, REDUCE_PROD: outputs over up to 3 kept dimension groups, each
  * reducing up to 3 groups, in the input's row-major order (sizes and strides in input elements). */
@@ -491,6 +561,37 @@ typedef struct {
     int32_t act_max;
 } td_requant_params;
 
+/* int16 -> int16: d = x - input zero point (|d| for ABS), rescaled by one multiplier where d >=
+ * 0 and another below (LEAKY_RELU), plus the output zero point, clamped. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t multiplier_pos;
+    int32_t shift_pos;
+    int32_t multiplier_neg;
+    int32_t shift_neg;
+    int32_t absolute;                   /* 1: ABS (d = |x - zero point|) */
+    int32_t rescale;                    /* 0: d >= 0 passes unscaled (ABS on one scale) */
+    int32_t act_min;
+    int32_t act_max;
+} td_rescale16_params;
+
+/* RESIZE_BILINEAR on float32, NHWC: per output row and column the two source indices and their
+ * two weights, precomputed. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t c;
+    int32_t out_h;
+    int32_t out_w;
+    const int32_t *rows;                /* out_h {y0, y1} */
+    const int32_t *cols;                /* out_w {x0, x1} */
+    const float *row_weights;           /* out_h {1 - dy, dy} */
+    const float *col_weights;           /* out_w {1 - dx, dx} */
+} td_resize_f32_params;
+
 /* RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, NHWC: source rows and columns per output row and
  * column, precomputed. */
 typedef struct {
@@ -505,6 +606,12 @@ typedef struct {
     const int32_t *cols;                /* the same per output column */
 } td_resize_params;
 
+/* A row-wise float32 kernel's geometry: rows of the last dimension. */
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+} td_rows_params;
+
 /* SELECT / SELECT_V2: condition, x and y broadcast over a 4-D output. */
 typedef struct {
     int32_t out_dims[4];
@@ -513,6 +620,21 @@ typedef struct {
     int32_t y_strides[4];
 } td_select_params;
 
+/* int16 LOGISTIC and TANH: the input rescaled by multiplier / 2^left_shift (rounded), then
+ * TFLite's interpolated sigmoid table. */
+typedef struct {
+    int32_t size;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t tanh;                       /* 1: TANH, 0: LOGISTIC */
+} td_sigmoid16_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    float beta;
+} td_softmax_f32_params;
+
 typedef struct {
     int32_t outer;                      /* rows */
     int32_t depth;                      /* values per row (the last dimension) */
@@ -520,6 +642,15 @@ typedef struct {
     int32_t input_left_shift;
     int32_t diff_min;
 } td_softmax_params;
+
+typedef struct {
+    int32_t outer;                      /* rows */
+    int32_t depth;                      /* values per row (the last dimension) */
+    int32_t input_multiplier;           /* td_mbqm of the difference to the row maximum */
+    int32_t input_shift;
+    const int16_t *exp_lut;             /* 513 entries: exp over [-10, 0] */
+    const int16_t *one_over_one_plus_x_lut;/* 513 entries: 1 / (1 + x) over [0, 1] */
+} td_softmax_s16_params;
 
 /* SPACE_TO_BATCH_ND over [batch, height, width, depth] (3-D inputs: width 1). */
 typedef struct {
@@ -637,11 +768,16 @@ typedef struct {
 
 void td_add_n_f32(const td_add_n_params *p, const float *const *ins, float *out);
 void td_add_n_s32(const td_add_n_params *p, const int32_t *const *ins, int32_t *out);
+void td_add_s16(const td_binary16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 void td_add_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_arg_minmax_f32_i32(const td_arg_minmax_params *p, const float *in, int32_t *out);
+void td_arg_minmax_f32_i64(const td_arg_minmax_params *p, const float *in, int64_t *out);
 void td_arg_minmax_s8_i32(const td_arg_minmax_params *p, const int8_t *in, int32_t *out);
 void td_arg_minmax_s8_i64(const td_arg_minmax_params *p, const int8_t *in, int64_t *out);
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_arith_s32(const td_arith_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
+void td_avg_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
+void td_avg_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
 void td_avg_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
 void td_batch_matmul_f32(const td_batch_matmul_params *p, const float *lhs, const float *rhs,
     float *out);
@@ -688,8 +824,11 @@ int32_t td_depthwise_conv2d_s8_scratch(const td_conv_params *p);
 void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);
+void td_dequantize_s16_f32(const td_affine_params *p, const int16_t *in, float *out);
 void td_dequantize_s8_f32(const td_affine_params *p, const int8_t *in, float *out);
 void td_div_s8(const td_div_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_embedding_lookup_f32(const td_embedding_params *p, const int32_t *ids, const float *table,
+    float *out);
 void td_embedding_lookup_s8(const td_embedding_params *p, const int32_t *ids, const int8_t *table,
     int8_t *out);
 /* FILL and ZEROS_LIKE, any type (tinydeploy/ops/fill.py). */
@@ -707,7 +846,9 @@ void td_gather(const td_gather_params *p, const uint8_t *params, const void *ind
 void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const void *indices,
     uint8_t *out);
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
+void td_l2_norm_f32(const td_rows_params *p, const float *in, float *out);
 void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
+void td_log_softmax_f32(const td_rows_params *p, const float *in, float *out);
 void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
 void td_logical_not_b(const td_unary_params *p, const uint8_t *in, uint8_t *out);
@@ -717,23 +858,47 @@ int32_t td_lstm_f32_scratch(const td_lstm_f32_params *p);
 void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *output_state,
     int16_t *cell_state, void *scratch);
 int32_t td_lstm_s8_scratch(const td_lstm_params *p);
+void td_lut_s16(const td_lut16_params *p, const int16_t *in, int16_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
+/* float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU) */
+void td_math_f32(const td_unary_params *p, const float *in, float *out);
+void td_max_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
+void td_max_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
 void td_max_pool_s8(const td_pool_params *p, const int8_t *in, int8_t *out);
+void td_maximum_minimum_s16(const td_arith_params *p, const int16_t *in1, const int16_t *in2,
+    int16_t *out);
 void td_maximum_minimum_s8(const td_arith_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_mean_s16(const td_mean_params *p, const int16_t *in, int16_t *out);
 void td_mean_s8(const td_mean_params *p, const int8_t *in, int8_t *out);
+void td_mul_s16(const td_binary16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 void td_mul_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_pad_16(const td_pad_params *p, const int16_t *in, int16_t *out);
+/* PAD of four-byte elements (float32, int32): the pad value as a bit pattern */
+void td_pad_32(const td_pad_params *p, const uint32_t *in, uint32_t *out);
 void td_pad_s8(const td_pad_params *p, const int8_t *in, int8_t *out);
 void td_prelu_f32(const td_arith_params *p, const float *in1, const float *in2, float *out);
 void td_prelu_s8(const td_prelu_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void td_quantize_f32_s16(const td_affine_params *p, const float *in, int16_t *out);
 void td_quantize_f32_s8(const td_affine_params *p, const float *in, int8_t *out);
+void td_reduce_f32(const td_reduce_f32_params *p, const float *in, float *out);
+void td_reduce_max_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_max_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_min_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_min_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
+void td_reduce_prod_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_reduce_prod_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 /* Type-agnostic strided/permuted/mirrored copy (tinydeploy/ops/remap.py). */
 void td_remap(const td_remap_params *p, const uint8_t *in, uint8_t *out);
+void td_requantize_s16_s8(const td_requant_params *p, const int16_t *in, int8_t *out);
 void td_requantize_s8(const td_requant_params *p, const int8_t *in, int8_t *out);
+void td_requantize_s8_s16(const td_requant_params *p, const int8_t *in, int16_t *out);
+void td_rescale_s16(const td_rescale16_params *p, const int16_t *in, int16_t *out);
+void td_resize_bilinear_f32(const td_resize_f32_params *p, const float *in, float *out);
+void td_resize_bilinear_s16(const td_resize_params *p, const int16_t *in, int16_t *out);
 void td_resize_bilinear_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
+void td_resize_nearest_f32(const td_resize_params *p, const float *in, float *out);
+void td_resize_nearest_s16(const td_resize_params *p, const int16_t *in, int16_t *out);
 void td_resize_nearest_s8(const td_resize_params *p, const int8_t *in, int8_t *out);
 /* SELECT of four-byte values (int32, float32) */
 void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t *x,
@@ -741,12 +906,16 @@ void td_select_32(const td_select_params *p, const uint8_t *cond, const uint32_t
 /* SELECT of one-byte values (int8, uint8, bool) */
 void td_select_8(const td_select_params *p, const uint8_t *cond, const uint8_t *x, const uint8_t *y,
     uint8_t *out);
+void td_sigmoid_s16(const td_sigmoid16_params *p, const int16_t *in, int16_t *out);
+void td_softmax_f32(const td_softmax_f32_params *p, const float *in, float *out);
+void td_softmax_s16(const td_softmax_s16_params *p, const int16_t *in, int16_t *out);
 void td_softmax_s8(const td_softmax_params *p, const int8_t *in, int8_t *out);
 void td_space_to_batch(const td_space_to_batch_params *p, const uint8_t *in, uint8_t *out);
 /* SPLIT, SPLIT_V and UNPACK, any type (tinydeploy/ops/split.py). */
 void td_split(const td_split_params *p, const uint8_t *in, uint8_t *const *outs);
 void td_squared_difference_s8(const td_binary_params *p, const int8_t *in1, const int8_t *in2,
     int8_t *out);
+void td_sum_s16(const td_reduce_params *p, const int16_t *in, int16_t *out);
 void td_sum_s8(const td_reduce_params *p, const int8_t *in, int8_t *out);
 void td_svdf_f32(const td_svdf_f32_params *p, const float *in, const float *weights_feature,
     const float *weights_time, const float *bias, float *state, float *out);

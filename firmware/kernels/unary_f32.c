@@ -1,5 +1,6 @@
-/* ABS, NEG, SQUARE, SQRT, RSQRT, RELU_N1_TO_1, RELU_0_TO_1 and LEAKY_RELU on float32, as TFLite's
- * kernels: each one or two correctly rounded IEEE operations, so any target gives TFLite's bits. */
+/* ABS, NEG, SQUARE, SQRT, RSQRT, RELU_N1_TO_1, RELU_0_TO_1, LEAKY_RELU, RELU, RELU6 and HARD_SWISH
+ * on float32, as TFLite's kernels: each a few correctly rounded IEEE operations in TFLite's order,
+ * so any target gives TFLite's bits. */
 #include <math.h>
 #include "td_kernels.h"
 
@@ -16,7 +17,14 @@ void td_unary_f32(const td_unary_params *p, const float *in, float *out) {
         else if (op == TD_UNARY_RSQRT) v = 1.0f / sqrtf(x);
         else if (op == TD_UNARY_RELU_N1_TO_1) v = x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x);
         else if (op == TD_UNARY_RELU_0_TO_1) v = x > 1.0f ? 1.0f : (x < 0.0f ? 0.0f : x);
-        else v = x > 0.0f ? x : x * alpha;
+        else if (op == TD_UNARY_RELU) v = x > 0.0f ? x : 0.0f;
+        else if (op == TD_UNARY_RELU6) {
+            const float m = 0.0f < x ? x : 0.0f;
+            v = 6.0f < m ? 6.0f : m;
+        } else if (op == TD_UNARY_HARD_SWISH) {  /* x * min(6, max(0, x + 3)) / 6 */
+            const float s = x + 3.0f, r = 0.0f < s ? s : 0.0f;
+            v = x * (6.0f < r ? 6.0f : r) / 6.0f;
+        } else v = x > 0.0f ? x : x * alpha;  /* LEAKY_RELU */
         out[i] = v;
     }
 }

@@ -13,10 +13,14 @@
 #include "td_hal.h"
 #include "td_models.h"
 #if TD_AUDIO_FRONTEND
-#include "td_mfcc.h"
+#include "td_stream.h"
 #endif
 
+#if TD_AUDIO_FRONTEND
+#define CMD_MAX 1320                   /* td-stream: a whole 20 ms hop (640 bytes) in hex */
+#else
 #define CMD_MAX 160
+#endif
 #define MAX_TOKENS 8
 #define DEFAULT_WARMUP 10              /* the reference API's `infer` without W */
 
@@ -202,6 +206,10 @@ static void cmd_help(void) {
     put_line("infer N [W=10]: Load input, execute N inferences after W warmup loops");
     put_line("results      : Return the result fp32 vector");
     put_line("td-infer td-out td-layers td-info td-models td-model N td-reset td-exit");
+#if TD_AUDIO_FRONTEND
+    put_line("td-audio load N, td-audio HEX, td-audio-infer");
+    put_line("td-stream start EVERY WINDOW THRESHOLD_PERMILLE REFRACTORY MASK, td-stream HEX");
+#endif
 }
 
 static void cmd_db(char **tok, int n) {
@@ -282,10 +290,79 @@ static void cmd_td_infer(void) {
 }
 
 #if TD_AUDIO_FRONTEND
-/* Raw audio in, features computed on the device: td-audio load N (samples), td-audio <hex of
- * little-endian int16>, then td-audio-infer (ticks cover features + inference). */
-static int16_t audio_buf[TD_AUDIO_SAMPLES];
+/* Raw audio in, features computed on the device hop by hop as the samples arrive (td_stream.h:
+ * only the newest 20 ms frame is computed; the last 49 rows stay in a ring).
+ *   td-audio load 16000, td-audio <hex of little-endian int16> ..., td-audio-infer: one clip;
+ *     the ticks are the features' (summed over its hops) and the inference's.
+ *   td-stream start EVERY WINDOW THRESHOLD_PERMILLE REFRACTORY IGNORE_MASK, then td-stream <hex>
+ *     ...: always-on keyword spotting. Every completed hop answers m-td-hop-FEATURE-INFERENCE
+ *     (ticks; inference 0 where none ran) and each detection m-td-detect-CLASS-PERMILLE-SAMPLE
+ *     (SAMPLE: the samples taken in when it was made). */
+static td_stream stream;
+static int streaming;                  /* 1 after td-stream start, 0 for a td-audio clip */
 static uint32_t audio_expected, audio_bytes;
+static uint64_t audio_feature_ticks;
+static int pending_byte = -1;          /* the low byte of a sample split between two commands */
+
+static void stream_begin(const td_stream_config *cfg, int live) {
+    td_stream_reset(&stream, cfg);
+    streaming = live;
+    audio_bytes = 0;
+    audio_feature_ticks = 0;
+    pending_byte = -1;
+}
+
+/* One completed frame: its row, and on due hops of a stream an inference and the detector. */
+static void stream_hop(void) {
+    const td_io *in = &MODEL->inputs[0];
+    const uint64_t t0 = td_timer_now();
+    td_stream_hop(&stream, in->scale, in->zero_point);
+    const uint64_t feature = td_timer_now() - t0;
+    audio_feature_ticks += feature;
+    if (!streaming) return;
+    uint64_t inference = 0;
+    td_detection d = {-1, 0.0f};
+    if (td_stream_due(&stream)) {
+        const td_io *out = &MODEL->outputs[0];
+        td_stream_input(&stream, arena + in->offset);
+        const uint64_t t1 = td_timer_now();
+        invoke();
+        inference = td_timer_now() - t1;
+        d = td_stream_decide(&stream, arena + out->offset, out->elements, out->scale,
+                             out->zero_point);
+    }
+    put_str("m-td-hop-"); put_u64(feature); td_uart_putc('-'); put_u64(inference); put_str("\r\n");
+    if (d.label >= 0) {
+        put_str("m-td-detect-"); put_i32(d.label); td_uart_putc('-');
+        put_u64((uint64_t)(d.score * 1000.0f + 0.5f)); td_uart_putc('-');
+        put_u64(stream.consumed); put_str("\r\n");
+    }
+}
+
+/* Hex of little-endian int16 samples into the stream, a hop at a time. */
+static void feed_hex(const char *hex) {
+    int16_t chunk[32];
+    int32_t n = 0;
+    for (const char *p = hex; p[0] && p[1]; p += 2) {
+        const int hi = hex_val(p[0]), lo = hex_val(p[1]);
+        if (hi < 0 || lo < 0) { put_line("e-[td-audio: bad hex]"); return; }
+        if (!streaming && audio_bytes >= audio_expected) {
+            put_line("e-[td-audio: more bytes than expected]");
+            return;
+        }
+        ++audio_bytes;
+        const int b = hi * 16 + lo;
+        if (pending_byte < 0) { pending_byte = b; continue; }
+        chunk[n++] = (int16_t)(uint16_t)((unsigned)pending_byte | (unsigned)b << 8);
+        pending_byte = -1;
+        if (n < 32 && p[2]) continue;
+        for (int32_t at = 0, used; at < n; at += used)
+            if (td_stream_push(&stream, chunk + at, n - at, &used)) stream_hop();
+        n = 0;
+    }
+    for (int32_t at = 0, used; at < n; at += used)
+        if (td_stream_push(&stream, chunk + at, n - at, &used)) stream_hop();
+}
 
 static void cmd_td_audio(char **tok, int n) {
     uint32_t samples;
@@ -294,36 +371,56 @@ static void cmd_td_audio(char **tok, int n) {
             put_str("e-[td-audio load expects "); put_u64(TD_AUDIO_SAMPLES); put_line(" samples]");
             return;
         }
+        const td_stream_config clip = {1, 1, 1.0f, 0, 0};
+        stream_begin(&clip, 0);
         audio_expected = 2u * samples;
-        audio_bytes = 0;
         put_line("m-td-audio-expecting");
         return;
     }
-    const char *hex = n >= 2 ? tok[1] : "";
-    uint8_t *buf = (uint8_t *)audio_buf;
-    for (const char *p = hex; p[0] && p[1]; p += 2) {
-        const int hi = hex_val(p[0]), lo = hex_val(p[1]);
-        if (hi < 0 || lo < 0) { put_line("e-[td-audio: bad hex]"); return; }
-        if (audio_bytes >= audio_expected) { put_line("e-[td-audio: more bytes than expected]"); return; }
-        buf[audio_bytes++] = (uint8_t)(hi * 16 + lo);
-    }
-    if (audio_expected && audio_bytes == audio_expected) put_line("m-td-audio-done");
+    if (streaming || !audio_expected) { put_line("e-[td-audio: send td-audio load N first]"); return; }
+    feed_hex(n >= 2 ? tok[1] : "");
+    if (audio_bytes == audio_expected) put_line("m-td-audio-done");
 }
 
 static void cmd_td_audio_infer(void) {
-    if (!audio_expected || audio_bytes != audio_expected) {
+    if (streaming || !audio_expected || audio_bytes != audio_expected) {
         put_line("e-[no audio loaded: send td-audio load N then td-audio bytes]");
         return;
     }
     const td_io *in = &MODEL->inputs[0];
-    uint64_t t0 = td_timer_now();
-    td_mfcc_s8(audio_buf, TD_AUDIO_SAMPLES, in->scale, in->zero_point, arena + in->offset);
-    uint64_t t1 = td_timer_now();
+    td_stream_input(&stream, arena + in->offset);
+    const uint64_t t0 = td_timer_now();
     invoke();
-    uint64_t t2 = td_timer_now();
-    put_kv("m-td-feature-ticks-", t1 - t0);
-    put_kv("m-td-ticks-", t2 - t1);
+    const uint64_t t1 = td_timer_now();
+    put_kv("m-td-feature-ticks-", audio_feature_ticks);
+    put_kv("m-td-ticks-", t1 - t0);
     print_raw_output();
+}
+
+static void cmd_td_stream(char **tok, int n) {
+    if (n >= 2 && strcmp(tok[1], "start") == 0) {
+        uint32_t every, window, permille, refractory, mask;
+        if (n < 7 || !parse_u32(tok[2], &every) || !parse_u32(tok[3], &window)
+            || !parse_u32(tok[4], &permille) || !parse_u32(tok[5], &refractory)
+            || !parse_u32(tok[6], &mask) || every == 0 || window == 0
+            || window > TD_STREAM_MAX_WINDOW) {
+            put_line("e-[td-stream start EVERY WINDOW(1-16) THRESHOLD_PERMILLE REFRACTORY MASK]");
+            return;
+        }
+        if (MODEL->outputs[0].type != TD_TYPE_INT8
+            || MODEL->outputs[0].elements > TD_STREAM_MAX_CLASSES) {
+            put_line("e-[td-stream needs an int8 output of at most 32 classes]");
+            return;
+        }
+        const td_stream_config cfg = {(int32_t)every, (int32_t)window, (float)permille / 1000.0f,
+                                      (int32_t)refractory, mask};
+        stream_begin(&cfg, 1);
+        audio_expected = 0;
+        put_line("m-td-stream-started");
+        return;
+    }
+    if (!streaming) { put_line("e-[td-stream: send td-stream start first]"); return; }
+    feed_hex(n >= 2 ? tok[1] : "");
 }
 #endif
 
@@ -417,6 +514,8 @@ static void handle(char *cmd) {
         cmd_td_audio(tok, n);
     } else if (strcmp(c, "td-audio-infer") == 0) {
         cmd_td_audio_infer();
+    } else if (strcmp(c, "td-stream") == 0) {
+        cmd_td_stream(tok, n);
 #endif
     } else if (strcmp(c, "td-exit") == 0) {
         put_line("m-ready");

@@ -29,6 +29,12 @@ ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-ny
            "en-gb-x-gbclan", "en-gb-x-gbcwmd"]
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5"]
 CLASSES = ["_silence_", "_unknown_"] + KEYWORDS
+DESCRIPTION = "keywords spoken by espeak-ng (synthetic speech)"
+SPLIT_RULE = "by voice variant (accent x voice): 1/8 of variants test, 1/8 validation"
+# measured: with ds_cnn:xs on the tiny set, adding training-time augmentation to these clips cost
+# accuracy on unheard voices (30 epochs: 89.2% int8 against 94.6% without)
+PRE_AUGMENTED = ("each utterance placed at a random offset in its second, at a random level, "
+                 "over coloured noise of a random level, twice")
 
 
 def _speak(word: str, voice: str, speed: int, pitch: int) -> np.ndarray:
@@ -60,13 +66,13 @@ def synth_kws(per_class: int = 160, seed: int = 0, copies: int = 2) -> Dataset:
         raise TinyDeployError("espeak-ng not found: the built-in keyword set is spoken with it",
                               "apt-get install espeak-ng (or run scripts/setup.sh), "
                               "or pass --dataset PATH to your own Speech Commands folder")
-    key = hashlib.sha1(f"v3-{per_class}-{seed}-{copies}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"v4-{per_class}-{seed}-{copies}".encode()).hexdigest()[:12]
     cached = cache_dir() / f"synth_kws_{key}.npz"
     if cached.exists():
         z = np.load(cached)
         return Dataset("builtin-synthetic-kws", CLASSES,
                        Split(z["xtr"], z["ytr"]), Split(z["xva"], z["yva"]), Split(z["xte"], z["yte"]),
-                       "keywords spoken by espeak-ng (synthetic speech)")
+                       DESCRIPTION, split_rule=SPLIT_RULE, pre_augmented=PRE_AUGMENTED)
     rng = np.random.default_rng(seed)
     voices = [f"{a}+{v}" for a in ACCENTS for v in VARIANTS]
     rng.shuffle(voices)
@@ -107,4 +113,5 @@ def synth_kws(per_class: int = 160, seed: int = 0, copies: int = 2) -> Dataset:
                         xva=feats["val"][0], yva=feats["val"][1],
                         xte=feats["test"][0], yte=feats["test"][1])
     return Dataset("builtin-synthetic-kws", CLASSES, Split(*feats["train"]), Split(*feats["val"]),
-                   Split(*feats["test"]), "keywords spoken by espeak-ng (synthetic speech)")
+                   Split(*feats["test"]), DESCRIPTION, split_rule=SPLIT_RULE,
+                   pre_augmented=PRE_AUGMENTED)

@@ -1,6 +1,12 @@
-"""ARG_MAX and ARG_MIN, int8 input, int32 or int64 output, over one constant axis (negative too)
-(arg_minmax_s8.c). As TFLite's reference ArgMinMax: the first index wins a tie (the comparison is
-strict), and the stored values are compared (a positive scale keeps their order)."""
+"""ARG_MAX and ARG_MIN, int8 or float32 input, int32 or int64 output, over one constant axis
+(negative too) (arg_minmax_s8.c, arg_minmax_f32.c). As TFLite's reference ArgMinMax: the first
+index wins a tie (the comparison is strict), and int8 compares the stored values (a positive scale
+keeps their order). float32 starts from the lowest (largest) float with index 0, as LiteRT's
+general path does, so a NaN never wins nor blocks a later value; along the last axis LiteRT takes
+a vectorized path whose answer for rows holding a NaN depends on the row's length (measured: the
+same for 2, 3, 12, 16, 17 and 33 values, not always for 4 to 9). TFLite has no int16 kernel (its
+ArgMinMax takes float32, uint8, int8, int32 and bool; the converter refuses 16x8 models with the
+op)."""
 
 from __future__ import annotations
 
@@ -27,6 +33,10 @@ class ArgMinMaxParams(Params):
 _OUTPUT_TYPES = {2: "int32", 4: "int64"}  # the schema's TensorType codes
 ARG_I32 = Kernel("td_arg_minmax_s8_i32", ArgMinMaxParams, ("const int8_t *in", "int32_t *out"))
 ARG_I64 = Kernel("td_arg_minmax_s8_i64", ArgMinMaxParams, ("const int8_t *in", "int64_t *out"))
+ARG_F32_I32 = Kernel("td_arg_minmax_f32_i32", ArgMinMaxParams, ("const float *in", "int32_t *out"))
+ARG_F32_I64 = Kernel("td_arg_minmax_f32_i64", ArgMinMaxParams, ("const float *in", "int64_t *out"))
+_KERNELS = {("int8", "int32"): ARG_I32, ("int8", "int64"): ARG_I64,
+            ("float32", "int32"): ARG_F32_I32, ("float32", "int64"): ARG_F32_I64}
 
 
 def _axis(ctx: OpContext) -> int:
@@ -46,9 +56,9 @@ def _infer(ctx: OpContext) -> list[tuple[int, ...]]:
     return [tuple(d for i, d in enumerate(shape) if i != axis)]
 
 
-def _lower(ctx: OpContext, is_max: bool) -> Layer:
+def _lower(ctx: OpContext, is_max: bool, dtype: str = "int8") -> Layer:
     x, y = ctx.input(0), ctx.output(0)
-    ctx.require_type(("int8",), x)
+    ctx.require_type((dtype,), x)
     ctx.require(y.dtype in ("int32", "int64"), f"output is {y.dtype}, int32 or int64 is required")
     want = ctx.option("output_type")
     ctx.require(want is None or _OUTPUT_TYPES.get(want) == y.dtype,
@@ -57,7 +67,7 @@ def _lower(ctx: OpContext, is_max: bool) -> Layer:
     ctx.require(x.shape[axis] >= 1, f"axis {axis} of {list(x.shape)} is empty")
     params = ArgMinMaxParams(outer=math.prod(x.shape[:axis]), axis_size=x.shape[axis],
                              inner=math.prod(x.shape[axis + 1:]), is_max=int(is_max))
-    kernel = ARG_I32 if y.dtype == "int32" else ARG_I64
+    kernel = _KERNELS[(dtype, y.dtype)]
     return Layer(ctx.op, kernel, params, [], [TensorArg(x.index), TensorArg(y.index)], [x.index],
                  [y.index])
 
@@ -80,11 +90,16 @@ def _generate(rng: np.random.Generator, is_max: bool) -> GeneratedOp:
                        [rng.normal(0, scale, (32, *shape)).astype(np.float32)])
 
 
+def _lowerings(is_max: bool) -> dict:
+    return {("int8", None): lambda ctx: _lower(ctx, is_max),
+            ("float32", None): lambda ctx: _lower(ctx, is_max, "float32")}
+
+
 register(
-    OpSpec("ARG_MAX", {("int8", None): lambda ctx: _lower(ctx, True)}, inputs=(2, 2),
-           options="ArgMaxOptions", infer_shape=_infer, kernels=(ARG_I32, ARG_I64),
+    OpSpec("ARG_MAX", _lowerings(True), inputs=(2, 2), options="ArgMaxOptions",
+           infer_shape=_infer, kernels=tuple(_KERNELS.values()),
            generate=lambda rng, t: _generate(rng, True)),
-    OpSpec("ARG_MIN", {("int8", None): lambda ctx: _lower(ctx, False)}, inputs=(2, 2),
-           options="ArgMinOptions", infer_shape=_infer, kernels=(ARG_I32, ARG_I64),
+    OpSpec("ARG_MIN", _lowerings(False), inputs=(2, 2), options="ArgMinOptions",
+           infer_shape=_infer, kernels=tuple(_KERNELS.values()),
            generate=lambda rng, t: _generate(rng, False)),
 )

@@ -1,7 +1,9 @@
 """Element-wise binary arithmetic with 4-D broadcasting: SUB, MAXIMUM, MINIMUM,
 SQUARED_DIFFERENCE, DIV and PRELU in int8, int32 and float32 as TFLite's reference kernels define
 them, and ADD_N (float32 and int32: TFLite has no int8 ADD_N kernel; its converter leaves the op
-in float between DEQUANTIZE and QUANTIZE).
+in float between DEQUANTIZE and QUANTIZE). int16 (16x8): SUB (ADD's int16 kernel, add_s16.c,
+general or power-of-two path), MAXIMUM and MINIMUM (raw comparisons); LiteRT has no int16
+SQUARED_DIFFERENCE, DIV or PRELU kernel.
 
 int8 SUB is ADD's kernel (td_add_s8) with the second input's rescaled table negated: TFLite's SUB
 rescales both inputs exactly as ADD does (20-bit left shift, one table entry per int8 value) and
@@ -21,33 +23,13 @@ import numpy as np
 
 from tinydeploy import quantmath as qm
 from tinydeploy.ops import intmath as im
-from tinydeploy.ops import register, register_constant
+from tinydeploy.ops import register
 from tinydeploy.ops.base import (GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params, Tensor,
                                  TensorArg, TensorListArg, broadcast_shape, cfield)
-from tinydeploy.ops.elementwise import ADD, BinaryParams, _binary_layer
+from tinydeploy.ops.elementwise import (ACTIVATIONS, ADD, ADD16, ARITH_F32, ARITH_S32, OPS,
+                                        ArithParams, BinaryParams, _binary_layer,
+                                        lower_add_sub16)
 from tinydeploy.ops.elementwise import _geometry as _int8_geometry
-
-# operation codes of the typed arithmetic kernels, and fused activations as codes (a float
-# activation's bounds include FLT_MAX, which the kernel knows better than a float field)
-OPS = {"SUB": 0, "MAXIMUM": 1, "MINIMUM": 2, "SQUARED_DIFFERENCE": 3, "DIV": 4}
-ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU6": 2, "RELU_N1_TO_1": 3}
-for _name, _code in OPS.items():
-    register_constant(f"TD_OP_{_name}", _code, f"td_arith_params.op: {_name}")
-for _name, _code in ACTIVATIONS.items():
-    register_constant(f"TD_ACT_{_name}", _code, f"td_arith_params.activation: {_name}")
-
-
-@dataclass
-class ArithParams(Params):
-    C_NAME = "td_arith_params"
-    C_DOC = ("Element-wise binary ops on int32, float32 (and int8 MAXIMUM/MINIMUM, float PRELU): "
-             "4-D broadcasting, an operation and a fused activation by code.")
-    out_dims: list[int] = cfield("int32_t", count=4)
-    in1_strides: list[int] = cfield("int32_t", count=4)
-    in2_strides: list[int] = cfield("int32_t", count=4)
-    op: int = cfield("int32_t", "TD_OP_*", default=0)
-    activation: int = cfield("int32_t", "TD_ACT_*", default=0)
-
 
 @dataclass
 class DivParams(Params):
@@ -91,11 +73,9 @@ class AddNParams(Params):
 
 
 _ARGS8 = ("const int8_t *in1", "const int8_t *in2", "int8_t *out")
-ARITH_S32 = Kernel("td_arith_s32", ArithParams,
-                   ("const int32_t *in1", "const int32_t *in2", "int32_t *out"))
-ARITH_F32 = Kernel("td_arith_f32", ArithParams, ("const float *in1", "const float *in2",
-                                                 "float *out"))
 MAXMIN_S8 = Kernel("td_maximum_minimum_s8", ArithParams, _ARGS8)
+MAXMIN_S16 = Kernel("td_maximum_minimum_s16", ArithParams,
+                    ("const int16_t *in1", "const int16_t *in2", "int16_t *out"))
 SQDIFF_S8 = Kernel("td_squared_difference_s8", BinaryParams, _ARGS8)
 DIV_S8 = Kernel("td_div_s8", DivParams, _ARGS8)
 PRELU_S8 = Kernel("td_prelu_s8", PreluParams, _ARGS8)
@@ -157,10 +137,12 @@ def _same_types(ctx: OpContext, dtype: str, *tensors: Tensor) -> None:
 
 # ---- int32 and float32 ----
 
-def _lower_arith(ctx: OpContext, dtype: str) -> Layer:
+def lower_arith(ctx: OpContext, dtype: str) -> Layer:
+    """int32 or float32 ADD, MUL, SUB, DIV (with their fused activation), MAXIMUM, MINIMUM and
+    SQUARED_DIFFERENCE in one broadcasting kernel per type, in TFLite's arithmetic order."""
     a, b, y = ctx.input(0), ctx.input(1), ctx.output(0)
     _same_types(ctx, dtype, a, b, y)
-    act = ctx.activation if ctx.op.opcode in ("SUB", "DIV") else "NONE"
+    act = ctx.activation if ctx.op.opcode in ("ADD", "MUL", "SUB", "DIV") else "NONE"
     ctx.require(act in ACTIVATIONS, f"fused activation {act}")
     params = ArithParams(out_dims=out_dims4(ctx, y), in1_strides=strides4(a),
                          in2_strides=strides4(b), op=OPS[ctx.op.opcode],
@@ -191,14 +173,14 @@ def _lower_sub_s8(ctx: OpContext) -> Layer:
     return _binary_layer(ctx, ADD, a, b, y, params, consts)
 
 
-def _lower_maxmin_s8(ctx: OpContext) -> Layer:
-    """TFLite compares the raw int8 values (it requires no common scale; the converter gives
-    the inputs the output's)."""
+def _lower_maxmin(ctx: OpContext) -> Layer:
+    """TFLite compares the raw int8 or int16 values (it requires no common scale; the converter
+    gives the inputs the output's)."""
     a, b, y = ctx.input(0), ctx.input(1), ctx.output(0)
-    ctx.require_type(("int8",), a, b, y)
+    ctx.require_type((a.dtype,) if a.dtype in ("int8", "int16") else ("int8",), a, b, y)
     params = ArithParams(out_dims=out_dims4(ctx, y), in1_strides=strides4(a),
                          in2_strides=strides4(b), op=OPS[ctx.op.opcode])
-    return elementwise_layer(ctx, MAXMIN_S8, params, [a, b], y)
+    return elementwise_layer(ctx, MAXMIN_S8 if a.dtype == "int8" else MAXMIN_S16, params, [a, b], y)
 
 
 def _lower_sqdiff_s8(ctx: OpContext) -> Layer:
@@ -343,12 +325,12 @@ class _BoolModel:
 
 def generated(description: str, model: Any, qtype: str, rng: np.random.Generator,
               scale: float = 2.0) -> GeneratedOp:
-    """int8: a Keras model and representative data (opgen quantizes it); float32 and int32: the
-    converted model as it is, unquantized."""
-    if qtype == "int8":
+    """int8 and int16 (16x8): a Keras model and representative data (opgen quantizes it);
+    float32 and int32: the converted model as it is, unquantized."""
+    if qtype in ("int8", "int16"):
         reps = [rng.normal(0, scale, (32, *[int(d) for d in i.shape[1:]])).astype(np.float32)
                 for i in model.inputs]
-        return GeneratedOp(f"{description} int8", model, reps)
+        return GeneratedOp(f"{description} {qtype}", model, reps)
     import tensorflow as tf
 
     from tinydeploy.captured_output import captured_output
@@ -370,6 +352,7 @@ def _generate(rng: np.random.Generator, qtype: str, opcode: str) -> GeneratedOp:
         if opcode in ("SUB", "DIV") and qtype != "int32" else "none"
     fused = {"none": lambda v: v, "relu": tf.nn.relu, "relu6": tf.nn.relu6}[act]
     div = {"int8": lambda a, b: a / (tf.abs(b) + 1.0),  # divisors never at the zero point
+           "int16": lambda a, b: a / (tf.abs(b) + 1.0),
            "float32": tf.math.truediv,
            "int32": lambda a, b: tf.raw_ops.Div(x=a, y=b)}[qtype]
     fns = {"SUB": lambda a, b: fused(a - b), "MAXIMUM": tf.maximum, "MINIMUM": tf.minimum,
@@ -402,20 +385,25 @@ def _generate_add_n(rng: np.random.Generator, qtype: str) -> GeneratedOp:
 
 
 def _spec(opcode: str, types: tuple[str, ...], options: str | None) -> OpSpec:
-    lowerings = {("int32", None): lambda ctx: _lower_arith(ctx, "int32"),
-                 ("float32", None): lambda ctx: _lower_arith(ctx, "float32")}
-    int8 = {"SUB": _lower_sub_s8, "MAXIMUM": _lower_maxmin_s8, "MINIMUM": _lower_maxmin_s8,
+    lowerings = {("int32", None): lambda ctx: lower_arith(ctx, "int32"),
+                 ("float32", None): lambda ctx: lower_arith(ctx, "float32")}
+    int8 = {"SUB": _lower_sub_s8, "MAXIMUM": _lower_maxmin, "MINIMUM": _lower_maxmin,
             "SQUARED_DIFFERENCE": _lower_sqdiff_s8, "DIV": _lower_div_s8}[opcode]
     lowerings[("int8", None)] = int8
     kernels = {"SUB": (ADD,), "MAXIMUM": (MAXMIN_S8,), "MINIMUM": (MAXMIN_S8,),
                "SQUARED_DIFFERENCE": (SQDIFF_S8,), "DIV": (DIV_S8,)}[opcode]
+    int16 = {"SUB": (lambda ctx: lower_add_sub16(ctx, subtract=True), ADD16),
+             "MAXIMUM": (_lower_maxmin, MAXMIN_S16), "MINIMUM": (_lower_maxmin, MAXMIN_S16)}
+    if opcode in int16:  # LiteRT has no int16 SQUARED_DIFFERENCE or DIV
+        lowerings[("int16", None)], kernel16 = int16[opcode]
+        kernels += (kernel16,)
     return OpSpec(opcode, {k: v for k, v in lowerings.items() if k[0] in types}, inputs=(2, 2),
                   options=options, infer_shape=infer_broadcast,
                   kernels=kernels + (ARITH_S32, ARITH_F32),
                   generate=lambda rng, t: _generate(rng, t, opcode))
 
 
-ALL = ("int8", "int32", "float32")
+ALL = ("int8", "int16", "int32", "float32")
 register(
     _spec("SUB", ALL, "SubOptions"),
     _spec("MAXIMUM", ALL, None),

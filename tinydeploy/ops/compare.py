@@ -152,7 +152,7 @@ def _generate_compare(rng: np.random.Generator, qtype: str, opcode: str) -> Gene
         # its input's scale)
         model = keras_model([s1, s2], lambda a, b: fn(a, tf.maximum(a, b)))
     else:
-        model = keras_model([s1, s2], fn, qtype if qtype != "int8" else "float32")
+        model = keras_model([s1, s2], fn, qtype if qtype not in ("int8", "int16") else "float32")
     return generated(f"{opcode.lower()} {s1} {s2} ({kind})", model, qtype, rng)
 
 

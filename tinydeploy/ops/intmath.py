@@ -180,3 +180,46 @@ def tanh_f32(v: np.float32) -> np.float32:
 
 def erfc_f32(v: np.float32) -> np.float32:
     return f32(math.erfc(float(v)))
+
+
+# ---- int16 (16x8) ----
+
+def lut_populate_int16(x_scale: float, x_zp: int, y_scale: float, y_zp: int,
+                       fn: Callable[[np.float32], np.float32]) -> np.ndarray:
+    """TFLite's LUTPopulate<int16_t>: 512 samples of fn over the input's whole range, each
+    biased by half the error a linear interpolation makes at the middle of its segment, and one
+    last sample at the top, all in float32 (LUTLookup interpolates between them with the low 7
+    bits of the input)."""
+    input_min = f32(x_scale) * f32(-32768 - x_zp)
+    input_max = f32(x_scale) * f32(32767 - x_zp)
+    output_min = f32(y_scale) * f32(-32768 - y_zp)
+    output_max = f32(y_scale) * f32(32767 - y_zp)
+    step = (input_max - input_min) / f32(512)
+    half_step = step / f32(2)
+    inv = f32(65536) / (output_max - output_min)
+
+    def to_int16(v: np.float32) -> int:
+        clamped = f32(min(max(float(v), -32768.0), 32767.0)) if not np.isnan(v) else v
+        return ((cvt_f2i_x86(clamped) + 32768) & 0xFFFF) - 32768
+
+    table = np.zeros(513, np.int64)
+    with np.errstate(all="ignore"):
+        for i in range(512):
+            at = input_min + f32(i) * step
+            val, mid = f32(fn(at)), f32(fn(at + half_step))
+            after = f32(fn(input_min + f32(i + 1) * step))
+            sample = roundf(val * inv)
+            interpolated = roundf((after * inv + roundf(val * inv)) / f32(2))
+            bias = roundf((interpolated - roundf(mid * inv)) / f32(2))
+            table[i] = to_int16(sample - bias)
+        table[512] = to_int16(roundf(f32(fn(input_max)) * inv))
+    return table
+
+
+def checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite's CheckedLog2: (x is a power of two to within 1e-3 of its log, the rounded log),
+    in float32."""
+    with np.errstate(divide="ignore"):
+        lg = f32(np.log(f32(x))) * (f32(1) / f32(np.log(f32(2))))
+    rounded = roundf(lg)
+    return bool(abs(float(lg - rounded)) < 1e-3), int(rounded)

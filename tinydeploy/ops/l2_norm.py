@@ -1,7 +1,14 @@
-"""L2_NORMALIZATION, int8 in, int8 out with scale 1/128 and zero point 0, over the last dimension
-(l2_norm_s8.c). As TFLite's reference: the int32 sum of squared (x - zero point) per row, its
-inverse square root as a multiplier and shift (GetInvSqrtQuantizedMultiplierExp: five
-Newton-Raphson steps in Q3.28), and each output (x - zero point) times that, scaled by 2^7."""
+"""L2_NORMALIZATION over the last dimension: int8 in, int8 out with scale 1/128 and zero point 0
+(l2_norm_s8.c), and float32 (l2_norm_f32.c). TFLite has no int16 kernel (its L2_NORMALIZATION
+takes float32, uint8 and int8; the converter refuses 16x8 models with the op).
+
+int8, as TFLite's reference: the int32 sum of squared (x - zero point) per row, its inverse square
+root as a multiplier and shift (GetInvSqrtQuantizedMultiplierExp: five Newton-Raphson steps in
+Q3.28), and each output (x - zero point) times that, scaled by 2^7.
+
+float32, as reference_ops::L2Normalization: the sum of squares from 0 in order, sqrtf of it (the
+device's libm; IEEE sqrt is exact), at least epsilon = 1e-6, and each value divided by it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinydeploy.ops import register
+from tinydeploy.ops.log_softmax import RowsParams, rows_layer
 from tinydeploy.ops.base import (GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params, TensorArg,
                                  cfield, same_shape_as_input)
 
@@ -23,6 +31,7 @@ class L2NormParams(Params):
 
 
 L2_NORM = Kernel("td_l2_norm_s8", L2NormParams, ("const int8_t *in", "int8_t *out"))
+L2_NORM_F32 = Kernel("td_l2_norm_f32", RowsParams, ("const float *in", "float *out"))
 
 
 def _lower(ctx: OpContext) -> Layer:
@@ -55,6 +64,11 @@ def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
                        [rng.normal(offset, scale, (32, *shape)).astype(np.float32)])
 
 
-register(OpSpec("L2_NORMALIZATION", {("int8", None): _lower}, inputs=(1, 1),
-                options="L2NormOptions", infer_shape=same_shape_as_input, kernels=(L2_NORM,),
-                generate=_generate))
+def _lower_f32(ctx: OpContext) -> Layer:
+    ctx.require(ctx.activation == "NONE", f"fused activation {ctx.activation} (TFLite takes none)")
+    return rows_layer(ctx, L2_NORM_F32)
+
+
+register(OpSpec("L2_NORMALIZATION", {("int8", None): _lower, ("float32", None): _lower_f32},
+                inputs=(1, 1), options="L2NormOptions", infer_shape=same_shape_as_input,
+                kernels=(L2_NORM, L2_NORM_F32), generate=_generate))

@@ -1,9 +1,16 @@
-"""LOG_SOFTMAX, int8 in, int8 out with scale 16/256 and zero point 127, over the last dimension
-(log_softmax_s8.c): TFLite's reference fixed point. The differences to the row maximum are
-scaled to Q5.26, their exps summed in Q12.19, the log of the sum taken in Q5.26 (gemmlowp's
+"""LOG_SOFTMAX over the last dimension: int8 in, int8 out with scale 16/256 and zero point 127
+(log_softmax_s8.c), and float32 (log_softmax_f32.c). TFLite has no int16 kernel (its LOG_SOFTMAX
+takes float32, uint8 and int8; the converter refuses 16x8 models with the op).
+
+int8, TFLite's reference fixed point: the differences to the row maximum are scaled to Q5.26,
+their exps summed in Q12.19, the log of the sum taken in Q5.26 (gemmlowp's
 log_x_for_x_greater_than_or_equal_to_1), and each output is (difference - log sum) rounded to
 Q4.3 plus 127. Differences below a bound (diff_min, or what the log sum pushes out of range)
-give -128. The constants are PreprocessLogSoftmaxScalingExp's, computed here."""
+give -128. The constants are PreprocessLogSoftmaxScalingExp's, computed here.
+
+float32, as reference_ops::LogSoftmax: the row maximum, the sum from 0 of exp(x - max) (expf of
+the device's libm), its logf, and each output (x - max) - log sum.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +36,16 @@ class LogSoftmaxParams(Params):
     diff_min: int = cfield("int32_t")
 
 
+@dataclass
+class RowsParams(Params):
+    C_NAME = "td_rows_params"
+    C_DOC = "A row-wise float32 kernel's geometry: rows of the last dimension."
+    outer: int = cfield("int32_t", "rows")
+    depth: int = cfield("int32_t", "values per row (the last dimension)")
+
+
 LOG_SOFTMAX = Kernel("td_log_softmax_s8", LogSoftmaxParams, ("const int8_t *in", "int8_t *out"))
+LOG_SOFTMAX_F32 = Kernel("td_log_softmax_f32", RowsParams, ("const float *in", "float *out"))
 
 
 def _lower(ctx: OpContext) -> Layer:
@@ -52,6 +68,16 @@ def _lower(ctx: OpContext) -> Layer:
                  [x.index], [y.index])
 
 
+def rows_layer(ctx: OpContext, kernel: Kernel) -> Layer:
+    """A float32 kernel over the rows of the last dimension (LOG_SOFTMAX, L2_NORMALIZATION)."""
+    x, y = ctx.input(0), ctx.output(0)
+    ctx.require_type(("float32",), x, y)
+    ctx.require(len(x.shape) >= 1 and x.shape[-1] >= 1, f"input shape {list(x.shape)}")
+    depth = x.shape[-1]
+    return Layer(ctx.op, kernel, RowsParams(outer=x.size // depth, depth=depth), [],
+                 [TensorArg(x.index), TensorArg(y.index)], [x.index], [y.index])
+
+
 def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
     import keras
     import tensorflow as tf
@@ -66,6 +92,7 @@ def _generate(rng: np.random.Generator, _type: str) -> GeneratedOp:
                        keras.Model(x, y), [rng.normal(0, scale, (32, *shape)).astype(np.float32)])
 
 
-register(OpSpec("LOG_SOFTMAX", {("int8", None): _lower}, inputs=(1, 1),
-                options="LogSoftmaxOptions", infer_shape=same_shape_as_input,
-                kernels=(LOG_SOFTMAX,), generate=_generate))
+register(OpSpec("LOG_SOFTMAX", {("int8", None): _lower,
+                                ("float32", None): lambda ctx: rows_layer(ctx, LOG_SOFTMAX_F32)},
+                inputs=(1, 1), options="LogSoftmaxOptions", infer_shape=same_shape_as_input,
+                kernels=(LOG_SOFTMAX, LOG_SOFTMAX_F32), generate=_generate))

@@ -1,17 +1,22 @@
-"""RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, int8, NHWC, with align_corners and
-half_pixel_centers (resize_nearest_s8.c, resize_bilinear_s8.c).
+"""RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR, int8, int16 (16x8 models) and float32, NHWC,
+with align_corners and half_pixel_centers (resize_nearest_*.c, resize_bilinear_*.c).
 
 Where each output row and column reads from depends only on the sizes and the two flags, so it is
 computed here once, exactly as TFLite's reference kernels compute it, and the kernels read tables:
-- nearest: GetNearestNeighbor's float32 arithmetic (scale, + 0.5 for half pixel centres, round
-  half away from zero with align_corners, else floor; clamped to the input), one source index per
-  output row and column;
-- bilinear: ResizeBilinearInteger's 10-bit fixed point (scale rounded to 1/1024, half pixel
-  centres as + scale/2 - 512, C's truncating division), per output row and column its two source
-  indices and the fraction (in 1/1024) towards the second. The kernel weighs the four values in
-  20 bits and rounds half away from zero, as the reference does.
-Neither kernel requantizes: TFLite's reference copies and interpolates the stored values whatever
-the two tensors' quantization (the converter gives them the same).
+- nearest (every type): GetNearestNeighbor's float32 arithmetic (scale, + 0.5 for half pixel
+  centres, round half away from zero with align_corners, else floor; clamped to the input), one
+  source index per output row and column;
+- bilinear, int8 and int16: ResizeBilinearInteger's 10-bit fixed point (scale rounded to 1/1024,
+  half pixel centres as + scale/2 - 512, C's truncating division), per output row and column its
+  two source indices and the fraction (in 1/1024) towards the second. The kernels weigh the four
+  values in 20 bits and round half away from zero, as the reference does (int16 in int64);
+- bilinear, float32: ResizeBilinear's float arithmetic (scale = in / out or (in - 1) / (out - 1)
+  in float32, (i + 0.5) * scale - 0.5 for half pixel centres, floor and ceil clamped to the
+  input), per output row and column its two source indices and the weights 1 - d and d in
+  float32; the kernel sums v00 (1 - dy)(1 - dx) + v10 dy (1 - dx) + v01 (1 - dy) dx + v11 dy dx
+  in that order.
+Neither integer kernel requantizes: TFLite's reference copies and interpolates the stored values
+whatever the two tensors' quantization (the converter gives them the same).
 """
 
 from __future__ import annotations
@@ -42,9 +47,34 @@ class ResizeParams(Params):
     cols: str | None = cfield("const int32_t *", "the same per output column")
 
 
+@dataclass
+class ResizeF32Params(Params):
+    C_NAME = "td_resize_f32_params"
+    C_DOC = ("RESIZE_BILINEAR on float32, NHWC: per output row and column the two source indices "
+             "and their two weights, precomputed.")
+    batches: int = cfield("int32_t")
+    in_h: int = cfield("int32_t")
+    in_w: int = cfield("int32_t")
+    c: int = cfield("int32_t")
+    out_h: int = cfield("int32_t")
+    out_w: int = cfield("int32_t")
+    rows: str | None = cfield("const int32_t *", "out_h {y0, y1}")
+    cols: str | None = cfield("const int32_t *", "out_w {x0, x1}")
+    row_weights: str | None = cfield("const float *", "out_h {1 - dy, dy}")
+    col_weights: str | None = cfield("const float *", "out_w {1 - dx, dx}")
+
+
 _ARGS = ("const int8_t *in", "int8_t *out")
 NEAREST = Kernel("td_resize_nearest_s8", ResizeParams, _ARGS)
 BILINEAR = Kernel("td_resize_bilinear_s8", ResizeParams, _ARGS)
+_ARGS16 = ("const int16_t *in", "int16_t *out")
+NEAREST_S16 = Kernel("td_resize_nearest_s16", ResizeParams, _ARGS16)
+BILINEAR_S16 = Kernel("td_resize_bilinear_s16", ResizeParams, _ARGS16)
+NEAREST_F32 = Kernel("td_resize_nearest_f32", ResizeParams, ("const float *in", "float *out"))
+BILINEAR_F32 = Kernel("td_resize_bilinear_f32", ResizeF32Params,
+                      ("const float *in", "float *out"))
+_KERNELS = {False: {"int8": NEAREST, "int16": NEAREST_S16, "float32": NEAREST_F32},
+            True: {"int8": BILINEAR, "int16": BILINEAR_S16, "float32": BILINEAR_F32}}
 
 
 def _size(ctx: OpContext) -> tuple[int, int]:
@@ -100,14 +130,37 @@ def bilinear_index(out_size: int, in_size: int, align: bool, half: bool) -> list
     return out
 
 
-def _lower(ctx: OpContext, bilinear: bool) -> Layer:
+def bilinear_float_index(out_size: int, in_size: int, align: bool, half: bool
+                         ) -> tuple[list[int], list[float]]:
+    """ResizeBilinear's (ComputeInterpolationValues) {lower, upper} and {1 - d, d} for every
+    output index, in float32 as the reference computes them."""
+    f32 = np.float32
+    if align and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
+    index: list[int] = []
+    weights: list[float] = []
+    for i in range(out_size):
+        v = (f32(i) + f32(0.5)) * scale - f32(0.5) if half else f32(i) * scale
+        lo = max(int(math.floor(v)), 0)
+        hi = min(int(math.ceil(v)), in_size - 1)
+        d = f32(v - f32(lo))
+        index += [lo, hi]
+        weights += [float(f32(1) - d), float(d)]
+    return index, weights
+
+
+def _lower(ctx: OpContext, bilinear: bool, dtype: str = "int8") -> Layer:
     x, y = ctx.input(0), ctx.output(0)
-    ctx.require_type(("int8",), x, y)
+    ctx.require_type((dtype,), x, y)
     align = bool(ctx.option("align_corners", False))
     half = bool(ctx.option("half_pixel_centers", False))
     ctx.require(not (align and half), "align_corners and half_pixel_centers are both set")
     n, in_h, in_w, c = x.shape
     out_h, out_w = _size(ctx)
+    if bilinear and dtype == "float32":
+        return _lower_bilinear_f32(ctx, align, half)
     index = bilinear_index if bilinear else nearest_index
     rows, cols = index(out_h, in_h, align, half), index(out_w, in_w, align, half)
     sources = (rows[0::3] + rows[1::3], cols[0::3] + cols[1::3]) if bilinear else (rows, cols)
@@ -116,14 +169,34 @@ def _lower(ctx: OpContext, bilinear: bool) -> Layer:
                 "reference would too)")
     if bilinear:
         # the weights 1024 - f and f stay within 2^11, so the four 20-bit products of int8
-        # values sum inside int32
+        # values sum inside int32 (int16 ones inside the int64 its kernel uses)
         ctx.require(all(-(1 << 10) <= f <= (1 << 10) for f in rows[2::3] + cols[2::3]),
                     f"resize {in_h}x{in_w} -> {out_h}x{out_w} needs fractions outside one pixel")
     params = ResizeParams(batches=n, in_h=in_h, in_w=in_w, c=c, out_h=out_h, out_w=out_w,
                           rows=f"{ctx.name}_rows", cols=f"{ctx.name}_cols")
     consts = [ctx.const("rows", "int32_t", np.array(rows, np.int64)),
               ctx.const("cols", "int32_t", np.array(cols, np.int64))]
-    return Layer(ctx.op, BILINEAR if bilinear else NEAREST, params, consts,
+    return Layer(ctx.op, _KERNELS[bilinear][dtype], params, consts,
+                 [TensorArg(x.index), TensorArg(y.index)], [x.index], [y.index])
+
+
+def _lower_bilinear_f32(ctx: OpContext, align: bool, half: bool) -> Layer:
+    x, y = ctx.input(0), ctx.output(0)
+    n, in_h, in_w, c = x.shape
+    out_h, out_w = _size(ctx)
+    rows, row_w = bilinear_float_index(out_h, in_h, align, half)
+    cols, col_w = bilinear_float_index(out_w, in_w, align, half)
+    ctx.require(all(0 <= i < in_h for i in rows) and all(0 <= i < in_w for i in cols),
+                f"resize {in_h}x{in_w} -> {out_h}x{out_w} reads outside the input (TFLite's "
+                "reference would too)")
+    params = ResizeF32Params(batches=n, in_h=in_h, in_w=in_w, c=c, out_h=out_h, out_w=out_w,
+                             rows=f"{ctx.name}_rows", cols=f"{ctx.name}_cols",
+                             row_weights=f"{ctx.name}_row_w", col_weights=f"{ctx.name}_col_w")
+    consts = [ctx.const("rows", "int32_t", np.array(rows, np.int64)),
+              ctx.const("cols", "int32_t", np.array(cols, np.int64)),
+              ctx.const("row_w", "float", np.array(row_w, np.float32)),
+              ctx.const("col_w", "float", np.array(col_w, np.float32))]
+    return Layer(ctx.op, BILINEAR_F32, params, consts,
                  [TensorArg(x.index), TensorArg(y.index)], [x.index], [y.index])
 
 
@@ -152,7 +225,9 @@ def _generate(rng: np.random.Generator, bilinear: bool) -> GeneratedOp:
 
 
 _OPTIONS = {False: "ResizeNearestNeighborOptions", True: "ResizeBilinearOptions"}
-register(*(OpSpec(op, {("int8", None): lambda ctx, b=b: _lower(ctx, b)}, inputs=(2, 2),
-                  options=_OPTIONS[b], infer_shape=_infer, kernels=(BILINEAR if b else NEAREST,),
+register(*(OpSpec(op, {(t, None): lambda ctx, b=b, t=t: _lower(ctx, b, t)
+                       for t in ("int8", "int16", "float32")},
+                  inputs=(2, 2), options=_OPTIONS[b], infer_shape=_infer,
+                  kernels=tuple(_KERNELS[b].values()),
                   generate=lambda rng, t, b=b: _generate(rng, b))
            for op, b in (("RESIZE_NEAREST_NEIGHBOR", False), ("RESIZE_BILINEAR", True))))

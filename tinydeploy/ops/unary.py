@@ -13,43 +13,32 @@ ELU is missing from LiteRT's reference resolver: its oracle is TFLite Micro's ke
 the same table.
 TFLite has no int8 SQUARE kernel (its converter leaves SQUARE in float). float32 ABS, NEG,
 SQUARE, SQRT, RSQRT, LEAKY_RELU, RELU_N1_TO_1 and RELU_0_TO_1 (correctly rounded IEEE operations)
-and int32 ABS and NEG run in unary_f32.c and unary_s32.c; float EXP, LOG, ELU and GELU are not
-compiled (their results would depend on the target's libm).
+and int32 ABS and NEG run in unary_f32.c and unary_s32.c; float32 EXP, LOG, ELU and GELU in
+math_f32.c with the target's libm (within compare.TOLERANCE of TFLite's, not bit for bit).
+
+int16 (16x8), where LiteRT's reference has an int16 kernel: EXP, LOG, RSQRT and GELU through
+TFLite's 513-entry interpolated table (LUTPopulate<int16_t>, lut_s16.c), ABS and LEAKY_RELU
+through rescale_s16.c (TFLite's arithmetic per element). TFLite has no int16 NEG, SQRT, SQUARE,
+ELU, RELU_N1_TO_1 or RELU_0_TO_1 (its converter refuses them in 16x8 mode).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from tinydeploy import quantmath as qm
 from tinydeploy.ops import intmath as im
-from tinydeploy.ops import register, register_constant
-from tinydeploy.ops.activations import LUT, LutParams
-from tinydeploy.ops.base import (GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params, Tensor,
-                                 TensorArg, cfield, same_shape_as_input)
+from tinydeploy.ops import register
+from tinydeploy.ops.base import (GeneratedOp, Kernel, Layer, OpContext, OpSpec, Tensor,
+                                 TensorArg, same_shape_as_input)
+from tinydeploy.ops.pointwise import (LUT, LUT16, MATH_F32, RESCALE16, UNARY, UNARY_F32,
+                                      UNARY_S32, LutParams, UnaryParams, lower_float,
+                                      lut16_layer, require_int16, rescale16_layer)
 
 f32 = np.float32
-UNARY = {"ABS": 0, "NEG": 1, "SQUARE": 2, "SQRT": 3, "RSQRT": 4, "RELU_N1_TO_1": 5,
-         "RELU_0_TO_1": 6, "LEAKY_RELU": 7}
-for _name, _code in UNARY.items():
-    register_constant(f"TD_UNARY_{_name}", _code, f"td_unary_params.op: {_name}")
-
-
-@dataclass
-class UnaryParams(Params):
-    C_NAME = "td_unary_params"
-    C_DOC = "Element-wise unary ops on int32, float32 and bool."
-    size: int = cfield("int32_t")
-    op: int = cfield("int32_t", "TD_UNARY_*", default=0)
-    alpha: float = cfield("float", "LEAKY_RELU's slope below 0", default=0.0)
-
-
-UNARY_F32 = Kernel("td_unary_f32", UnaryParams, ("const float *in", "float *out"))
-UNARY_S32 = Kernel("td_unary_s32", UnaryParams, ("const int32_t *in", "int32_t *out"))
 
 M_SQRT1_2 = 0.70710678118654752440
 M_2_SQRTPI = 1.12837916709551257390
@@ -168,14 +157,54 @@ def _lower_int8(ctx: OpContext) -> Layer:
                  [TensorArg(x.index), TensorArg(y.index)], [x.index], [y.index], inplace=True)
 
 
-def _lower_typed(ctx: OpContext, dtype: str) -> Layer:
+def _lower_s32(ctx: OpContext) -> Layer:
     x, y = ctx.input(0), ctx.output(0)
     for t in (x, y):
-        ctx.require(t.dtype == dtype, f"tensor '{t.name}' is {t.dtype}, the op's type is {dtype}")
-    alpha = float(f32(ctx.option("alpha", 0.0))) if ctx.op.opcode == "LEAKY_RELU" else 0.0
-    params = UnaryParams(size=x.size, op=UNARY[ctx.op.opcode], alpha=alpha)
-    return Layer(ctx.op, UNARY_F32 if dtype == "float32" else UNARY_S32, params, [],
-                 [TensorArg(x.index), TensorArg(y.index)], [x.index], [y.index], inplace=True)
+        ctx.require(t.dtype == "int32", f"tensor '{t.name}' is {t.dtype}, the op's type is int32")
+    params = UnaryParams(size=x.size, op=UNARY[ctx.op.opcode])
+    return Layer(ctx.op, UNARY_S32, params, [], [TensorArg(x.index), TensorArg(y.index)],
+                 [x.index], [y.index], inplace=True)
+
+
+# ---- int16 (16x8) ----
+
+def _lower_lut16(ctx: OpContext) -> Layer:
+    """EXP, LOG, RSQRT and GELU: LUTPopulate<int16_t> of the float32 function TFLite's Prepare
+    passes it (LOG and RSQRT give fixed values at and below 0, as TFLite's do)."""
+    y, op = ctx.output(0), ctx.op.opcode
+    if op == "EXP":
+        fn: Callable[[np.float32], np.float32] = im.exp_f32
+    elif op == "LOG":
+        lowest = f32(-32768 - y.zp0) * f32(y.scale0)
+        fn = lambda v: lowest if v <= 0 else im.log_f32(v)  # noqa: E731
+    elif op == "RSQRT":
+        top = f32(32767) * f32(y.scale0)
+        fn = lambda v: top if v <= 0 else f32(1) / im.sqrt_f32(v)  # noqa: E731
+    else:
+        fn = gelu_tanh_f32 if ctx.option("approximate", False) else gelu_f32
+    return lut16_layer(ctx, fn)
+
+
+def _lower_abs16(ctx: OpContext) -> Layer:
+    """|x| rescaled where the scales differ (TFLite divides them in float), clamped."""
+    x, y = ctx.input(0), ctx.output(0)
+    require_int16(ctx, x, y)
+    if f32(x.scale0) == f32(y.scale0):
+        return rescale16_layer(ctx, x, y, None, (0, 0), absolute=True)
+    m = qm.quantize_multiplier(float(f32(x.scale0) / f32(y.scale0)))
+    return rescale16_layer(ctx, x, y, m, m, absolute=True)
+
+
+def _lower_leaky_relu16(ctx: OpContext) -> Layer:
+    """TFLite's QuantizeLeakyRelu: x times one multiplier at or above the zero point, alpha times
+    it below (both ratios formed in float)."""
+    x, y = ctx.input(0), ctx.output(0)
+    require_int16(ctx, x, y)
+    alpha = f32(ctx.option("alpha", 0.0))
+    ctx.require(alpha >= 0, f"LEAKY_RELU alpha {alpha} < 0 (the int16 kernel takes alpha >= 0)")
+    identity = qm.quantize_multiplier(float(f32(x.scale0) / f32(y.scale0)))
+    slope = qm.quantize_multiplier(float(f32(x.scale0) * alpha / f32(y.scale0)))
+    return rescale16_layer(ctx, x, y, identity, slope)
 
 
 # ---- test models ----
@@ -233,6 +262,10 @@ def _generate(rng: np.random.Generator, qtype: str, opcode: str) -> GeneratedOp:
     return gen
 
 
+INT16 = {"EXP": _lower_lut16, "LOG": _lower_lut16, "RSQRT": _lower_lut16, "GELU": _lower_lut16,
+         "ABS": _lower_abs16, "LEAKY_RELU": _lower_leaky_relu16}
+
+
 def _spec(opcode: str, int8: bool, floats: bool, int32: bool, options: str | None = None
           ) -> OpSpec:
     lowerings: dict = {}
@@ -240,11 +273,14 @@ def _spec(opcode: str, int8: bool, floats: bool, int32: bool, options: str | Non
     if int8:
         lowerings[("int8", None)] = _lower_int8
         kernels += (LUT,)
+    if opcode in INT16:
+        lowerings[("int16", None)] = INT16[opcode]
+        kernels += (LUT16,) if INT16[opcode] is _lower_lut16 else (RESCALE16,)
     if floats:
-        lowerings[("float32", None)] = lambda ctx: _lower_typed(ctx, "float32")
-        kernels += (UNARY_F32,)
+        lowerings[("float32", None)] = lower_float
+        kernels += (UNARY_F32, MATH_F32)
     if int32:
-        lowerings[("int32", None)] = lambda ctx: _lower_typed(ctx, "int32")
+        lowerings[("int32", None)] = _lower_s32
         kernels += (UNARY_S32,)
     return OpSpec(opcode, lowerings, inputs=(1, 1), options=options,
                   infer_shape=same_shape_as_input, kernels=kernels,
@@ -257,10 +293,10 @@ register(
     _spec("SQUARE", False, True, False),
     _spec("SQRT", True, True, False),
     _spec("RSQRT", True, True, False),
-    _spec("EXP", True, False, False, "ExpOptions"),
-    _spec("LOG", True, False, False),
-    _spec("ELU", True, False, False),
-    _spec("GELU", True, False, False, "GeluOptions"),
+    _spec("EXP", True, True, False, "ExpOptions"),
+    _spec("LOG", True, True, False),
+    _spec("ELU", True, True, False),
+    _spec("GELU", True, True, False, "GeluOptions"),
     _spec("LEAKY_RELU", True, True, False, "LeakyReluOptions"),
     _spec("RELU_N1_TO_1", True, True, False),
     _spec("RELU_0_TO_1", True, True, False),
