@@ -5,17 +5,17 @@ absolute and relative errors seen are printed); random single-op models with the
 host and on simulated Cortex-M4 (hard float) and Cortex-M0 (soft float) boards; float activations
 with int8 weights (dynamic range) refused in one line.
 
-16x8 models come from the converter's 16x8 mode (opgen.op_model(..., qtype="int16")); it refuses
-16x8 UNIDIRECTIONAL_SEQUENCE_LSTM and SVDF, and LiteRT has no int16 kernel for either. float32
-models are the generators' Keras models converted without quantization (LSTM through the
-converter's LSTM fusion, SVDF written directly); the LSTM options the converter never writes
-(CIFG, peephole, projection, layer norm, clips, batches) are added to converted models. 16x8 biases
-are int64 (LiteRT misreads an int32 one: refused, tested here).
+16x8 models come from the converter's 16x8 mode (opgen.op_model(..., qtype="int16")); there are
+no 16x8 UNIDIRECTIONAL_SEQUENCE_LSTM and SVDF (LiteRT has no int16 kernel for either, the converter
+refuses a 16x8 LSTM). float32 models are the generators' Keras models converted without
+quantization (qtype "float32"; LSTM through the converter's LSTM fusion, SVDF written directly);
+the LSTM options the converter never writes (CIFG, peephole, projection, layer norm, clips,
+batches) are added to converted models. 16x8 biases are int64 (LiteRT misreads an int32 one:
+refused, tested here).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import tempfile
 from pathlib import Path
@@ -34,7 +34,7 @@ from tinydeploy.compiler import compile_model
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import ram_needed
 from tinydeploy.host_runner import HostLibrary
-from tinydeploy.ops import get_spec, sequence
+from tinydeploy.ops import sequence
 from tinydeploy.tflite_reader import load_model
 
 LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
@@ -50,38 +50,9 @@ QEMU_SEEDS = 3  # per operator and type in the emulator runs (those that fit the
 SOURCES = (Path(__file__), Path(sequence.__file__))
 
 
-def float_model(opcode: str, seed: int) -> tuple[Path, str]:
-    """A random float32 `opcode` model from the operator's generator, converted without
-    quantization (cached as opgen caches its models)."""
-    spec = get_spec(opcode)
-    assert spec is not None and spec.generate is not None
-    described: list[str] = []
-
-    def build() -> bytes:
-        import keras
-        import tensorflow as tf
-
-        from tinydeploy.captured_output import captured_output
-
-        keras.utils.set_random_seed(seed)
-        gen = spec.generate(np.random.default_rng(seed), "float32")
-        described.append(gen.description)
-        if gen.tflite is not None:
-            return gen.tflite
-        with captured_output():
-            return bytes(tf.lite.TFLiteConverter.from_keras_model(gen.keras_model).convert())
-
-    path = cached_tflite(f"{opcode}-float32-{seed}", build, Path(inspect.getfile(spec.generate)))
-    note = path.with_suffix(".txt")
-    if described:
-        note.write_text(described[0])
-    return path, note.read_text() if note.is_file() else opcode
-
-
 def models(opcode: str, qtype: str, seeds: range) -> tuple[list[Path], list[str]]:
     """Random models of the operator in the type, each checked to hold the operator in it."""
-    made = [float_model(opcode, s) if qtype == "float32" else op_model(opcode, s, qtype)
-            for s in seeds]
+    made = [op_model(opcode, s, qtype) for s in seeds]
     for path, desc in made:
         g = load_model(path).main
         ops = [op for op in g.operators if op.opcode == opcode]
@@ -198,7 +169,7 @@ LSTM_VARIANTS = {  # name: (base model seed, changes)
 def lstm_variants() -> tuple[list[Path], list[str]]:
     paths, describe = [], []
     for k, (name, (seed, kw)) in enumerate(LSTM_VARIANTS.items()):
-        base, desc = float_model(LSTM, seed)
+        base, desc = op_model(LSTM, seed, "float32")
         paths.append(cached_tflite(
             f"lstm-f32-variant-{k}",
             lambda base=base, k=k, kw=kw: lstm_f32_variant(base.read_bytes(), k, **kw),
@@ -282,7 +253,7 @@ def _hybrid_lstm() -> bytes:
     """The float LSTM with int8 input-to-gate weights, as dynamic-range quantization makes it."""
     from ai_edge_litert import schema_py_generated as s
 
-    base, _ = float_model(LSTM, 0)
+    base, _ = op_model(LSTM, 0, "float32")
     m = tw.unpack(base.read_bytes())
     g = m.subgraphs[0]
     for slot in (1, 2, 3, 4):
