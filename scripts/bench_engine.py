@@ -10,7 +10,9 @@ from this run except those reference figures.
                                    [--port /dev/ttyACM0] [--models kws01,ic01]
 
 On a QEMU board the counts are instructions; on a real board (--board NAME --port P) they are DWT
-cycles (SysTick cycles on an M0+).
+cycles (SysTick cycles on an M0+). On qemu-m4/qemu-m7 a traced run of the same input adds
+estimated Cortex-M4 and -M7 cycles per inference and per layer (tinydeploy/cycles.py), and the
+M4 estimate in milliseconds at 120 MHz beside the best published MLPerf Tiny figure on NUCLEO-L4R5ZI.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TINYDEPLOY_QUIET", "1")
 
-from tinydeploy.bench import make_firmware, write_json_atomic  # noqa: E402
+from tinydeploy.bench import CYCLE_CORES, cycle_estimates, make_firmware, write_json_atomic  # noqa: E402
 from tinydeploy.boards import get_board  # noqa: E402
 from tinydeploy.compiler import compile_model  # noqa: E402
 from tinydeploy.paths import SHARED_MODELS  # noqa: E402
@@ -113,6 +115,13 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None) -> 
         "tflm_arena_bytes_host": tflm_arena_bytes(path),
         "layers": [{"layer": n, "instructions": int(round(t * per_tick))} for n, t in layers],
     }
+    if board.is_qemu and port is None and board.core in CYCLE_CORES:
+        est = cycle_estimates(fw, [x], fw.split_outputs(results[0].output),
+                              [n for n, _ in layers], work / f"{name.replace('/', '_')}-cycles")
+        for layer, traced in zip(row["layers"], est.pop("cycles_estimate_layers")):
+            layer.update({k: v for k, v in traced.items() if k.startswith("cycles")})
+        row.update(est)
+        row["ms_at_120mhz_m4_estimate"] = round(row["cycles_estimate_m4"] / 120e3, 2)
     ref = REFERENCE["models"].get(name, {})
     row.update({k: v for k, v in ref.items() if k != "macs"})
     if ref.get("tflm_cmsis_nn_instructions"):
@@ -128,18 +137,23 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None) -> 
 
 def print_table(rows: list[dict]) -> None:
     head = (f"{'model':<30}{'insns/inf':>13}{'insns/MAC':>10}{'vs CMSIS-NN':>12}{'vs TFLM ref':>12}"
-            f"{'arena':>9}{'vs TFLM':>9}{'code':>8}{'weights':>9}")
+            f"{'arena':>9}{'vs TFLM':>9}{'code':>8}{'weights':>9}{'M4 cyc est':>12}"
+            f"{'ms@120':>8}{'MLPerf L4R5':>12}")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['model']:<30}{r['instructions_per_inference']:>13,}{r['instructions_per_mac']:>10}"
               f"{r.get('ratio_vs_tflm_cmsis_nn', '-'):>12}{r.get('ratio_vs_tflm_reference', '-'):>12}"
               f"{r['arena_bytes']:>9,}{r.get('ratio_arena_vs_tflm', '-'):>9}{r['code_bytes']:>8,}"
-              f"{r['weights_bytes']:>9,}" + ("" if r["bit_exact"] else "  NOT BIT-EXACT"))
+              f"{r['weights_bytes']:>9,}{r.get('cycles_estimate_m4', 0):>12,}"
+              f"{r.get('ms_at_120mhz_m4_estimate', '-'):>8}{r.get('mlperf_l4r5zi_ms', '-'):>12}"
+              + ("" if r["bit_exact"] else "  NOT BIT-EXACT"))
     exact = sum(r["bit_exact"] for r in rows)
     print(f"\n{exact} of {len(rows)} models bit-exact with TFLite's reference kernels on the device. "
           "Instruction counts from QEMU -icount shift=0 (not cycles), median of 3 runs, resolution one SysTick tick. Ratios < 1 beat TFLite Micro;"
-          " reference figures: scripts/engine_reference.json.")
+          " reference figures: scripts/engine_reference.json. M4 cycles are estimates from Arm's TRM"
+          " timings over the traced instruction stream (tinydeploy/cycles.py), ms@120 = those at "
+          "120 MHz, beside the best published MLPerf Tiny latency on NUCLEO-L4R5ZI.")
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import shlex
 import struct
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tinydeploy.boards import Board
 from tinydeploy.compiler import CompiledModel
+from tinydeploy.cycles import Trace, run_trace
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import firmware_models, flash_needed, qemu_command, ram_needed
 
@@ -29,6 +30,7 @@ class BatchResult:
     outputs: list[list[np.ndarray]]  # per case, one array per model output
     ticks: list[int]                 # per case, the board's timer ticks for the inference
     images: int                      # firmware images built (and emulator runs)
+    traces: list[Trace] = field(default_factory=list)  # per image, with trace=True
 
 
 def _groups(models: list[CompiledModel], board: Board) -> list[list[int]]:
@@ -45,16 +47,21 @@ def _groups(models: list[CompiledModel], board: Board) -> list[list[int]]:
 
 
 def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work: Path,
-              weights: str = "auto", timeout: float = 600.0) -> BatchResult:
-    """Run every case on `board` in QEMU; outputs come back in case order."""
+              weights: str = "auto", timeout: float = 600.0, trace: bool = False) -> BatchResult:
+    """Run every case on `board` in QEMU; outputs come back in case order.
+
+    trace: record each image's executed instructions for cycle estimates (tinydeploy/cycles.py)
+    in the same run; the inferences of all its cases add up in the trace.
+    """
     from tinydeploy.bench import make_firmware
 
     if not board.is_qemu:
         raise TinyDeployError(f"{board.name} is not simulated", "batches run on qemu-* boards")
     results: dict[int, tuple[list[np.ndarray], int]] = {}
     groups = _groups(models, board)
+    traces: list[Trace] = []
     for g, members in enumerate(groups):
-        d = Path(work) / f"image{g}"
+        d = Path(work).resolve() / f"image{g}"  # QEMU runs in it: every path absolute
         fw = make_firmware([models[i] for i in members], board, d / "fw", weights=weights,
                            batch=True)
         local = {model: k for k, model in enumerate(members)}
@@ -66,11 +73,15 @@ def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work
                 for t, x in zip(fw.models[local[index]].input_tensors, inputs):
                     f.write(np.ascontiguousarray(x, t.dtype).tobytes())
         cmd = shlex.split(qemu_command(board)) + ["-kernel", str(fw.build.elf)]
-        proc = subprocess.run(cmd, cwd=d, capture_output=True, timeout=timeout)
-        if proc.returncode:
-            raise TinyDeployError(f"the batch run on {board.name} ended with status "
-                                  f"{proc.returncode}: {proc.stderr.decode(errors='replace')[-300:]}",
-                                  "3: a file could not be opened, 4: a short record")
+        if trace:  # the same run, under the tracer (which reports a failed run itself)
+            traces.append(run_trace(cmd, fw.build.elf, d, timeout))
+        else:
+            proc = subprocess.run(cmd, cwd=d, capture_output=True, timeout=timeout)
+            if proc.returncode:
+                raise TinyDeployError(f"the batch run on {board.name} ended with status "
+                                      f"{proc.returncode}: "
+                                      f"{proc.stderr.decode(errors='replace')[-300:]}",
+                                      "3: a file could not be opened, 4: a short record")
         data, pos = (d / "outputs.bin").read_bytes(), 0
         for n in mine:
             ticks = struct.unpack_from("<I", data, pos)[0]
@@ -81,4 +92,4 @@ def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work
                 pos += t.nbytes
             results[n] = (outs, ticks)
     return BatchResult([results[n][0] for n in range(len(cases))],
-                       [results[n][1] for n in range(len(cases))], len(groups))
+                       [results[n][1] for n in range(len(cases))], len(groups), traces)

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from tinydeploy.boards import Board
+from tinydeploy.batch import run_batch
 from tinydeploy.build import BuildResult, build_project
 from tinydeploy.compare import Agreement
 from tinydeploy.compiler import CompiledModel
+from tinydeploy.cycles import report as cycle_report
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import firmware_models, render_project, weights_for_board
 from tinydeploy.progress import progress, step
@@ -150,13 +152,16 @@ def _frontend_cost(link: Any, fw: Firmware) -> dict[str, Any]:
 
 def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.ndarray | None = None,
           port: str | None = None, baud: int | None = None, timeout: float = 30.0,
-          runs: int = 10, warmup: int = 1, target: Target | None = None) -> dict[str, Any]:
+          runs: int = 10, warmup: int = 1, target: Target | None = None,
+          cycles_work: str | Path | None = None) -> dict[str, Any]:
     """Measure the firmware's first model on its board. inputs: [N, ...] for a one-input model, or
     a list of cases, each one array per model input, in the model's types.
 
     Every input runs once with exact timing and its raw output is compared with the reference
     interpreter; then the MLPerf Tiny `infer runs warmup` command times `runs` back-to-back
-    inferences. The target defaults to QEMU for a simulated board, else the board on `port`."""
+    inferences. The target defaults to QEMU for a simulated board, else the board on `port`.
+    cycles_work: a folder for a traced run of the first input that adds estimated Cortex-M4/M7
+    cycles (cycle_estimates; simulated M4/M7 boards only)."""
     compiled, board = fw.compiled, fw.board
     cases = _cases(inputs, len(compiled.input_tensors))
     ref = ReferenceInterpreter(tflite)
@@ -220,12 +225,39 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
                    for name, t in layer_ticks],
         **frontend,
     }
+    if cycles_work is not None and cases:
+        est = cycle_estimates(fw, cases[0], device_out[0], [n for n, _ in layer_ticks],
+                              cycles_work)
+        for layer, traced in zip(report["layers"], est.pop("cycles_estimate_layers")):
+            layer.update({k: v for k, v in traced.items() if k.startswith("cycles")})
+        report.update(est)
     if labels is not None:
         dev_pred = np.array([int(np.argmax(d[0])) for d in device_out])
         host_pred = np.array([int(np.argmax(h[0])) for h in host_out])
         report["accuracy_device"] = float(np.mean(dev_pred == labels))
         report["accuracy_host_int8"] = float(np.mean(host_pred == labels))
     return report
+
+
+CYCLE_CORES = ("cortex-m4", "cortex-m7")
+
+
+def cycle_estimates(fw: Firmware, case: list[np.ndarray], expected: list[np.ndarray],
+                    layer_names: list[str], work: str | Path) -> dict[str, Any]:
+    """Estimated Cortex-M4 and -M7 cycles of one inference (tinydeploy/cycles.py), from a traced
+    run of the same model in the batch runner on the same simulated board; its output must be
+    the one the serial firmware gave for `case` (`expected`), or the trace is not of that run."""
+    board = fw.board
+    if not board.is_qemu or board.core not in CYCLE_CORES:
+        raise TinyDeployError(f"no cycle estimates on {board.name}",
+                              "they come from QEMU traces of qemu-m4 or qemu-m7 firmware")
+    step(f"tracing one inference on {board.name} for cycle estimates")
+    res = run_batch([fw.compiled], [(0, case, False)], board, Path(work),
+                    weights=fw.compiled.layout, trace=True)
+    if any(a.tobytes() != b.tobytes() for a, b in zip(res.outputs[0], expected)):
+        raise TinyDeployError("the traced inference gave another output than the serial "
+                              "firmware for the same input", "report this as a bug")
+    return cycle_report(res.traces[0], layer_names, wait_states=board.branch_wait_states)
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -248,6 +280,10 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  audio front end per 20 ms hop: {r[f'frontend_per_hop_{unit}_median']:,} "
                      f"{unit} ({r['frontend_budget_fraction']:.1%} of the hop at the board's "
                      "clock)")
+    if "cycles_estimate_m4" in r:
+        lines.append(f"  cycles (estimate, first input)  Cortex-M4 {r['cycles_estimate_m4']:,}  "
+                     f"Cortex-M7 {r['cycles_estimate_m7']:,}  ({r['instructions_traced']:,} "
+                     "instructions)")
     lines.append(f"  flash {r['flash_bytes']:,} B   RAM {r['ram_bytes']:,} B   arena "
                  f"{r['arena_bytes']:,} B" + (f" (TFLM host: {r['tflm_arena_bytes_host']:,} B)"
                                              if r.get("tflm_arena_bytes_host") else ""))

@@ -92,6 +92,14 @@ class Board:
     clock_steps: int = 0                # how many of `init`'s first steps are the clock set-up
     core_caches: bool = False           # enable the Cortex-M7 L1 instruction and data caches
     uart_fallback_clock_hz: int = 0     # UART kernel clock if the clock set-up gives up (reset's)
+    flash_wait_states: int = 0          # flash latency of the clock configuration built
+    code_cache: bool = False            # a cache or accelerator serves code fetched again (loops)
+
+    @property
+    def branch_wait_states(self) -> int:
+        """Wait states a taken branch pays in the cycle estimates (tinydeploy/cycles.py): the
+        flash's, unless a code cache serves the loops that dominate inference."""
+        return 0 if self.code_cache else self.flash_wait_states
 
     @property
     def is_qemu(self) -> bool:
@@ -227,7 +235,8 @@ def load_board_file(path: Path, clock: str | None = None) -> Board:
     common = _steps(data, path, "init")
     clock_steps: tuple[InitStep, ...] = ()
     options: tuple[ClockOption, ...] = ()
-    caches = False
+    caches = code_cache = False
+    wait_states = 0
     if "clock" in data:
         default, configs = _clock_options(data, path)
         options = tuple(
@@ -244,6 +253,8 @@ def load_board_file(path: Path, clock: str | None = None) -> Board:
         fallback = next((o.uart_clock_hz for o in options if o.name == "reset"), uart_hz)
         clock_steps = _steps(data, path, f"clock.{clock}.init")
         caches = _get(data, path, f"clock.{clock}.core_caches", bool, default=False)
+        wait_states = _get(data, path, f"clock.{clock}.flash_wait_states", int, default=0)
+        code_cache = _get(data, path, f"clock.{clock}.code_cache", bool, default=caches)
         if caches and core != "cortex-m7":
             raise TinyDeployError(f"board file {path}: 'clock.{clock}.core_caches' is for "
                                   f"Cortex-M7 cores, this board's core is {core}",
@@ -291,6 +302,8 @@ def load_board_file(path: Path, clock: str | None = None) -> Board:
         clock_steps=len(clock_steps),
         core_caches=caches,
         uart_fallback_clock_hz=fallback,
+        flash_wait_states=wait_states,
+        code_cache=code_cache,
     )
 
 

@@ -299,6 +299,10 @@ class Bench(Command):
                             "output of class probabilities (default auto)")
         _weights_arg(p)
         _clock_arg(p)
+        p.add_argument("--cycles", choices=["auto", "on", "off"], default="auto",
+                       help="estimated Cortex-M4/M7 cycles per inference and layer from a traced "
+                            "QEMU run (qemu-m4 and qemu-m7 boards; Arm TRM timings, an estimate, "
+                            "not a measurement). auto (default): with --json")
         p.add_argument("--json", type=Path, help="write the report here")
         p.add_argument("--csv", type=Path, help="write one CSV row per model and board")
         p.add_argument("--html", type=Path, help="write an HTML report with plots")
@@ -347,7 +351,7 @@ class Bench(Command):
         return xs, np.array([int(table[f.name]) for f in files])
 
     def run(self, args: argparse.Namespace) -> int:
-        from tinydeploy.bench import bench, format_report, make_firmware, oracle_for
+        from tinydeploy.bench import CYCLE_CORES, bench, format_report, make_firmware, oracle_for
         from tinydeploy.boards import get_board
         from tinydeploy.compiler import compile_model
         from tinydeploy.firmware import takes_mfcc
@@ -362,6 +366,11 @@ class Bench(Command):
                                   "bench real boards one at a time, each with its --port")
         # an explicit --port wins (an emulator the user started, a board); QEMU boards start
         # their own emulator. Every port is opened once here, before anything is built.
+        traced = [b for b in boards if b.is_qemu and args.port is None and b.core in CYCLE_CORES]
+        if args.cycles == "on" and len(traced) < len(boards):
+            raise TinyDeployError("--cycles on: no cycle estimates for "
+                                  f"{', '.join(b.name for b in boards if b not in traced)}",
+                                  "they come from traced runs on qemu-m4 or qemu-m7")
         targets = {b.name: open_target(b, args.port, args.baud) for b in boards}
         runs = []
         for model in args.model:
@@ -377,10 +386,20 @@ class Bench(Command):
                                    weights=args.weights)
                 with targets[board.name] as target:
                     report = bench(fw, model.read_bytes(), xs, labels, args.port, args.baud,
-                                   runs=args.runs, warmup=args.warmup, target=target)
+                                   runs=args.runs, warmup=args.warmup, target=target,
+                                   cycles_work=self._cycles_work(args, board, fw))
                 print(format_report(report))
                 runs.append(report)
         return self._write_reports(args, runs)
+
+    @staticmethod
+    def _cycles_work(args: argparse.Namespace, board: Any, fw: Any) -> Path | None:
+        """Where the traced run for cycle estimates builds, or None for no estimates."""
+        from tinydeploy.bench import CYCLE_CORES
+
+        simulated = board.is_qemu and args.port is None and board.core in CYCLE_CORES
+        wanted = args.cycles == "on" or (args.cycles == "auto" and args.json is not None)
+        return fw.project.parent / f"{fw.project.name}-cycles" if wanted and simulated else None
 
     def _write_reports(self, args: argparse.Namespace, runs: list[dict[str, Any]]) -> int:
         """The one report (JSON, CSV, HTML) of every run; exit status 1 on any mismatch."""
