@@ -1,11 +1,15 @@
 """IF and WHILE (tinydeploy/ops/control_flow.py): branches and loops as subgraphs, tensors copied
 in and out; bit-exact with the reference on the host and in QEMU."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from ophelp import assert_host_bitexact, assert_qemu_bitexact
 from tinydeploy.compiler import compile_model
 from tinydeploy.errors import TinyDeployError
+from tinydeploy.reference import ReferenceInterpreter
 from tinydeploy.tflite_writer import Op, T, build
 
 Q = dict(scale=[0.05], zero_point=[3])
@@ -40,3 +44,46 @@ def test_a_subgraph_calling_itself_is_refused():
                              {"thenSubgraphIndex": 1, "elseSubgraphIndex": 1})], [0, 1], [2])])
     with pytest.raises(TinyDeployError, match="recursion is not supported"):
         compile_model(data)
+
+
+def _converted_while_loop() -> bytes:
+    """TensorFlow's converter's own WHILE: x = 1.5 x + 1 until sum(x) passes 40, so how often
+    the body runs depends on the input (float32: the converter keeps the loop as it is)."""
+    import tensorflow as tf
+
+    from tinydeploy.captured_output import captured_output
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+    def grow(x):  # type: ignore[no-untyped-def]
+        def more(i, v):  # type: ignore[no-untyped-def]
+            return tf.logical_and(tf.reduce_sum(v) < 40.0, i < 20)
+
+        def step(i, v):  # type: ignore[no-untyped-def]
+            return i + 1, v * 1.5 + 1.0
+
+        count, y = tf.while_loop(more, step, [tf.constant(0), x])
+        return y, count
+
+    with captured_output():
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([grow.get_concrete_function()],
+                                                               grow)
+        return bytes(conv.convert())
+
+
+def _spread(cm, i):  # type: ignore[no-untyped-def]
+    """Inputs from near zero (many turns of the loop) to past the bound (none)."""
+    rng = np.random.default_rng(i)
+    return [[rng.uniform(-1, 1, (1, 4)).astype(np.float32) * scale]
+            for scale in (0.1, 1, 3, 6, 12, 30)]
+
+
+def test_while_from_the_converter_loops_as_often_as_the_data_says():
+    from generated import cached_tflite
+
+    path = cached_tflite("converted_while", _converted_while_loop, Path(__file__))
+    cm = compile_model(path)
+    assert cm.layers[0].control == "while" and len(cm.graphs) == 3
+    turns = {int(ReferenceInterpreter(path).run(xs)[1]) for xs in _spread(cm, 0)}
+    assert len(turns) >= 3, turns  # the inputs exercise different trip counts
+    assert_host_bitexact([path], inputs=[_spread])
+    assert_qemu_bitexact([path], ("qemu-m4", "qemu-m0"), inputs=[_spread])
