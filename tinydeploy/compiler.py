@@ -168,7 +168,7 @@ def _check_layer_layouts(compiled: CompiledModel) -> None:
     for name in parse_layout(compiled.layout)[1]:
         if name in compiled.layer_layouts:
             continue
-        problem = (f"weight layout given for {name}, a {named[name].op.opcode} layer of model "
+        problem = (f"weight layout given for {name} ({named[name].op.opcode}) of model "
                    f"'{compiled.name}': it has no weights to lay out" if name in named else
                    f"weight layout given for {name}: model '{compiled.name}' has no layer {name}")
         raise TinyDeployError(problem, "name convolution, fully connected or LSTM layers: "
