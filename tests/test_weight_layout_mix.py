@@ -4,10 +4,12 @@ the layers that gain most per extra flash byte, fits, and runs faster than all-i
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ophelp import assert_host_bitexact, reference_cases
@@ -16,7 +18,7 @@ from tinydeploy.boards import Board, get_board
 from tinydeploy.cli import main
 from tinydeploy.compiler import CompiledModel, compile_model, layer_weight_bytes
 from tinydeploy.errors import TinyDeployError
-from tinydeploy.firmware import flash_needed, weights_for_board
+from tinydeploy.firmware import fill_knapsack, flash_needed, weights_for_board
 
 # every layout in one model: tiny_image's convolutions are L0 and L1, tiny_kws's L0 and L2 (1x1),
 # both classifiers L4
@@ -91,6 +93,30 @@ def test_auto_widens_most_macs_per_byte_first(tiny_image):
         mixed = weights_for_board(cm, board)
         assert {n for n, lay in mixed.layer_layouts.items() if lay == "int16"} == widened
         assert flash_needed([mixed], board).total <= board.flash_size
+
+
+def test_knapsack_finds_the_best_set_within_the_flash():
+    """ad01's shape on 512 KB: two 80 KB layers and six of 16 KB, all saving the same per byte,
+    21 KB too many; leaving out two 16 KB layers beats leaving out an 80 KB one, which is what
+    widening the best gain per byte first until nothing fits does. And the best set of random
+    small cases, by brute force."""
+    items = [(80.0, 80), *[(16.0, 16)] * 6, (80.0, 80)]
+    got = fill_knapsack(items, 234)
+    assert {0, 7} <= set(got) and sum(items[i][1] for i in got) == 224
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = int(rng.integers(1, 7))
+        items = [(float(rng.uniform(0, 9)), int(rng.integers(1, 40))) for _ in range(k)]
+        cap = int(rng.integers(0, 120))
+        got = fill_knapsack(items, cap)
+        assert sum(items[i][1] for i in got) <= cap
+        best = max(sum(items[i][0] for i in s) for r in range(k + 1)
+                   for s in itertools.combinations(range(k), r)
+                   if sum(items[i][1] for i in s) <= cap)
+        assert sum(items[i][0] for i in got) == pytest.approx(best)
+    # large capacities in coarse units: the choice still fits
+    big = [(float(s), s) for s in (300_001, 200_003, 99_999, 65_537)]
+    assert sum(big[i][1] for i in fill_knapsack(big, 400_000)) <= 400_000
 
 
 def test_auto_mix_fits_and_beats_int8_on_m4(tiny_image):

@@ -240,9 +240,9 @@ def _weights_arg(p: argparse.ArgumentParser, board: bool = True) -> None:
                         "with the DSP extension, twice the flash for those weights), int8, or "
                         "rows (int8 rows for Helium's vector dot products, Cortex-M55); per "
                         "layer by C name after the default one: int8,L3=int16,L7=int16"
-                        + ("; auto picks rows on M55, int16 on M4/M7/M33 when it fits, else as "
-                           "many layers in int16 as the flash holds, those that gain most per "
-                           "byte first (default: auto)" if board else " (default: int16)"))
+                        + ("; auto picks rows on M55, int16 on M4/M7/M33 when it fits, else "
+                           "int16 for the layers that save most within the flash, int8 for the "
+                           "rest (default: auto)" if board else " (default: int16)"))
 
 
 class Build(Command):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from tinydeploy.audio import c_tables
 from tinydeploy.boards import Board
@@ -162,25 +163,49 @@ def wide_gain(layer_func: str | None, macs: int) -> float:
 
 
 def widest_within_flash(compiled: CompiledModel, board: Board) -> CompiledModel:
-    """int8 weights, with the layers that gain most per extra flash byte widened to int16 (a
-    greedy knapsack: instructions saved per byte, best first, each layer taken if it still fits)
-    until the board's flash (code included, as check_fits counts it) holds no more. The code is
-    the same whatever the mix, so each layer's extra bytes add up exactly."""
+    """int8 weights, with the set of layers widened to int16 that saves the most instructions
+    (wide_gain) within the flash the all-int8 model leaves free (code included, as check_fits
+    counts it): a 0/1 knapsack (fill_knapsack). The code is the same whatever the mix, so each
+    layer's extra bytes add up exactly. Layers that save most per extra byte (most MACs per
+    weight) come first; a greedy pass in that order alone can leave much of the flash unused (ad01
+    on 512 KB: its last 80 KB layer does not fit, where two 16 KB layers left out would do)."""
     narrow = compiled.with_layout("int8")
     spare = board.flash_size - flash_needed([narrow], board).total
     wide = dict(compiled.with_layout("int16").named_layers)
-    choices = []
+    names, items = [], []
     for name, lay in narrow.named_layers:
         gain = wide_gain(lay.func, lay.macs) if lay.layout is not None else 0.0
         if gain > 0:
-            extra = layer_weight_bytes(wide[name]) - layer_weight_bytes(lay)
-            choices.append((gain / extra, extra, name))
-    picked: dict[str, str] = {}
-    for _, extra, name in sorted(choices, key=lambda c: -c[0]):  # stable: model order on ties
-        if extra <= spare:
-            picked[name] = "int16"
-            spare -= extra
-    return compiled.with_layout(layout_spec("int8", picked))
+            names.append(name)
+            items.append((gain, layer_weight_bytes(wide[name]) - layer_weight_bytes(lay)))
+    picked = fill_knapsack(items, spare)
+    return compiled.with_layout(layout_spec("int8", {names[i]: "int16" for i in picked}))
+
+
+def fill_knapsack(items: list[tuple[float, int]], capacity: int, cells: int = 4096) -> list[int]:
+    """The indices of the items (gain, size) whose sizes fit `capacity` with the greatest total
+    gain: dynamic programming over the capacity in `cells` units, each size rounded up to whole
+    units (so the choice always fits; exact where capacity <= cells, else within a unit per item
+    of the best)."""
+    if capacity <= 0:
+        return []
+    unit = -(-capacity // cells)
+    n = capacity // unit
+    best = np.zeros(n + 1)             # best[c]: the most gain within c units
+    took = np.zeros((len(items), n + 1), bool)
+    units = [-(-size // unit) for _, size in items]
+    for i, ((gain, _), u) in enumerate(zip(items, units)):
+        if u > n:
+            continue
+        with_it = best[:n + 1 - u] + gain  # from the table before item i: each item once
+        took[i, u:] = with_it > best[u:]
+        best[u:] = np.maximum(best[u:], with_it)
+    picked, c = [], n
+    for i in reversed(range(len(items))):
+        if took[i, c]:
+            picked.append(i)
+            c -= units[i]
+    return sorted(picked)
 
 
 def check_fits(models: CompiledModel | list[CompiledModel], board: Board,
