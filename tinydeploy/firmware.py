@@ -137,10 +137,10 @@ def flash_needed(models: list[CompiledModel], board: Board, audio_frontend: bool
 def weights_for_board(compiled: CompiledModel, board: Board, weights: str = "auto") -> CompiledModel:
     """The weight layout for a board. "auto": int8 rows on Helium cores (their vector dot products
     read int8 directly); on other cores with the DSP extension convolution and fully connected
-    weights pre-widened to int16 where the wider weights still leave room for the code, else as
-    many layers widened as the flash holds (widest_within_flash); int8 elsewhere (the portable
-    kernels gain nothing from wide weights). Any other value forces that layout, for every layer
-    or per layer (compile_options.parse_layout)."""
+    weights pre-widened to int16 where the wider weights still leave room for the code, else
+    those of the layers that save the most within the flash, the rest int8 (widest_within_flash);
+    int8 elsewhere (the portable kernels gain nothing from wide weights). Any other value forces
+    that layout, for every layer or per layer (compile_options.parse_layout)."""
     if weights != "auto":
         if weights.split(",")[0] not in LAYOUTS:
             raise TinyDeployError(f"unknown weight layout '{weights}'",
@@ -166,9 +166,9 @@ def widest_within_flash(compiled: CompiledModel, board: Board) -> CompiledModel:
     """int8 weights, with the set of layers widened to int16 that saves the most instructions
     (wide_gain) within the flash the all-int8 model leaves free (code included, as check_fits
     counts it): a 0/1 knapsack (fill_knapsack). The code is the same whatever the mix, so each
-    layer's extra bytes add up exactly. Layers that save most per extra byte (most MACs per
-    weight) come first; a greedy pass in that order alone can leave much of the flash unused (ad01
-    on 512 KB: its last 80 KB layer does not fit, where two 16 KB layers left out would do)."""
+    layer's extra bytes add up exactly. Layers with the most MACs per weight save the most per
+    extra byte, but widening them in that order until the next does not fit can leave much of the
+    flash unused (ad01 on 512 KB: its last 80 KB layer is left out, where two of 16 KB would do)."""
     narrow = compiled.with_layout("int8")
     spare = board.flash_size - flash_needed([narrow], board).total
     wide = dict(compiled.with_layout("int16").named_layers)
@@ -184,9 +184,9 @@ def widest_within_flash(compiled: CompiledModel, board: Board) -> CompiledModel:
 
 def fill_knapsack(items: list[tuple[float, int]], capacity: int, cells: int = 4096) -> list[int]:
     """The indices of the items (gain, size) whose sizes fit `capacity` with the greatest total
-    gain: dynamic programming over the capacity in `cells` units, each size rounded up to whole
-    units (so the choice always fits; exact where capacity <= cells, else within a unit per item
-    of the best)."""
+    gain: dynamic programming over the capacity in at most `cells` units, each size rounded up to
+    whole units, so the choice always fits (exact where capacity <= cells; otherwise the best of
+    the sets that fit with their sizes so rounded)."""
     if capacity <= 0:
         return []
     unit = -(-capacity // cells)
