@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TINYDEPLOY_QUIET", "1")
 
-from tinydeploy.bench import (CYCLE_CORES, cycle_estimates, layer_weights, make_firmware,  # noqa: E402
-                              write_json_atomic)
+from tinydeploy.bench import (  # noqa: E402
+    CYCLE_CORES, cycle_estimates, layer_weights, make_firmware, write_json_atomic)
 from tinydeploy.boards import get_board  # noqa: E402
 from tinydeploy.compiler import compile_model  # noqa: E402
 from tinydeploy.paths import SHARED_MODELS  # noqa: E402
