@@ -14,6 +14,7 @@ import pytest
 
 from ophelp import assert_host_bitexact, reference_cases
 from tinydeploy.batch import run_batch
+from tinydeploy.bench import layer_weights
 from tinydeploy.boards import Board, get_board
 from tinydeploy.cli import main
 from tinydeploy.compiler import CompiledModel, compile_model, layer_weight_bytes
@@ -44,6 +45,9 @@ def test_layout_specs_compile_per_layer(tiny_image):
     assert cm.layer_layouts == {"L0": "int8", "L1": "int16", "L4": "rows"}
     assert cm.layout_mix == "int8 x1, int16 x1, rows x1"
     assert cm is compile_model(tiny_image, layout=MIX)  # one compilation for equal choices
+    report = layer_weights(cm)  # what bench --json and bench_engine.py list per layer
+    assert [r["weight_layout"] for r in report] == ["int8", "int16", None, None, "rows", None]
+    assert sum(r["weights_bytes"] for r in report) == cm.weight_bytes
     sizes = {lay: dict(cm.with_layout(lay).named_layers) for lay in ("int8", "int16", "rows")}
     for name, lay in cm.named_layers:
         assert layer_weight_bytes(lay) == layer_weight_bytes(sizes[lay.layout or "int8"][name])
