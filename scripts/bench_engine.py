@@ -7,7 +7,10 @@ and the TFLM reference figures kept in engine_reference.json, printed as ratios.
 from this run except those reference figures.
 
     python scripts/bench_engine.py [--json FILE] [--plot FILE.png] [--board qemu-m4]
-                                   [--port /dev/ttyACM0] [--models kws01,ic01]
+                                   [--port /dev/ttyACM0] [--models kws01,ic01] [--weights auto]
+
+--weights picks the weight layout as `tinydeploy build` does (auto: per board and flash; int16,
+int8, rows, or per layer: int8,L3=int16); each row lists every layer's weight bytes and layout.
 
 On a QEMU board the counts are instructions; on a real board (--board NAME --port P) they are DWT
 cycles (SysTick cycles on an M0+). On qemu-m4/qemu-m7 a traced run of the same input adds
@@ -32,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TINYDEPLOY_QUIET", "1")
 
-from tinydeploy.bench import CYCLE_CORES, cycle_estimates, make_firmware, write_json_atomic  # noqa: E402
+from tinydeploy.bench import (  # noqa: E402
+    CYCLE_CORES, cycle_estimates, layer_weights, make_firmware, write_json_atomic)
 from tinydeploy.boards import get_board  # noqa: E402
 from tinydeploy.compiler import compile_model  # noqa: E402
 from tinydeploy.paths import SHARED_MODELS  # noqa: E402
@@ -78,11 +82,12 @@ def _run(link: DeviceLink, x: np.ndarray) -> tuple[list, list]:
     return results, link.layers()
 
 
-def measure(name: str, board_name: str, work: Path, port: str | None = None) -> dict:
+def measure(name: str, board_name: str, work: Path, port: str | None = None,
+            weights: str = "auto") -> dict:
     path = SHARED_MODELS / f"{name}.tflite"
     compiled = compile_model(path, name=name.split("/")[-1])
     board = get_board(board_name)
-    fw = make_firmware(compiled, board, work / name.replace("/", "_"))
+    fw = make_firmware(compiled, board, work / name.replace("/", "_"), weights=weights)
     compiled = fw.compiled  # with the weight layout chosen for the board
     x = model_input(name, compiled)
     if board.is_qemu and port is None:
@@ -109,11 +114,13 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None) -> 
         "bit_exact": all(r.output == expected for r in results),
         "arena_bytes": compiled.arena_bytes,
         "code_bytes": engine_code_bytes(fw.project / ".pio" / "build" / board.name, fw.build.elf),
-        "weights_bytes": compiled.weight_bytes, "flash_bytes": fw.build.flash_bytes,
+        "weights_bytes": compiled.weight_bytes, "weight_layouts": compiled.layout_mix,
+        "weight_layout_spec": compiled.layout, "flash_bytes": fw.build.flash_bytes,
         "ram_bytes": fw.build.ram_bytes, "macs": compiled.macs,
         "instructions_per_mac": round(runs[1] * per_tick / max(compiled.macs, 1), 2),
         "tflm_arena_bytes_host": tflm_arena_bytes(path),
-        "layers": [{"layer": n, "instructions": int(round(t * per_tick))} for n, t in layers],
+        "layers": [{"layer": n, "instructions": int(round(t * per_tick)), **w}
+                   for (n, t), w in zip(layers, layer_weights(compiled))],
     }
     if board.is_qemu and port is None and board.core in CYCLE_CORES:
         est = cycle_estimates(fw, [x], fw.split_outputs(results[0].output),
@@ -138,7 +145,7 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None) -> 
 def print_table(rows: list[dict]) -> None:
     head = (f"{'model':<30}{'insns/inf':>13}{'insns/MAC':>10}{'vs CMSIS-NN':>12}{'vs TFLM ref':>12}"
             f"{'arena':>9}{'vs TFLM':>9}{'code':>8}{'weights':>9}{'M4 cyc est':>12}"
-            f"{'ms@120':>8}{'MLPerf L4R5':>12}")
+            f"{'ms@120':>8}{'MLPerf L4R5':>12}  weight layouts")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -147,7 +154,7 @@ def print_table(rows: list[dict]) -> None:
               f"{r['arena_bytes']:>9,}{r.get('ratio_arena_vs_tflm', '-'):>9}{r['code_bytes']:>8,}"
               f"{r['weights_bytes']:>9,}{r.get('cycles_estimate_m4', 0):>12,}"
               f"{r.get('ms_at_120mhz_m4_estimate', '-'):>8}{r.get('mlperf_l4r5zi_ms', '-'):>12}"
-              + ("" if r["bit_exact"] else "  NOT BIT-EXACT"))
+              f"  {r['weight_layouts'] or '-'}" + ("" if r["bit_exact"] else "  NOT BIT-EXACT"))
     exact = sum(r["bit_exact"] for r in rows)
     print(f"\n{exact} of {len(rows)} models bit-exact with TFLite's reference kernels on the device. "
           "Instruction counts from QEMU -icount shift=0 (not cycles), median of 3 runs, resolution one SysTick tick. Ratios < 1 beat TFLite Micro;"
@@ -189,6 +196,9 @@ def main() -> int:
     ap.add_argument("--models", help="comma-separated subset, e.g. kws01,ad01")
     ap.add_argument("--port", help="serial port of a real board (with --board NAME)")
     ap.add_argument("--plot", type=Path, help="write a PNG of ours vs the reference figures")
+    ap.add_argument("--weights", default="auto",
+                    help="weight layout: auto (per board and flash), int16, int8, rows, or per "
+                         "layer (int8,L3=int16)")
     args = ap.parse_args()
     if not SHARED_MODELS.is_dir():
         print(f"error: the reference models are not at {SHARED_MODELS} (this yardstick measures "
@@ -200,7 +210,7 @@ def main() -> int:
         wanted = args.models.split(",")
         names = [n for n in names if n.split("/")[-1] in wanted or n in wanted]
     with tempfile.TemporaryDirectory(prefix="td-bench-") as work:
-        rows = [measure(n, args.board, Path(work), args.port) for n in names]
+        rows = [measure(n, args.board, Path(work), args.port, args.weights) for n in names]
     print_table(rows)
     if args.json:
         write_json_atomic(args.json, {"rows": rows})

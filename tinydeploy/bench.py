@@ -22,7 +22,7 @@ from tinydeploy.boards import Board
 from tinydeploy.batch import run_batch
 from tinydeploy.build import BuildResult, build_project
 from tinydeploy.compare import Agreement
-from tinydeploy.compiler import CompiledModel
+from tinydeploy.compiler import CompiledModel, layer_weight_bytes
 from tinydeploy.cycles import report as cycle_report
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import firmware_models, render_project, weights_for_board
@@ -90,6 +90,13 @@ def make_firmware(models: CompiledModel | list[CompiledModel], board: Board,
     step(f"building the firmware for {board.name} with PlatformIO")
     return Firmware(firmware_models(ms), board, project, build_project(project, board),
                     input_format, audio_frontend)
+
+
+def layer_weights(compiled: CompiledModel) -> list[dict[str, Any]]:
+    """Flash bytes of constants and weight layout (None: no choice) of each layer the firmware
+    times, in order (the entry subgraph's kernel calls)."""
+    return [{"weights_bytes": layer_weight_bytes(lay), "weight_layout": lay.layout}
+            for lay in compiled.layers if lay.func]
 
 
 def oracle_for(tflite: bytes) -> tuple[ReferenceInterpreter, str]:
@@ -217,12 +224,12 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
         "arena_bytes": compiled.arena_bytes, "arena_bytes_device": int(info.get("arena", 0)),
         "state_bytes": compiled.state_bytes, "stack_bytes_used": int(info.get("stack-used", 0)),
         "stack_bytes_worst_case": fw.build.stack_bytes,
-        "weights_bytes": compiled.weight_bytes, "macs": compiled.macs,
-        "tflm_arena_bytes_host": tflm_arena_bytes(tflite),
+        "weights_bytes": compiled.weight_bytes, "weight_layouts": compiled.layout_mix,
+        "macs": compiled.macs, "tflm_arena_bytes_host": tflm_arena_bytes(tflite),
         "inputs_types": [t.dtype for t in compiled.input_tensors],
         "outputs_types": [t.dtype for t in compiled.output_tensors],
-        "layers": [{"layer": name, board.latency_unit: int(round(t * per_tick))}
-                   for name, t in layer_ticks],
+        "layers": [{"layer": name, board.latency_unit: int(round(t * per_tick)), **w}
+                   for (name, t), w in zip(layer_ticks, layer_weights(compiled))],
         **frontend,
     }
     if cycles_work is not None and cases:

@@ -224,12 +224,25 @@ class Convert(Command):
 
 def _weights_arg(p: argparse.ArgumentParser, board: bool = True) -> None:
     choices = ["auto", "int16", "int8", "rows"] if board else ["int16", "int8", "rows"]
-    p.add_argument("--weights", choices=choices, default=choices[0],
+
+    def layout(value: str) -> str:
+        """One of the choices, or a layout followed by per-layer ones (int8,L3=int16; their
+        names and layouts are checked with the model, compile_options.parse_layout)."""
+        base = value.split(",")[0]
+        if base not in choices or (base == "auto" and value != "auto"):
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: '{value}' (choose from {', '.join(choices)}, or per layer: "
+                "int8,L3=int16)")
+        return value
+
+    p.add_argument("--weights", type=layout, default=choices[0],
                    help="conv/FC weight layout in flash: int16 (pre-widened: fastest on cores "
                         "with the DSP extension, twice the flash for those weights), int8, or "
-                        "rows (int8 rows for Helium's vector dot products, Cortex-M55)"
-                        + ("; auto picks rows on M55, int16 on M4/M7/M33 when it fits, else int8 "
-                           "(default: auto)" if board else " (default: int16)"))
+                        "rows (int8 rows for Helium's vector dot products, Cortex-M55); per "
+                        "layer by C name after the default one: int8,L3=int16,L7=int16"
+                        + ("; auto picks rows on M55, int16 on M4/M7/M33 when it fits, else "
+                           "int16 for the layers that save most within the flash, int8 for the "
+                           "rest (default: auto)" if board else " (default: int16)"))
 
 
 class Build(Command):

@@ -14,16 +14,22 @@ from functools import cached_property
 from pathlib import Path
 
 from tinydeploy.codegen import GeneratedC, generate_c
-from tinydeploy.compile_options import CompileOptions
+from tinydeploy.compile_options import CompileOptions, parse_layout
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.lowering import check_supported, lower_model
 from tinydeploy.memory_plan import MemoryPlan, plan_model
-from tinydeploy.ops.base import Layer
+from tinydeploy.ops.base import Layer, layer_name
 from tinydeploy.tflite_reader import Model, Tensor, parse_model
 from tinydeploy.validate import validate_graphs, validate_tensors
 
 _CACHE: OrderedDict[tuple[str, str, CompileOptions], "CompiledModel"] = OrderedDict()
 _CACHE_SIZE = 32
+_CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int64_t": 8}  # others: 4
+
+
+def layer_weight_bytes(layer: Layer) -> int:
+    """Bytes of the constant arrays one layer puts in flash (weights, biases, multipliers)."""
+    return sum(c.values.size * _CTYPE_BYTES.get(c.ctype, 4) for c in layer.consts)
 
 
 @dataclass
@@ -49,7 +55,28 @@ class CompiledModel:
 
     @property
     def layout(self) -> str:
+        """The weight layout spec (CompileOptions.layout): one layout, or per layer."""
         return self.options.layout
+
+    @property
+    def named_layers(self) -> list[tuple[str, Layer]]:
+        """Every subgraph's layers with their names (L3, S1L2: the prefix of their C symbols)."""
+        return [(layer_name(g, lay.op.index), lay)
+                for g, layers in enumerate(self.graphs) for lay in layers]
+
+    @property
+    def layer_layouts(self) -> dict[str, str]:
+        """The weight layout of each layer that has one to choose (convolution, fully connected,
+        LSTM), by name."""
+        return {name: lay.layout for name, lay in self.named_layers if lay.layout is not None}
+
+    @property
+    def layout_mix(self) -> str:
+        """How many layers hold each weight layout, e.g. "int16 x12, int8 x3"."""
+        counts: dict[str, int] = {}
+        for lay in self.layer_layouts.values():
+            counts[lay] = counts.get(lay, 0) + 1
+        return ", ".join(f"{k} x{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
     @property
     def prefix(self) -> str:
@@ -61,7 +88,8 @@ class CompiledModel:
         return self if options == self.options else _compile(self.tflite, self.name, options)
 
     def with_layout(self, layout: str) -> "CompiledModel":
-        """The same model with its convolution/FC weights in another layout (weight_layout.py)."""
+        """The same model with its convolution/FC weights in another layout (weight_layout.py):
+        one for every layer ("int8") or per layer ("int8,L3=int16")."""
         return self.with_options(layout=layout)
 
     @cached_property
@@ -81,9 +109,7 @@ class CompiledModel:
     @property
     def weight_bytes(self) -> int:
         """Bytes of constant data (weights, biases, multipliers) the model puts in flash."""
-        size = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int64_t": 8}
-        return sum(c.values.size * size.get(c.ctype, 4)
-                   for layers in self.graphs for lay in layers for c in lay.consts)
+        return sum(layer_weight_bytes(lay) for layers in self.graphs for lay in layers)
 
     @property
     def macs(self) -> int:
@@ -121,8 +147,9 @@ def compile_model(source: str | Path | bytes, name: str | None = None, layout: s
     one error, before any C is written.
 
     layout: how convolution/FC weights are stored: "int16" (pre-widened for the DSP kernels: faster,
-    twice the flash for those weights), "int8", or "rows" (Helium); the firmware stage picks per
-    board (firmware.weights_for_board). rounding: "tflite" (TensorFlow/LiteRT's reference
+    twice the flash for those weights), "int8", or "rows" (Helium), for every layer or per layer
+    ("int8,L3=int16": compile_options.parse_layout); the firmware stage picks per board
+    (firmware.weights_for_board). rounding: "tflite" (TensorFlow/LiteRT's reference
     kernels) or "tflm" (TFLite Micro's), where they differ. prefix: the C name of the model.
     """
     if isinstance(source, bytes):
@@ -133,6 +160,25 @@ def compile_model(source: str | Path | bytes, name: str | None = None, layout: s
             raise TinyDeployError(f"{p}: no such model file", "check the path to the .tflite file")
         data, label, where = p.read_bytes(), name or p.stem, str(p)
     return _compile(data, label, CompileOptions(layout, rounding, prefix), where)
+
+
+def _check_layer_layouts(compiled: CompiledModel) -> None:
+    """A per-layer weight layout names a layer that has weights to lay out."""
+    named = dict(compiled.named_layers)
+    for name in parse_layout(compiled.layout)[1]:
+        if name in compiled.layer_layouts:
+            continue
+        problem = (f"weight layout given for {name} ({named[name].op.opcode}) of model "
+                   f"'{compiled.name}': it has no weights to lay out" if name in named else
+                   f"weight layout given for {name}: model '{compiled.name}' has no layer {name}")
+        raise TinyDeployError(problem, "name convolution, fully connected or LSTM layers: "
+                              f"{_some(list(compiled.layer_layouts)) or 'this model has none'}")
+
+
+def _some(names: list[str], shown: int = 8) -> str:
+    """The first few names of a list, for a hint."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown
+                                       else "")
 
 
 def _compile(data: bytes, label: str, options: CompileOptions,
@@ -147,6 +193,7 @@ def _compile(data: bytes, label: str, options: CompileOptions,
     validate_graphs(model, options)
     graphs = lower_model(model, options)
     compiled = CompiledModel(label, model, graphs, plan_model(model, graphs), options, data)
+    _check_layer_layouts(compiled)
     _CACHE[key] = compiled
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

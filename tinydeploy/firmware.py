@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from tinydeploy.audio import c_tables
 from tinydeploy.boards import Board
-from tinydeploy.compiler import CompiledModel
+from tinydeploy.compile_options import LAYOUTS, layout_spec
+from tinydeploy.compiler import CompiledModel, layer_weight_bytes
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.paths import FIRMWARE, KERNELS, PIO_PLATFORM, TEMPLATES, kernel_sources
 from tinydeploy.toolchain import cache_dir, require
@@ -33,7 +35,16 @@ AUDIO_FLASH_BYTES = 12288   # its code, float32 tables and the C library's logf
 FIRMWARE_BASE_FLASH = 8192  # vectors, startup, HAL, protocol and the C library pieces they use
 FIRMWARE_BASE_RAM = 1024    # their .data and .bss
 CALL_BYTES = 48             # code per kernel call in the generated invoke function
-WEIGHT_LAYOUTS = ("auto", "int16", "int8", "rows")
+WEIGHT_LAYOUTS = ("auto", "int16", "int8", "rows")  # or per layer: "int8,L3=int16"
+# Instructions the int16 layout saves per multiply-accumulate over int8, by kernel (the int8 DSP
+# kernels widen each group of four weights with an SXTB16 pair; fully connected and LSTM rows
+# also lose the input row widened once). Measured on QEMU Cortex-M4 (-icount, exact counts):
+# scripts/bench_engine.py --weights int8 vs int16, per-layer instructions over per-layer MACs,
+# summed over the MLPerf Tiny models kws01, vww01, ic01 (conv), ad01 (fully connected, batch 1;
+# per layer 0.66-0.86) and a 64-unit, 16-step, 32-feature LSTM. The estimated M4 cycles
+# (tinydeploy/cycles.py) save 0.36, 0.46, 0.50 and 0.48 per MAC.
+WIDE_SAVINGS = {"td_conv2d_s8": 0.36, "td_conv1x1_s8": 0.40, "td_fully_connected_s8": 0.72,
+                "td_lstm_s8": 0.67}
 
 
 def qemu_command(board: Board) -> str:
@@ -125,14 +136,16 @@ def flash_needed(models: list[CompiledModel], board: Board, audio_frontend: bool
 
 def weights_for_board(compiled: CompiledModel, board: Board, weights: str = "auto") -> CompiledModel:
     """The weight layout for a board. "auto": int8 rows on Helium cores (their vector dot products
-    read int8 directly); convolution and fully connected weights pre-widened to int16 on other
-    cores with the DSP extension where the wider weights still leave room for the code; int8
-    elsewhere (the portable kernels gain nothing from wide weights). Any other value forces that
-    layout (weight_layout.LAYOUTS)."""
-    if weights not in WEIGHT_LAYOUTS:
-        raise TinyDeployError(f"unknown weight layout '{weights}'",
-                              f"use one of {', '.join(WEIGHT_LAYOUTS)}")
+    read int8 directly); on other cores with the DSP extension convolution and fully connected
+    weights pre-widened to int16 where the wider weights still leave room for the code, else
+    those of the layers that save the most within the flash, the rest int8 (widest_within_flash);
+    int8 elsewhere (the portable kernels gain nothing from wide weights). Any other value forces
+    that layout, for every layer or per layer (compile_options.parse_layout)."""
     if weights != "auto":
+        if weights.split(",")[0] not in LAYOUTS:
+            raise TinyDeployError(f"unknown weight layout '{weights}'",
+                                  f"use one of {', '.join(WEIGHT_LAYOUTS)}, or per layer: "
+                                  "int8,L3=int16")
         return compiled.with_layout(weights)
     if board.has_mve:
         return compiled.with_layout("rows")
@@ -140,7 +153,59 @@ def weights_for_board(compiled: CompiledModel, board: Board, weights: str = "aut
         wide = compiled.with_layout("int16")
         if flash_needed([wide], board).total <= board.flash_size:
             return wide
+        return widest_within_flash(compiled, board)
     return compiled.with_layout("int8")
+
+
+def wide_gain(layer_func: str | None, macs: int) -> float:
+    """Instructions per inference a layer saves with int16 weights instead of int8."""
+    return WIDE_SAVINGS.get(layer_func or "", 0.0) * macs
+
+
+def widest_within_flash(compiled: CompiledModel, board: Board) -> CompiledModel:
+    """int8 weights, with the set of layers widened to int16 that saves the most instructions
+    (wide_gain) within the flash the all-int8 model leaves free (code included, as check_fits
+    counts it): a 0/1 knapsack (fill_knapsack). The code is the same whatever the mix, so each
+    layer's extra bytes add up exactly. Layers with the most MACs per weight save the most per
+    extra byte, but widening them in that order until the next does not fit can leave much of the
+    flash unused (ad01 on 512 KB: its last 80 KB layer is left out, where two of 16 KB would do)."""
+    narrow = compiled.with_layout("int8")
+    spare = board.flash_size - flash_needed([narrow], board).total
+    wide = dict(compiled.with_layout("int16").named_layers)
+    names, items = [], []
+    for name, lay in narrow.named_layers:
+        gain = wide_gain(lay.func, lay.macs) if lay.layout is not None else 0.0
+        if gain > 0:
+            names.append(name)
+            items.append((gain, layer_weight_bytes(wide[name]) - layer_weight_bytes(lay)))
+    picked = fill_knapsack(items, spare)
+    return compiled.with_layout(layout_spec("int8", {names[i]: "int16" for i in picked}))
+
+
+def fill_knapsack(items: list[tuple[float, int]], capacity: int, cells: int = 4096) -> list[int]:
+    """The indices of the items (gain, size) whose sizes fit `capacity` with the greatest total
+    gain: dynamic programming over the capacity in at most `cells` units, each size rounded up to
+    whole units, so the choice always fits (exact where capacity <= cells; otherwise the best of
+    the sets that fit with their sizes so rounded)."""
+    if capacity <= 0:
+        return []
+    unit = -(-capacity // cells)
+    n = capacity // unit
+    best = np.zeros(n + 1)             # best[c]: the most gain within c units
+    took = np.zeros((len(items), n + 1), bool)
+    units = [-(-size // unit) for _, size in items]
+    for i, ((gain, _), u) in enumerate(zip(items, units)):
+        if u > n:
+            continue
+        with_it = best[:n + 1 - u] + gain  # from the table before item i: each item once
+        took[i, u:] = with_it > best[u:]
+        best[u:] = np.maximum(best[u:], with_it)
+    picked, c = [], n
+    for i in reversed(range(len(items))):
+        if took[i, c]:
+            picked.append(i)
+            c -= units[i]
+    return sorted(picked)
 
 
 def check_fits(models: CompiledModel | list[CompiledModel], board: Board,

@@ -198,6 +198,9 @@ class Layer:
     state_writes: list[str] = field(default_factory=list)
     control: str | None = None   # "call_once": run subgraph calls[0] once after each reset
     calls: list[int] = field(default_factory=list)
+    # the layout its weights are stored in where the lowering lets the options choose one
+    # (OpContext.layout; weight_layout.py), else None
+    layout: str | None = None
 
     @property
     def func(self) -> str | None:
@@ -206,6 +209,12 @@ class Layer:
     @property
     def param_type(self) -> str:
         return self.kernel.params.C_NAME if self.kernel else ""
+
+
+def layer_name(graph: int, node: int) -> str:
+    """A layer's name, the prefix of its C symbols: L<node> in the entry subgraph, S<graph>L<node>
+    in others."""
+    return f"S{graph}L{node}" if graph else f"L{node}"
 
 
 @dataclass
@@ -225,7 +234,13 @@ class OpContext:
     @property
     def name(self) -> str:
         """The prefix of this layer's C symbols."""
-        return f"S{self.graph.index}L{self.op.index}" if self.graph.index else f"L{self.op.index}"
+        return layer_name(self.graph.index, self.op.index)
+
+    @property
+    def layout(self) -> str:
+        """The weight layout the options give this layer (CompileOptions.layer_layout); a
+        lowering that reads it records it in its Layer's `layout`."""
+        return self.options.layer_layout(self.name)
 
     def fail(self, what: str, fix: str = "") -> Unsupported:
         return Unsupported(f"{self.where}: {what}", fix or "check the model; 'tinydeploy ops' "

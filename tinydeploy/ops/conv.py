@@ -256,6 +256,7 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
                      [ctx.const("w", "int32_t", blocks)], args, [x.index], [y.index], macs,
                      2 * (out_w + 2) * out_c * 4 + out_c, unit)
     scratch, ring, inplace, quads, layout = 0, 0, False, 0, 0
+    lay: str | None = None  # the weight layout, where the kernel takes one
     if depthwise and not as_conv:
         if depth_multiplier == 1 and k_h <= TD_DW_MAX_K:
             kernel, block = DEPTHWISE, 4
@@ -272,7 +273,7 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
         depth_multiplier = 1
         assert rows is not None
         block, k4 = 2, -(-rows.shape[1] // 4) * 4
-        lay = ctx.options.layout
+        lay = ctx.layout
         weights = ctx.const("w", "int16_t" if lay == "int16" else "int8_t", wl.conv_rows(rows, lay))
         pointwise = k_h == k_w == 1 and pad_h == pad_w == 0 and sh == sw == 1
         dummy = -(-out_c // 4) * 4  # where the outputs of an odd last pixel go
@@ -295,6 +296,7 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
                   params(ring_rows=ring, layout=layout, quads=FAST if quads else 0,
                          depth_multiplier=depth_multiplier),
                   consts, args[:len(kernel.args)], [x.index], [y.index], macs, scratch, inplace)
+    layer.layout = lay
     if quads:
         layer.fast_scratch = window_buf
     if kernel is CONV and not inplace:

@@ -127,7 +127,7 @@ def _lower(ctx: OpContext) -> Layer:
     consts = ([ctx.const("rq", "int32_t", rq)] if rq is not None else
               [ctx.const("mult", "int32_t", np.array(mult, np.int64)),
                ctx.const("shift", "int32_t", np.array(shift, np.int64))])
-    layout = ctx.options.layout
+    layout = ctx.layout
     bias_arg = None
     if w.zp0 == 0:  # symmetric weights: fold the input offset into the bias, block the rows
         consts += [ctx.const("w", "int16_t" if layout == "int16" else "int8_t",
@@ -154,6 +154,7 @@ def _lower(ctx: OpContext) -> Layer:
                   [TensorArg(x.index), ConstArg(f"{name}_w"), bias_arg, TensorArg(y.index), SCRATCH],
                   [x.index], [y.index], x.size // in_depth * in_depth * out_depth)
     layer.fast_scratch = 2 * (in_depth // 4 * 4) if wide else 0
+    layer.layout = layout if w.zp0 == 0 else None
     return layer
 
 

@@ -298,7 +298,7 @@ def _lower_lstm(ctx: OpContext) -> Layer:
                 f"cell state scale 2^{cell_shift} with CIFG (the reference computes no tanh for "
                 "it and reads an unwritten buffer)")
 
-    layout = ctx.options.layout
+    layout = ctx.layout
     w_parts: list[np.ndarray] = []
     b_parts: list[np.ndarray] = []
     w16_parts: list[np.ndarray] = []
@@ -395,6 +395,7 @@ def _lower_lstm(ctx: OpContext) -> Layer:
                   [y.index, h_state.index, c_state.index],
                   macs=n_batch * n_time * macs_per_step)
     layer.scratch_bytes = 10 * n_cell + (n_cell if projection else 0)
+    layer.layout = layout
     return layer
 
 
