@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 import struct
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ class BatchResult:
     outputs: list[list[np.ndarray]]  # per case, one array per model output
     ticks: list[int]                 # per case, the board's timer ticks for the inference
     images: int                      # firmware images built (and emulator runs)
+    # per case, the timer ticks of each kernel call (run_batch(..., layers=True)), else empty
+    layer_ticks: list[list[int]] = field(default_factory=list)
 
 
 def _groups(models: list[CompiledModel], board: Board) -> list[list[int]]:
@@ -45,13 +47,14 @@ def _groups(models: list[CompiledModel], board: Board) -> list[list[int]]:
 
 
 def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work: Path,
-              weights: str = "auto", timeout: float = 600.0) -> BatchResult:
-    """Run every case on `board` in QEMU; outputs come back in case order."""
+              weights: str = "auto", timeout: float = 600.0, layers: bool = False) -> BatchResult:
+    """Run every case on `board` in QEMU; outputs come back in case order. layers: also the
+    ticks of every kernel call (the firmware's profile marks), for per-layer cost models."""
     from tinydeploy.bench import make_firmware
 
     if not board.is_qemu:
         raise TinyDeployError(f"{board.name} is not simulated", "batches run on qemu-* boards")
-    results: dict[int, tuple[list[np.ndarray], int]] = {}
+    results: dict[int, tuple[list[np.ndarray], int, list[int]]] = {}
     groups = _groups(models, board)
     for g, members in enumerate(groups):
         d = Path(work) / f"image{g}"
@@ -62,7 +65,7 @@ def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work
         with open(d / "cases.bin", "wb") as f:
             for n in mine:
                 index, inputs, reset = cases[n]
-                f.write(struct.pack("<ii", local[index], int(reset)))
+                f.write(struct.pack("<ii", local[index], int(reset) | (2 if layers else 0)))
                 for t, x in zip(fw.models[local[index]].input_tensors, inputs):
                     f.write(np.ascontiguousarray(x, t.dtype).tobytes())
         cmd = shlex.split(qemu_command(board)) + ["-kernel", str(fw.build.elf)]
@@ -79,6 +82,12 @@ def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work
             for t in fw.models[local[cases[n][0]]].output_tensors:
                 outs.append(np.frombuffer(data[pos:pos + t.nbytes], t.dtype).reshape(t.shape))
                 pos += t.nbytes
-            results[n] = (outs, ticks)
-    return BatchResult([results[n][0] for n in range(len(cases))],
-                       [results[n][1] for n in range(len(cases))], len(groups))
+            per_layer: list[int] = []
+            if layers:
+                count = struct.unpack_from("<i", data, pos)[0]
+                per_layer = list(struct.unpack_from(f"<{count}I", data, pos + 4))
+                pos += 4 + 4 * count
+            results[n] = (outs, ticks, per_layer)
+    order = range(len(cases))
+    return BatchResult([results[n][0] for n in order], [results[n][1] for n in order],
+                       len(groups), [results[n][2] for n in order] if layers else [])

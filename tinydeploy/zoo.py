@@ -246,7 +246,7 @@ def efficientnet_lite(input_shape: tuple[int, ...], classes: int, width: float =
     x = inp = keras.Input(input_shape)
     x = _mobile_stem(x, 32, stride)
     for t, c, n, s, k in EFFICIENTNET_STAGES[:stages]:
-        for i in range(int(math.ceil(n * depth))):
+        for i in range(math.ceil(n * depth)):
             x = _inverted_residual(x, _make_divisible(c * width), t, k, s if i == 0 else 1)
     return keras.Model(inp, _mobile_head(x, classes),
                        name=f"efficientnet_lite_{width}_d{depth}_s{stages}")
@@ -289,8 +289,9 @@ def squeezenet(input_shape: tuple[int, ...], classes: int, width: int = 16, dept
                kernel: int = 3, stride: int = 2) -> Any:
     """SqueezeNet 1.1: a strided stem, max pooling, `depth` fire modules (squeeze channels
     width, width, 2*width, 2*width, 3*width... pooled after the 2nd and 4th) and a 1x1
-    convolution to the classes averaged over the map (no dense layer). Batch norm is added
-    after each convolution so that it trains in a few epochs."""
+    convolution to the classes averaged over the map (no dense layer; linear, where the paper
+    has a ReLU, so that the softmax sees negative logits and a usable int8 scale). Batch norm is
+    added after each convolution so that it trains in a few epochs."""
     keras = _keras()
     L = keras.layers
     x = inp = keras.Input(input_shape)
@@ -306,7 +307,7 @@ def squeezenet(input_shape: tuple[int, ...], classes: int, width: int = 16, dept
         x = _fire(x, width * (1 + i // 2))
         if i in (1, 3):
             x = pool(x)
-    x = L.Conv2D(classes, 1, activation="relu")(x)
+    x = L.Conv2D(classes, 1)(x)
     x = _flatten(L.AveragePooling2D(pool_size=(int(x.shape[1]), int(x.shape[2])))(x))
     return keras.Model(inp, L.Softmax()(x), name=f"squeezenet_{width}_d{depth}_k{kernel}")
 
