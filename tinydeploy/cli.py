@@ -129,6 +129,61 @@ class Train(Command):
         return 0
 
 
+class Tune(Command):
+    name = "tune"
+    help = "search zoo architectures for the most accurate model within a board's limits"
+    description = ("Optuna's TPE sampler draws families (DS-CNN, MobileNetV2, MCUNet-style, "
+                   "EfficientNet-Lite, SqueezeNet, ...), their width, depth, kernels and strides, "
+                   "and the input (image size, MFCC coefficients and frames). Each candidate is "
+                   "compiled first: exact arena and weights, latency from a per-layer cost model "
+                   "calibrated in QEMU on the board's core; those within the board's flash and "
+                   "RAM and the limits train briefly, the Pareto front trains fully and runs in "
+                   "QEMU. Writes OUT/model.tflite, model_card.json, tradeoffs.png and "
+                   "tune_report.json. Resumable: run the same command again.")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
+        p.add_argument("--dataset", default="builtin",
+                       help="'builtin', 'digits' or a dataset folder, as for train")
+        _board_arg(p)
+        p.add_argument("--max-latency-ms", type=float, metavar="MS",
+                       help="latency limit at the board's clock (QEMU: instructions as cycles)")
+        p.add_argument("--max-arena", type=float, metavar="KB", help="arena limit in KB")
+        p.add_argument("--trials", type=int, default=20,
+                       help="candidates to train briefly (default 20); infeasible ones are "
+                            "drawn on top and cost a compile only")
+        p.add_argument("--proxy-epochs", type=int, default=3,
+                       help="epochs of each candidate's brief training (default 3)")
+        p.add_argument("--epochs", type=int, default=12,
+                       help="epochs of the finalists' full training (default 12)")
+        p.add_argument("--finalists", type=int, default=3,
+                       help="Pareto-front candidates trained fully, best proxy first (default 3)")
+        p.add_argument("--families", help="zoo families to search, comma-separated "
+                                          "(default: all for the task)")
+        p.add_argument("--calibration", type=int, default=24, metavar="N",
+                       help="random models run in QEMU to fit the cost model (default 24)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--qat", action="store_true",
+                       help="quantization-aware training for the finalists")
+        p.add_argument("--out", type=Path, default=Path("out/tune"))
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.tune import TuneConfig, tune
+
+        families = [f.strip() for f in args.families.split(",")] if args.families else None
+        r = tune(TuneConfig(args.task, args.dataset, args.board, args.max_latency_ms,
+                            args.max_arena, args.trials, args.proxy_epochs, args.epochs,
+                            args.finalists, args.seed, families, args.calibration,
+                            qat=args.qat), args.out)
+        c = r.report["chosen"]
+        print(f"wrote {r.tflite_path} and {r.card_path}: {c['model_spec']}, int8 test "
+              f"{r.card['metric']} {c['test_int8']:.1%}, {c['latency_ms_measured']} ms "
+              f"({c['latency_instructions_measured']:,} instructions), arena "
+              f"{c['arena_bytes']:,} B, flash {c['flash_bytes']:,} B; plot "
+              f"{args.out / 'tradeoffs.png'}")
+        return 0
+
+
 class Quantize(Command):
     name = "quantize"
     help = "full-integer int8 quantization of a Keras model with representative data"
@@ -543,8 +598,8 @@ class Ops(Command):
         return 0
 
 
-COMMANDS: list[Command] = [Demo(), Train(), Quantize(), Convert(), Build(), Run(), Bench(),
-                           Listen(), Flash(), Boards(), Verify(), Ops()]
+COMMANDS: list[Command] = [Demo(), Train(), Tune(), Quantize(), Convert(), Build(), Run(),
+                           Bench(), Listen(), Flash(), Boards(), Verify(), Ops()]
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""tinydeploy tune: search zoo architectures and inputs for the most accurate model a board can hold.
+"""tinydeploy tune: search zoo architectures and inputs for the most accurate model a board holds.
 
 1. A per-layer cost model is calibrated on QEMU runs of random models from the search space on the
    board's core (tinydeploy/costmodel.py), once per board, task and input shape (cached).
@@ -86,6 +86,9 @@ class Probe:
     ram_bytes: int
     instructions: float
     ms: float
+
+    KEYS = ("arena_bytes", "weights_bytes", "flash_bytes", "ram_bytes", "layout", "macs",
+            "latency_instructions_est", "latency_ms_est")
 
     def figures(self) -> dict[str, Any]:
         return {"arena_bytes": self.arena_bytes, "weights_bytes": self.weights_bytes,
@@ -442,6 +445,15 @@ def tune(cfg: TuneConfig, out_dir: str | Path, ds: Dataset | None = None) -> Tun
                        {"trial": t.number, "model_spec": t.user_attrs["spec"],
                         "proxy_score": t.values[0], "latency_ms_est": t.values[1]}
                        for t in front]},
+        "candidates": [{"trial": t.number, "model_spec": t.user_attrs.get("spec"),
+                        "inputs": t.user_attrs.get("inputs"),
+                        "tflite": f"candidates/trial{t.number:03d}.tflite"
+                        if "arena_bytes" in t.user_attrs else None,
+                        **{k: t.user_attrs[k] for k in Probe.KEYS if k in t.user_attrs},
+                        "proxy_score": t.user_attrs.get("score"),
+                        "within_limits": bool(t.user_attrs.get("trained")),
+                        "reason": t.user_attrs.get("reason")}
+                       for t in study.trials if "spec" in t.user_attrs],
         "finalists": rows, "selection": "the finalist within every limit (latency as measured "
                                         "in QEMU) with the best int8 validation score",
         "seconds": round(time.time() - started, 1)}
