@@ -1,11 +1,10 @@
 """Training options on the small real digits set: reproducible bytes, pruning, distillation,
-board-aware sizes and the model card."""
+quantization-aware training, board-aware sizes and the model card."""
 
 import json
 
 import pytest
 
-from tinydeploy.errors import TinyDeployError
 from tinydeploy.train import train
 
 
@@ -38,6 +37,30 @@ def test_anomaly_task(tmp_path):
     assert r.card["metric"] == "auc" and r.card["auc_int8"] > 0.6
 
 
-def test_qat_says_why_not():
-    with pytest.raises(TinyDeployError, match="tf-keras"):
-        train("image", "digits", qat=True)
+@pytest.mark.slow
+def test_qat_reports_ptq_and_is_bitexact_on_device(tmp_path):
+    """QAT's int8 accuracy beside PTQ's, and the QAT model runs bit-exact on a Cortex-M0."""
+    from ophelp import assert_qemu_bitexact
+
+    r = train("image", "digits", "small_cnn:8", epochs=3, out_dir=tmp_path, qat=True)
+    q = r.card["qat"]
+    assert q["epochs"] == 2 and len(q["loss"]) == 2
+    for key in ("accuracy_int8_ptq", "accuracy_int8_ptq_same_epochs", "accuracy_int8_qat"):
+        assert 0.2 < q[key] <= 1.0, key
+    assert q["accuracy_int8_qat"] == r.card["accuracy_int8"]
+    assert_qemu_bitexact([r.tflite_path], ("qemu-m0",), count=4)
+
+
+def test_qat_weights_land_on_the_int8_grid():
+    """The exported kernels are the codes the converter writes: per output channel,
+    max |w| / 127 apart, so quantizing them again changes nothing."""
+    import numpy as np
+
+    from tinydeploy.qat import snap_kernel
+
+    w = np.random.default_rng(0).normal(0, 0.3, (3, 3, 4, 8)).astype(np.float32)
+    snapped = snap_kernel(w, (0, 1, 2))
+    scale = np.abs(snapped).max(axis=(0, 1, 2)) / 127
+    codes = snapped / scale
+    assert np.allclose(codes, np.round(codes), atol=1e-4)
+    assert np.array_equal(snap_kernel(snapped, (0, 1, 2)), snapped)

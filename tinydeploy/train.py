@@ -228,6 +228,9 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
           keywords: list[str] | None = None, augment: bool = True) -> TrainResult:
     """Train, quantize and describe a model. Writes model.tflite, model_card.json and plots.
 
+    qat: after training, a few epochs of quantization-aware training (tinydeploy/qat.py); the
+    card reports its int8 accuracy beside post-training quantization's.
+
     augment: fresh augmentation every epoch (tinydeploy/augment.py), seeded by `seed`."""
     import keras
 
@@ -236,13 +239,6 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
     from tinydeploy.compiler import compile_model
     from tinydeploy.quantize import quantize_int8
 
-    if qat:
-        raise TinyDeployError(
-            "quantization-aware training needs tensorflow-model-optimization, which works only "
-            "with legacy tf.keras (TF_USE_LEGACY_KERAS=1 and the tf-keras package), not with the "
-            "Keras 3 this TensorFlow uses",
-            "train without --qat: full-integer post-training quantization is applied and its "
-            "accuracy is reported beside the float accuracy")
     if not 0.0 <= prune < 1.0:
         raise TinyDeployError(f"--prune {prune} is not a sparsity in [0, 1)", "try --prune 0.5")
     out = Path(out_dir)
@@ -302,6 +298,14 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
                   + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
     if pruner:
         pruner.prune(1.0)
+    qat_card = None
+    if qat:
+        from tinydeploy.qat import quantization_aware
+
+        qat_epochs = max(2, epochs // 4)
+        step(f"quantization-aware training: {qat_epochs} more epochs with fake-quantized weights "
+             "and activations")
+        qat_card = quantization_aware(net, ds, qat_epochs, seed, batch_size, aug)
     step("quantizing to full-integer int8")
     tflite = quantize_int8(net, ds.train.x)
     tflite_path = out / "model.tflite"
@@ -358,6 +362,8 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
                                  "not skip them yet: flash and latency are unchanged")
     if distill_from:
         card["distilled_from"] = distill_from
+    if qat_card:
+        card["qat"] = {**qat_card, "accuracy_int8_qat": m_int8}
     card["plots"] = _plots(out, history, conf, ds.classes)
     card_path = out / "model_card.json"
     card_path.write_text(json.dumps(card, indent=2))
