@@ -64,3 +64,40 @@ def test_qat_weights_land_on_the_int8_grid():
     codes = snapped / scale
     assert np.allclose(codes, np.round(codes), atol=1e-4)
     assert np.array_equal(snap_kernel(snapped, (0, 1, 2)), snapped)
+
+
+@pytest.mark.slow
+def test_channel_pruning_pays_on_the_device(tmp_path):
+    """Half the filters removed: MACs, weights, arena and the instructions measured in QEMU
+    drop, and the pruned model is still bit-exact on a Cortex-M0."""
+    from ophelp import assert_qemu_bitexact
+
+    r = train("image", "digits", "ds_cnn:width=16,depth=2", epochs=2, out_dir=tmp_path,
+              board="qemu-m0", prune_channels=0.5)
+    c = r.card["channel_pruning"]
+    before, after = c["before"], c["after"]
+    assert set(c["pruned_filters"]) and all(b == 2 * a for b, a in c["pruned_filters"].values())
+    assert after["macs"] <= 0.6 * before["macs"] and after["weights_bytes"] < before["weights_bytes"]
+    assert after["arena_bytes"] < before["arena_bytes"]
+    assert after["instructions"] < 0.75 * before["instructions"]
+    assert c["measured_on"] == "qemu-m0" and after["accuracy_int8"] == r.card["accuracy_int8"]
+    assert_qemu_bitexact([r.tflite_path], ("qemu-m0",), count=3)
+
+
+@pytest.mark.slow
+def test_unstructured_sparsity_does_not_pay(tmp_path):
+    """Magnitude pruning zeroes weights but the int8 kernels still load and multiply them: the
+    compiled model has the same MACs and weight bytes, and QEMU measures the same instructions
+    within 2% (the card says so)."""
+    from tinydeploy.boards import get_board
+    from tinydeploy.compiler import compile_model
+    from tinydeploy.costmodel import measure
+
+    dense = train("image", "digits", "small_cnn:8", epochs=2, out_dir=tmp_path / "d")
+    sparse = train("image", "digits", "small_cnn:8", epochs=2, out_dir=tmp_path / "s", prune=0.6)
+    assert "unchanged" in sparse.card["sparsity_note"]
+    models = [compile_model(r.tflite_path) for r in (dense, sparse)]
+    assert models[0].macs == models[1].macs
+    assert models[0].weight_bytes == models[1].weight_bytes
+    totals, _ = measure(models, get_board("qemu-m0"), tmp_path / "q")
+    assert abs(totals[1] - totals[0]) <= 0.02 * totals[0]

@@ -225,11 +225,15 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
           epochs: int = 20, out_dir: str | Path = "out/train", seed: int = 0,
           batch_size: int = 64, size: str = "default", board: str | None = None,
           prune: float = 0.0, distill_from: str | None = None, qat: bool = False,
-          keywords: list[str] | None = None, augment: bool = True) -> TrainResult:
+          keywords: list[str] | None = None, augment: bool = True,
+          prune_channels: float = 0.0) -> TrainResult:
     """Train, quantize and describe a model. Writes model.tflite, model_card.json and plots.
 
     qat: after training, a few epochs of quantization-aware training (tinydeploy/qat.py); the
     card reports its int8 accuracy beside post-training quantization's.
+    prune_channels: after training, remove this fraction of the filters (tinydeploy/
+    channel_prune.py) and fine-tune; the card has MACs, memory and the instructions measured on
+    `board` (its simulated twin; qemu-m4 without one) before and after.
 
     augment: fresh augmentation every epoch (tinydeploy/augment.py), seeded by `seed`."""
     import keras
@@ -298,6 +302,14 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
                   + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
     if pruner:
         pruner.prune(1.0)
+    channel_pruning = None
+    if prune_channels:
+        from tinydeploy.channel_prune import ChannelPruning
+
+        step(f"removing {prune_channels:.0%} of the prunable filters, then fine-tuning")
+        channel_pruning = ChannelPruning(net, ds, prune_channels, max(2, epochs // 4), seed,
+                                         batch_size, aug, board or "qemu-m4", out / "pruning")
+        net = channel_pruning.net
     qat_card = None
     if qat:
         from tinydeploy.qat import quantization_aware
@@ -364,6 +376,8 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
         card["distilled_from"] = distill_from
     if qat_card:
         card["qat"] = {**qat_card, "accuracy_int8_qat": m_int8}
+    if channel_pruning:
+        card["channel_pruning"] = channel_pruning.after(tflite, m_int8)
     card["plots"] = _plots(out, history, conf, ds.classes)
     card_path = out / "model_card.json"
     card_path.write_text(json.dumps(card, indent=2))
