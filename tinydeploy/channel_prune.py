@@ -94,9 +94,8 @@ def plan_model(model: Any) -> Plan:
             out = ins[0]
         elif kind == "Concatenate":
             out = [s for layout in ins for s in layout]
-        elif kind in PASS_THROUGH or (kind == "DepthwiseConv2D" and layer.depth_multiplier == 1):
-            out = ins[0]
-        elif kind in ("Reshape", "Flatten") and int(np.prod(layer.input.shape[1:-1])) == 1:
+        elif (kind in PASS_THROUGH or (kind == "DepthwiseConv2D" and layer.depth_multiplier == 1)
+              or (kind in ("Reshape", "Flatten") and np.prod(layer.input.shape[1:-1]) == 1)):
             out = ins[0]
         elif (kind == "Conv2D" and layer.groups == 1) or kind == "Dense":
             out = new(channels, source=layer)
@@ -126,7 +125,7 @@ def _importance(model: Any, space: Space) -> np.ndarray:
 
 
 def _kept_count(size: int, ratio: float) -> int:
-    n = max(1, int(round(size * (1 - ratio))))
+    n = max(1, round(size * (1 - ratio)))
     return min(size, -(-n // MULTIPLE) * MULTIPLE) if size >= 2 * MULTIPLE else n
 
 

@@ -58,8 +58,8 @@ def _features(compiled: CompiledModel, step: int, layer: Layer) -> np.ndarray:
     Convolutions (td_conv2d_s8, td_conv1x1_s8) go through output pixels in pairs (fours where
     the fast path was granted), windows padded to 4 bytes a row, channels in pairs: their MACs
     and window values are counted as the loops run, padding included. Depthwise convolutions run
-    over pixels, then groups of four channels (3x3: channel pairs down pairs of rows). Pooling counts window reads; everything
-    else its MACs or, without any, its output values."""
+    over pixels, then groups of four channels (3x3: channel pairs down pairs of rows). Pooling
+    counts window reads; everything else its MACs or, without any, its output values."""
     tensors = compiled.model.tensors
     outs = sum(tensors[i].size for i in layer.outputs)
     ins = sum(tensors[i].size for i in layer.inputs)

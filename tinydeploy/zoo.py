@@ -60,7 +60,7 @@ def _ints(text: str, what: str) -> list[int]:
         values = [int(t) for t in str(text).split("-")]
     except ValueError:
         raise TinyDeployError(f"{what} '{text}' is not a list of integers",
-                              f"write one value per block joined by '-', e.g. {what}=3-5-7") from None
+                              f"one value per block joined by '-', e.g. {what}=3-5-7") from None
     if not values or min(values) < 1:
         raise TinyDeployError(f"{what} '{text}' needs positive values", f"e.g. {what}=3-5-7")
     return values
