@@ -91,7 +91,9 @@ class Train(Command):
                    "image-folder tree, CIFAR-10 binary batches or MNIST idx files; --task anomaly "
                    "with 'builtin' (synthetic machines) or a DCASE/ToyADMOS folder. Models: "
                    "ds_cnn[:xs|s|m|l], small_cnn[:width], mobilenet_v1[:alpha], resnet8[:width], "
-                   "fc_autoencoder[:width].")
+                   "fc_autoencoder[:width], mobilenet_v2[:alpha], efficientnet_lite[:width], "
+                   "mcunet[:width], squeezenet[:width]; any knob by name: "
+                   "mcunet:width=8,kernels=3-5-7,expansions=4-6-3.")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
