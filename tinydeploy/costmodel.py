@@ -1,9 +1,9 @@
 """Latency without a build: a per-layer cost model calibrated against QEMU runs on a board's core.
 
-Each kernel call's instructions are predicted from its shape as a non-negative combination of five
-features (one call, MACs, output values, input values, output pixels), with one set of
-coefficients per kernel variant (the C function, and whether the memory plan granted its faster
-path). The coefficients are fitted to the per-layer instruction counts of calibration models run
+Each kernel call's instructions are predicted from its shape as a non-negative combination of six
+counts its loops run over (one call, MACs done four or two output pixels at a time, output
+values, window or input values, rows), with one set of coefficients per kernel variant (the C
+function, whether the memory plan granted its faster path, fast requantization, special paths). The coefficients are fitted to the per-layer instruction counts of calibration models run
 in the batch runner with profile marks (tinydeploy/batch.py), so they include everything the
 firmware spends per call. Held-out models say how far the estimate of a whole inference may be
 off: that figure is the model's stated error.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from tinydeploy.ops.conv import ConvParams
 from tinydeploy.ops.pooling import PoolParams
 from tinydeploy.paths import KERNELS
 
-FEATURES = ("calls", "work", "out_values", "in_values", "pixels")
+FEATURES = ("calls", "work", "work_in_pairs", "out_values", "window_or_input", "rows")
 ERROR_MARGIN = 1.25   # the stated error: the largest held-out error times this, at least 2%
 MIN_ERROR = 0.02
 MIN_SAMPLES = 2 * len(FEATURES)   # calls a variant needs for coefficients of its own
@@ -52,38 +52,62 @@ def _ceil(n: int, k: int) -> int:
     return -(-n // k) * k
 
 
-def _features(compiled: CompiledModel, step: int, layer: Layer) -> np.ndarray:
-    """The five features of a kernel call, each a count the kernel's loops run over.
+def _conv_groups(p: ConvParams, func: str, quads: bool) -> tuple[int, int]:
+    """Output pixels a convolution computes four at a time and two at a time (an odd last pixel
+    counts as a pair), following td_conv2d_s8's and td_conv1x1_s8's loops: fours only with the
+    fast path, and in td_conv2d_s8 only where the four windows lie inside the input's width."""
+    if func == "td_conv1x1_s8":
+        n = p.out_h * p.out_w
+        fours = n // 4 if quads else 0
+        return 4 * fours, _ceil(n - 4 * fours, 2)
+    fours = pairs = ox = 0
+    while ox < p.out_w:
+        ix = ox * p.stride_w - p.pad_w
+        if (quads and p.dil_w == 1 and ox + 4 <= p.out_w and ix >= 0
+                and ix + 3 * p.stride_w + p.k_w <= p.in_w):
+            fours, ox = fours + 1, ox + 4
+        else:
+            pairs, ox = pairs + 1, ox + 2
+    return 4 * fours * p.out_h, 2 * pairs * p.out_h
 
-    Convolutions (td_conv2d_s8, td_conv1x1_s8) go through output pixels in pairs (fours where
-    the fast path was granted), windows padded to 4 bytes a row, channels in pairs: their MACs
-    and window values are counted as the loops run, padding included. Depthwise convolutions run
-    over pixels, then groups of four channels (3x3: channel pairs down pairs of rows). Pooling
-    counts window reads; everything else its MACs or, without any, its output values."""
+
+def _taps(size: int, out: int, f: int, stride: int, pad: int) -> int:
+    """Window taps inside the input along one axis, summed over the outputs."""
+    return sum(min(size, o * stride - pad + f) - max(0, o * stride - pad) for o in range(out))
+
+
+def _features(compiled: CompiledModel, step: int, layer: Layer) -> np.ndarray:
+    """The six features of a kernel call, each a count the kernel's loops run over.
+
+    Convolutions (td_conv2d_s8, td_conv1x1_s8) go through output pixels in fours (the fast path)
+    or pairs, windows padded to 4 bytes a row, channels in pairs: the MACs of fours and of pairs
+    are counted apart, as the loops run, padding included, then the window values and rows
+    packed. Depthwise convolutions run over pixels, then groups of four channels (3x3: channel
+    pairs down pairs of rows). Pooling counts the window reads inside the input; everything else
+    its MACs or, without any, its output values."""
     tensors = compiled.model.tensors
     outs = sum(tensors[i].size for i in layer.outputs)
     ins = sum(tensors[i].size for i in layer.inputs)
     p = layer.params
-    fast = step in compiled.plan.fast
     if isinstance(p, ConvParams) and layer.func in ("td_conv2d_s8", "td_conv1x1_s8"):
-        group = 4 if fast else 2
-        if layer.func == "td_conv1x1_s8":
-            pixels = _ceil(p.out_h * p.out_w, group)
-            window = _ceil(p.in_c, 4)
-        else:
-            pixels = p.out_h * _ceil(p.out_w, group)
-            window = p.k_h * _ceil(p.k_w * p.in_c, 4)
-        # the last feature counts the window rows packed: one copy per pixel and kernel row
-        return np.array([1, pixels * window * _ceil(p.out_c, 2), outs, pixels * window,
-                         pixels * p.k_h], np.float64)
-    if layer.func == "td_depthwise_conv3x3_s8":   # channel pairs down pairs of rows
-        return np.array([1, layer.macs, outs, p.out_c * -(-p.out_h // 2), p.out_c], np.float64)
-    if isinstance(p, ConvParams):   # pixels, groups of 4 channels, kernel rows, taps
+        fours, pairs = _conv_groups(p, layer.func, step in compiled.plan.fast)
+        window = _ceil(p.in_c, 4) if layer.func == "td_conv1x1_s8" else \
+            p.k_h * _ceil(p.k_w * p.in_c, 4)
+        channels = _ceil(p.out_c, 2)
+        return np.array([1, fours * window * channels, pairs * window * channels, outs,
+                         (fours + pairs) * window, (fours + pairs) * p.k_h], np.float64)
+    if layer.func == "td_depthwise_conv3x3_s8":
+        return np.array([1, layer.macs, 0, outs, p.out_c * -(-p.out_h // 2), p.out_c],
+                        np.float64)
+    if isinstance(p, ConvParams):
         groups = p.out_h * p.out_w * -(-p.out_c // 4)
-        return np.array([1, groups * 4 * p.k_h * p.k_w, outs, groups * p.k_h, ins], np.float64)
+        return np.array([1, groups * 4 * p.k_h * p.k_w, 0, outs, groups * p.k_h, ins],
+                        np.float64)
     if isinstance(p, PoolParams):
-        return np.array([1, outs * p.f_h * p.f_w, outs, ins, p.out_h * p.out_w], np.float64)
-    return np.array([1, layer.macs or outs, outs, ins, 0], np.float64)
+        reads = (p.c * _taps(p.in_h, p.out_h, p.f_h, p.stride_h, p.pad_h)
+                 * _taps(p.in_w, p.out_w, p.f_w, p.stride_w, p.pad_w))
+        return np.array([1, reads, 0, outs, ins, p.out_h * p.out_w], np.float64)
+    return np.array([1, layer.macs or outs, 0, outs, ins, 0], np.float64)
 
 
 def _key(compiled: CompiledModel, step: int, layer: Layer) -> str:
@@ -125,6 +149,8 @@ class CostModel:
     layers_measured: int
     models_measured: int
     source: str = ""                    # the kernels and cores it was fitted for (cache key)
+    # per calibration model: its name, instructions measured, error when held out (signed)
+    calibration: list[dict] = field(default_factory=list)
 
     def layer_instructions(self, compiled: CompiledModel, board: Board) -> list[tuple[str, float]]:
         """(layer, predicted instructions) of every kernel call, with the board's weight layout."""
@@ -186,8 +212,9 @@ def _fit(rows: list[tuple[str, np.ndarray, float]]) -> tuple[dict[str, list[floa
 
     def solve(pairs: list[tuple[np.ndarray, float]]) -> list[float]:
         a = np.stack([f for f, _ in pairs])
-        if len(pairs) < MIN_SAMPLES:   # too few for five coefficients: instructions per work
-            return [0.0, sum(y for _, y in pairs) / max(float(a[:, 1].sum()), 1.0), 0.0, 0.0, 0.0]
+        if len(pairs) < MIN_SAMPLES:   # too few for six coefficients: instructions per work
+            per_work = sum(y for _, y in pairs) / max(float(a[:, 1:3].sum()), 1.0)
+            return [0.0, per_work, per_work] + [0.0] * (len(FEATURES) - 3)
         scale = np.maximum(a.max(axis=0), 1.0)   # columns of similar size for the solver
         coef, _ = nnls(a / scale, np.array([y for _, y in pairs]))
         return [float(c) for c in coef / scale]
@@ -210,18 +237,21 @@ def fit(board: Board, models: list[CompiledModel], totals: list[float],
     overheads = [total - sum(y for _, _, y in rows) for rows, total in per_model]
     overhead = float(np.median(overheads))
     coefficients, pooled = _fit([r for rows, _ in per_model for r in rows])
-    heldout = []
+    heldout, record = [], []
     for i, (rows, total) in enumerate(per_model):
         others = [r for j, (rs, _) in enumerate(per_model) if j != i for r in rs]
+        entry = {"model": models[i].name, "instructions": round(total), "heldout_error": None}
+        record.append(entry)
         if {_family(k) for k, _, _ in rows} - {_family(k) for k, _, _ in others}:
             continue   # the only model with some kernel: nothing to predict that kernel from
         coef_i, pooled_i = _fit(others)
         estimate = overhead + sum(float(np.dot(_coef(coef_i, pooled_i, k), f)) for k, f, _ in rows)
         heldout.append(abs(estimate - total) / total)
+        entry["heldout_error"] = round(estimate / total - 1, 4)
     error = max(MIN_ERROR, math.ceil(100 * ERROR_MARGIN * max(heldout, default=0.0)) / 100)
     return CostModel(board.name, board.core, coefficients, pooled, overhead, error,
                      [round(e, 4) for e in heldout], sum(len(r) for r, _ in per_model),
-                     len(per_model), source)
+                     len(per_model), source, record)
 
 
 def measure(models: list[CompiledModel], board: Board, work: Path

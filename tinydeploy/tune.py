@@ -174,7 +174,7 @@ class Search:
                                     [families[i % len(families)]])
                 tries += 1
                 try:
-                    p = self.probe(cand, f"cal{tries}")
+                    p = self.probe(cand, f"{cand.spec} ({cand.describe_inputs()})")
                 except TinyDeployError:
                     continue
                 if p.flash_bytes <= self.twin.flash_size and p.ram_bytes <= self.twin.ram_size:
@@ -233,6 +233,16 @@ def _objective(search: Search, out: Path) -> Any:
         name = f"trial{trial.number:03d}"
         trial.set_user_attr("spec", cand.spec)
         trial.set_user_attr("inputs", cand.inputs)
+        seen = _same_candidate(trial.study, cand)
+        if seen is not None:   # TPE redraws categorical points: answer from the first draw
+            for k, v in seen.user_attrs.items():
+                if k not in ("trained", "reason"):
+                    trial.set_user_attr(k, v)
+            trial.set_user_attr("duplicate_of", seen.number)
+            trial.set_user_attr("reason", f"the same candidate as trial {seen.number}")
+            for k, v in seen.constraints.items():
+                trial.set_constraint(k, v)
+            return seen.values[0], seen.values[1]
         net, score = None, None
         try:
             p = search.probe(cand, name)
@@ -268,7 +278,19 @@ def _objective(search: Search, out: Path) -> Any:
     return objective
 
 
+def _same_candidate(study: Any, cand: space.Candidate) -> Any:
+    """An earlier finished trial of the very same candidate, or None."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("spec") == cand.spec and t.user_attrs.get("inputs") == cand.inputs \
+                and "duplicate_of" not in t.user_attrs:
+            return t
+    return None
+
+
 def _trained(study: Any) -> list[Any]:
+    """The candidates trained, each once."""
     from optuna.trial import TrialState
 
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -440,7 +462,9 @@ def tune(cfg: TuneConfig, out_dir: str | Path, ds: Dataset | None = None) -> Tun
         "search": {"sampler": "optuna TPESampler (multivariate, seeded), objectives: proxy "
                               "accuracy up, estimated latency down; limits as constraints",
                    "trials_drawn": len(study.trials), "trained": len(trained),
-                   "infeasible": sum(1 for t in study.trials if "reason" in t.user_attrs),
+                   "redrawn": sum(1 for t in study.trials if "duplicate_of" in t.user_attrs),
+                   "infeasible": sum(1 for t in study.trials if "reason" in t.user_attrs
+                                     and "duplicate_of" not in t.user_attrs),
                    "proxy_epochs": cfg.proxy_epochs, "pareto_front": [
                        {"trial": t.number, "model_spec": t.user_attrs["spec"],
                         "proxy_score": t.values[0], "latency_ms_est": t.values[1]}
