@@ -80,3 +80,25 @@ def test_other_options_refused_on_resume(tmp_path):
                                                            "families": None, "qat": False}))
     with pytest.raises(TinyDeployError, match="other board"):
         tune(TuneConfig(**{**CONFIG, "board": "qemu-m4"}), tmp_path)
+
+
+def test_space_draws_and_views_inputs():
+    """The same seed draws the same candidates; each task's input choices give the shapes the
+    candidate's model takes."""
+    import numpy as np
+
+    from tinydeploy import space
+    from tinydeploy.datasets.base import Dataset, Split
+
+    draws = [space.sample(space.RandomChooser(7), "kws", (49, 10, 1)) for _ in range(2)]
+    assert draws[0] == draws[1] and draws[0].family in space.FAMILIES["kws"]
+    x = np.zeros((3, 49, 10, 1), np.float32)
+    assert space.transform(x, "kws", {"coeffs": 8, "frame_step": 2}).shape == (3, 25, 8, 1)
+    assert space.transform(np.zeros((3, 200)), "anomaly", {"frames": 3}).shape == (3, 120)
+    assert space.input_options("image", (8, 8, 1)) == {"size": [[8, 8], [6, 6]]}
+    assert space.input_options("image", (32, 32, 3)) == {"size": [[32, 32], [24, 24], [16, 16]]}
+    ds = Dataset("d", ["a"], Split(x, np.zeros(3, np.int64)), Split(x, np.zeros(3, np.int64)),
+                 Split(x, np.zeros(3, np.int64)))
+    viewed = space.transform_dataset(ds, "kws", {"coeffs": 6, "frame_step": 1})
+    assert viewed.input_shape == (49, 6, 1) and viewed.view(x).shape == (3, 49, 6, 1)
+    assert space.transform_dataset(ds, "kws", {"coeffs": 10, "frame_step": 1}) is ds
