@@ -121,8 +121,8 @@ def test_dead_port_is_one_line_error(tiny_fc, tmp_path):
 def test_help_teaches():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for cmd in ("demo", "train", "quantize", "convert", "build", "bench", "flash", "boards",
-                "verify"):
+    for cmd in ("demo", "train", "tune", "quantize", "convert", "build", "bench", "flash",
+                "boards", "verify"):
         assert cmd in proc.stdout
 
 

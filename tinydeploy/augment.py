@@ -151,8 +151,9 @@ class Augmenter:
         rng = np.random.default_rng([seed, epoch])
         if self.audio:
             assert self.ds.train_audio is not None
-            return self.audio.features(self.ds.train_audio, self.ds.train.y, self.silence,
-                                       self.ds.noise, rng)
+            x = self.audio.features(self.ds.train_audio, self.ds.train.y, self.silence,
+                                    self.ds.noise, rng)
+            return self.ds.view(x) if self.ds.view else x
         assert self.image is not None
         return self.image.images(self.ds.train.x, rng)
 

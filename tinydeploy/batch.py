@@ -31,6 +31,8 @@ class BatchResult:
     ticks: list[int]                 # per case, the board's timer ticks for the inference
     images: int                      # firmware images built (and emulator runs)
     traces: list[Trace] = field(default_factory=list)  # per image, with trace=True
+    # per case, the timer ticks of each kernel call (run_batch(..., layers=True)), else empty
+    layer_ticks: list[list[int]] = field(default_factory=list)
 
 
 def _groups(models: list[CompiledModel], board: Board) -> list[list[int]]:
@@ -47,17 +49,20 @@ def _groups(models: list[CompiledModel], board: Board) -> list[list[int]]:
 
 
 def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work: Path,
-              weights: str = "auto", timeout: float = 600.0, trace: bool = False) -> BatchResult:
+              weights: str = "auto", timeout: float = 600.0, trace: bool = False,
+              layers: bool = False) -> BatchResult:
     """Run every case on `board` in QEMU; outputs come back in case order.
 
     trace: record each image's executed instructions for cycle estimates (tinydeploy/cycles.py)
     in the same run; the inferences of all its cases add up in the trace.
+    layers: also the ticks of every kernel call (the firmware's profile marks), for per-layer
+    cost models.
     """
     from tinydeploy.bench import make_firmware
 
     if not board.is_qemu:
         raise TinyDeployError(f"{board.name} is not simulated", "batches run on qemu-* boards")
-    results: dict[int, tuple[list[np.ndarray], int]] = {}
+    results: dict[int, tuple[list[np.ndarray], int, list[int]]] = {}
     groups = _groups(models, board)
     traces: list[Trace] = []
     for g, members in enumerate(groups):
@@ -69,7 +74,7 @@ def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work
         with open(d / "cases.bin", "wb") as f:
             for n in mine:
                 index, inputs, reset = cases[n]
-                f.write(struct.pack("<ii", local[index], int(reset)))
+                f.write(struct.pack("<ii", local[index], int(reset) | (2 if layers else 0)))
                 for t, x in zip(fw.models[local[index]].input_tensors, inputs):
                     f.write(np.ascontiguousarray(x, t.dtype).tobytes())
         cmd = shlex.split(qemu_command(board)) + ["-kernel", str(fw.build.elf)]
@@ -90,6 +95,12 @@ def run_batch(models: list[CompiledModel], cases: list[Case], board: Board, work
             for t in fw.models[local[cases[n][0]]].output_tensors:
                 outs.append(np.frombuffer(data[pos:pos + t.nbytes], t.dtype).reshape(t.shape))
                 pos += t.nbytes
-            results[n] = (outs, ticks)
-    return BatchResult([results[n][0] for n in range(len(cases))],
-                       [results[n][1] for n in range(len(cases))], len(groups), traces)
+            per_layer: list[int] = []
+            if layers:
+                count = struct.unpack_from("<i", data, pos)[0]
+                per_layer = list(struct.unpack_from(f"<{count}I", data, pos + 4))
+                pos += 4 + 4 * count
+            results[n] = (outs, ticks, per_layer)
+    order = range(len(cases))
+    return BatchResult([results[n][0] for n in order], [results[n][1] for n in order],
+                       len(groups), traces, [results[n][2] for n in order] if layers else [])

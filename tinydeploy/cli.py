@@ -99,7 +99,9 @@ class Train(Command):
                    "image-folder tree, CIFAR-10 binary batches or MNIST idx files; --task anomaly "
                    "with 'builtin' (synthetic machines) or a DCASE/ToyADMOS folder. Models: "
                    "ds_cnn[:xs|s|m|l], small_cnn[:width], mobilenet_v1[:alpha], resnet8[:width], "
-                   "fc_autoencoder[:width].")
+                   "fc_autoencoder[:width], mobilenet_v2[:alpha], efficientnet_lite[:width], "
+                   "mcunet[:width], squeezenet[:width]; any knob by name: "
+                   "mcunet:width=8,kernels=3-5-7,expansions=4-6-3.")
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
@@ -118,9 +120,15 @@ class Train(Command):
         p.add_argument("--seed", type=int, default=0, help="same seed, same .tflite bytes")
         p.add_argument("--prune", type=float, default=0.0, metavar="SPARSITY",
                        help="magnitude pruning to this fraction of zero weights, e.g. 0.5")
+        p.add_argument("--prune-channels", type=float, default=0.0, metavar="FRACTION",
+                       help="remove this fraction of the filters after training (structured: "
+                            "fewer MACs, weights and arena), fine-tune, and record both models' "
+                            "figures measured on --board (default qemu-m4) in the model card")
         p.add_argument("--distill-from", metavar="MODEL",
                        help="train this larger zoo model first and distil it into --model")
-        p.add_argument("--qat", action="store_true", help="quantization-aware training")
+        p.add_argument("--qat", action="store_true",
+                       help="quantization-aware training after the float epochs (int8 accuracy "
+                            "beside post-training quantization's in the model card)")
         _activations_arg(p)
         p.add_argument("--out", type=Path, default=Path("out/train"))
 
@@ -132,13 +140,68 @@ class Train(Command):
         r = train(args.task, args.dataset, args.model, args.epochs, args.out, args.seed,
                   board=args.board, prune=args.prune, distill_from=args.distill_from,
                   qat=args.qat, keywords=keywords, augment=not args.no_augment,
-                  activations=args.activations)
+                  activations=args.activations, prune_channels=args.prune_channels)
         card = r.card
         twin = (f", its int8 twin {card['accuracy_int8_twin']:.1%}"
                 if "accuracy_int8_twin" in card else "")
         print(f"wrote {r.tflite_path} and {r.card_path}: {card['metric']} float "
               f"{card['accuracy_float']:.1%}, {args.activations} "
               f"{card['accuracy_quantized']:.1%}{twin}")
+        return 0
+
+
+class Tune(Command):
+    name = "tune"
+    help = "search zoo architectures for the most accurate model within a board's limits"
+    description = ("Optuna's TPE sampler draws families (DS-CNN, MobileNetV2, MCUNet-style, "
+                   "EfficientNet-Lite, SqueezeNet, ...), their width, depth, kernels and strides, "
+                   "and the input (image size, MFCC coefficients and frames). Each candidate is "
+                   "compiled first: exact arena and weights, latency from a per-layer cost model "
+                   "calibrated in QEMU on the board's core; those within the board's flash and "
+                   "RAM and the limits train briefly, the Pareto front trains fully and runs in "
+                   "QEMU. Writes OUT/model.tflite, model_card.json, tradeoffs.png and "
+                   "tune_report.json. Resumable: run the same command again.")
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--task", choices=["kws", "image", "anomaly"], default="kws")
+        p.add_argument("--dataset", default="builtin",
+                       help="'builtin', 'digits' or a dataset folder, as for train")
+        _board_arg(p)
+        p.add_argument("--max-latency-ms", type=float, metavar="MS",
+                       help="latency limit at the board's clock (QEMU: instructions as cycles)")
+        p.add_argument("--max-arena", type=float, metavar="KB", help="arena limit in KB")
+        p.add_argument("--trials", type=int, default=20,
+                       help="candidates to train briefly (default 20); infeasible ones are "
+                            "drawn on top and cost a compile only")
+        p.add_argument("--proxy-epochs", type=int, default=3,
+                       help="epochs of each candidate's brief training (default 3)")
+        p.add_argument("--epochs", type=int, default=12,
+                       help="epochs of the finalists' full training (default 12)")
+        p.add_argument("--finalists", type=int, default=3,
+                       help="Pareto-front candidates trained fully, best proxy first (default 3)")
+        p.add_argument("--families", help="zoo families to search, comma-separated "
+                                          "(default: all for the task)")
+        p.add_argument("--calibration", type=int, default=24, metavar="N",
+                       help="random models run in QEMU to fit the cost model (default 24)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--qat", action="store_true",
+                       help="quantization-aware training for the finalists")
+        p.add_argument("--out", type=Path, default=Path("out/tune"))
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tinydeploy.tune import TuneConfig, tune
+
+        families = [f.strip() for f in args.families.split(",")] if args.families else None
+        r = tune(TuneConfig(args.task, args.dataset, args.board, args.max_latency_ms,
+                            args.max_arena, args.trials, args.proxy_epochs, args.epochs,
+                            args.finalists, args.seed, families, args.calibration,
+                            qat=args.qat), args.out)
+        c = r.report["chosen"]
+        print(f"wrote {r.tflite_path} and {r.card_path}: {c['model_spec']}, int8 test "
+              f"{r.card['metric']} {c['test_int8']:.1%}, {c['latency_ms_measured']} ms "
+              f"({c['latency_instructions_measured']:,} instructions), arena "
+              f"{c['arena_bytes']:,} B, flash {c['flash_bytes']:,} B; plot "
+              f"{args.out / 'tradeoffs.png'}")
         return 0
 
 
@@ -749,8 +812,8 @@ class Farm(Command):
         return 0
 
 
-COMMANDS: list[Command] = [Demo(), Train(), Quantize(), Convert(), Build(), Run(), Bench(),
-                           Listen(), Flash(), Boards(), Verify(), Ops(), Farm()]
+COMMANDS: list[Command] = [Demo(), Train(), Tune(), Quantize(), Convert(), Build(), Run(),
+                           Bench(), Listen(), Flash(), Boards(), Verify(), Ops(), Farm()]
 
 
 def make_parser() -> argparse.ArgumentParser:

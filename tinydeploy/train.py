@@ -264,9 +264,15 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
           batch_size: int = 64, size: str = "default", board: str | None = None,
           prune: float = 0.0, distill_from: str | None = None, qat: bool = False,
           keywords: list[str] | None = None, augment: bool = True,
-          activations: str = "int8") -> TrainResult:
+          activations: str = "int8", prune_channels: float = 0.0) -> TrainResult:
     """Train, quantize (int8, or 16x8 with activations="int16") and describe a model. Writes
     model.tflite, model_card.json and plots (and model_int8_twin.tflite for 16x8).
+
+    qat: after training, a few epochs of quantization-aware training (tinydeploy/qat.py); the
+    card reports its int8 accuracy beside post-training quantization's.
+    prune_channels: after training, remove this fraction of the filters (tinydeploy/
+    channel_prune.py) and fine-tune; the card has MACs, memory and the instructions measured on
+    `board` (its simulated twin; qemu-m4 without one) before and after.
 
     augment: fresh augmentation every epoch (tinydeploy/augment.py), seeded by `seed`."""
     import keras
@@ -275,18 +281,14 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
     from tinydeploy import zoo
     from tinydeploy.quantize import ACTIVATIONS, quantize_model
 
-    if qat:
-        raise TinyDeployError(
-            "quantization-aware training needs tensorflow-model-optimization, which works only "
-            "with legacy tf.keras (TF_USE_LEGACY_KERAS=1 and the tf-keras package), not with the "
-            "Keras 3 this TensorFlow uses",
-            "train without --qat: full-integer post-training quantization is applied and its "
-            "accuracy is reported beside the float accuracy")
     if not 0.0 <= prune < 1.0:
         raise TinyDeployError(f"--prune {prune} is not a sparsity in [0, 1)", "try --prune 0.5")
     if activations not in ACTIVATIONS:
         raise TinyDeployError(f"--activations {activations} is not a quantization tinydeploy makes",
                               "use int8, or int16 for 16x8 (int16 activations, int8 weights)")
+    if qat and activations != "int8":
+        raise TinyDeployError("--qat fake-quantizes activations to int8, not to int16",
+                              "use --qat with int8 activations, or 16x8 without --qat")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _set_seed(seed)
@@ -344,6 +346,22 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
                   + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
     if pruner:
         pruner.prune(1.0)
+    channel_pruning = None
+    if prune_channels:
+        from tinydeploy.channel_prune import ChannelPruning
+
+        step(f"removing {prune_channels:.0%} of the prunable filters, then fine-tuning")
+        channel_pruning = ChannelPruning(net, ds, prune_channels, max(2, epochs // 4), seed,
+                                         batch_size, aug, board or "qemu-m4", out / "pruning")
+        net = channel_pruning.net
+    qat_card = None
+    if qat:
+        from tinydeploy.qat import quantization_aware
+
+        qat_epochs = max(2, epochs // 4)
+        step(f"quantization-aware training: {qat_epochs} more epochs with fake-quantized weights "
+             "and activations")
+        qat_card = quantization_aware(net, ds, qat_epochs, seed, batch_size, aug)
     label = LABELS[activations]
     step(f"quantizing to full-integer {label}")
     tflite = quantize_model(net, ds.train.x, activations=activations)
@@ -395,6 +413,10 @@ def train(task: str = "kws", dataset: str | Dataset = "builtin", model: str | No
                                  "engine do not skip them yet: flash and latency are unchanged")
     if distill_from:
         card["distilled_from"] = distill_from
+    if qat_card:
+        card["qat"] = {**qat_card, "accuracy_int8_qat": m_q}
+    if channel_pruning:
+        card["channel_pruning"] = channel_pruning.after(tflite, m_q)
     card["plots"] = _plots(out, history, conf, ds.classes, "int8" if activations == "int8"
                            else "16x8")
     card_path = out / "model_card.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,9 @@ class Dataset:
     # what augmentation the examples already had when they were made (generated datasets), so
     # that training adds none
     pre_augmented: str = ""
+    # a view of the features (fewer MFCC coefficients, say) that train/val/test already show;
+    # features made afresh from train_audio by augmentation are passed through it too
+    view: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
