@@ -34,6 +34,7 @@ os.environ.setdefault("TINYDEPLOY_QUIET", "1")
 
 from tinydeploy.bench import CYCLE_CORES, cycle_estimates, make_firmware, write_json_atomic  # noqa: E402
 from tinydeploy.boards import get_board  # noqa: E402
+from tinydeploy.compile_options import PATCH_OVERHEAD, add_patch_argument  # noqa: E402
 from tinydeploy.compiler import compile_model  # noqa: E402
 from tinydeploy.paths import SHARED_MODELS  # noqa: E402
 from tinydeploy.qemu import QemuSession  # noqa: E402
@@ -78,9 +79,10 @@ def _run(link: DeviceLink, x: np.ndarray) -> tuple[list, list]:
     return results, link.layers()
 
 
-def measure(name: str, board_name: str, work: Path, port: str | None = None) -> dict:
+def measure(name: str, board_name: str, work: Path, port: str | None = None,
+            patch_overhead: float | None = PATCH_OVERHEAD) -> dict:
     path = SHARED_MODELS / f"{name}.tflite"
-    compiled = compile_model(path, name=name.split("/")[-1])
+    compiled = compile_model(path, name=name.split("/")[-1], patch_overhead=patch_overhead)
     board = get_board(board_name)
     fw = make_firmware(compiled, board, work / name.replace("/", "_"))
     compiled = fw.compiled  # with the weight layout chosen for the board
@@ -113,6 +115,7 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None) -> 
         "ram_bytes": fw.build.ram_bytes, "macs": compiled.macs,
         "instructions_per_mac": round(runs[1] * per_tick / max(compiled.macs, 1), 2),
         "tflm_arena_bytes_host": tflm_arena_bytes(path),
+        "patch": compiled.patch.describe() if compiled.patch else None,
         "layers": [{"layer": n, "instructions": int(round(t * per_tick))} for n, t in layers],
     }
     if board.is_qemu and port is None and board.core in CYCLE_CORES:
@@ -189,6 +192,7 @@ def main() -> int:
     ap.add_argument("--models", help="comma-separated subset, e.g. kws01,ad01")
     ap.add_argument("--port", help="serial port of a real board (with --board NAME)")
     ap.add_argument("--plot", type=Path, help="write a PNG of ours vs the reference figures")
+    add_patch_argument(ap)
     args = ap.parse_args()
     if not SHARED_MODELS.is_dir():
         print(f"error: the reference models are not at {SHARED_MODELS} (this yardstick measures "
@@ -200,7 +204,8 @@ def main() -> int:
         wanted = args.models.split(",")
         names = [n for n in names if n.split("/")[-1] in wanted or n in wanted]
     with tempfile.TemporaryDirectory(prefix="td-bench-") as work:
-        rows = [measure(n, args.board, Path(work), args.port) for n in names]
+        rows = [measure(n, args.board, Path(work), args.port, args.patch_overhead)
+                for n in names]
     print_table(rows)
     if args.json:
         write_json_atomic(args.json, {"rows": rows})

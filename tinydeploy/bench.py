@@ -218,6 +218,7 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
         "state_bytes": compiled.state_bytes, "stack_bytes_used": int(info.get("stack-used", 0)),
         "stack_bytes_worst_case": fw.build.stack_bytes,
         "weights_bytes": compiled.weight_bytes, "macs": compiled.macs,
+        "patch": compiled.patch.describe() if compiled.patch else None,
         "tflm_arena_bytes_host": tflm_arena_bytes(tflite),
         "inputs_types": [t.dtype for t in compiled.input_tensors],
         "outputs_types": [t.dtype for t in compiled.output_tensors],
