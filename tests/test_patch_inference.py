@@ -108,7 +108,7 @@ def test_every_model_is_patched_and_smaller(models):
 
 @pytest.mark.parametrize("bound", [0.0, 0.01, 0.05, 0.3])
 def test_overhead_bound_is_respected(models, bound):
-    """A stage's overhead ((recomputed MACs + moved bytes) / MACs) never passes the bound, and a
+    """A stage's overhead (extra work / the model's work) never passes the bound, and a
     looser bound never makes the arena larger."""
     for path in models:
         cm = compile_model(path, patch_overhead=bound)

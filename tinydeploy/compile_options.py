@@ -20,7 +20,8 @@ class CompileOptions:
     prefix: the C name of the model (`<prefix>_invoke`, `<prefix>_desc`), so several models can
     share one firmware or host library. patch_overhead: patch-based inference (patch.py) may
     compute the first layers in row bands where that shrinks the arena, for at most this fraction
-    of the model's MACs in extra work (recomputed halo rows, moved rows); None: never."""
+    of the model's work in extra work (recomputed halo rows, moved rows, more kernel calls, all in
+    estimated instructions); None: never."""
 
     layout: str = "int16"
     rounding: str = "tflite"
@@ -36,7 +37,7 @@ class CompileOptions:
                                   f"use one of {', '.join(ROUNDINGS)}")
         if self.patch_overhead is not None and not 0 <= self.patch_overhead <= 10:
             raise TinyDeployError(f"patch overhead {self.patch_overhead} is out of range",
-                                  "give a fraction of the model's MACs from 0 to 10 (0.1 is 10%), "
+                                  "give a fraction of the model's work from 0 to 10 (0.1 is 10%), "
                                   "or none to turn patches off")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", self.prefix):
             raise TinyDeployError(f"'{self.prefix}' is not a C identifier",
@@ -52,7 +53,7 @@ def parse_patch_overhead(text: str) -> float | None:
         CompileOptions(patch_overhead=value)  # checks the range
     except (ValueError, TinyDeployError):
         raise argparse.ArgumentTypeError(
-            f"'{text}' is not an overhead: give a fraction of the model's MACs from 0 to 10 "
+            f"'{text}' is not an overhead: give a fraction of the model's work from 0 to 10 "
             "(0.1), a percentage (10%) or off") from None
     return value
 
@@ -63,4 +64,5 @@ def add_patch_argument(p: argparse.ArgumentParser) -> None:
                    metavar="FRACTION",
                    help="patch-based inference: compute the first layers in row bands where that "
                         "shrinks the arena, for at most this much extra work (recomputed rows, "
-                        "a fraction of the model's MACs: 0.1 or 10%%, the default) or off")
+                        "a fraction of the model's estimated instructions: 0.1 or 10%%, the "
+                        "default) or off")

@@ -132,8 +132,8 @@ def compile_model(source: str | Path | bytes, name: str | None = None, layout: s
     twice the flash for those weights), "int8", or "rows" (Helium); the firmware stage picks per
     board (firmware.weights_for_board). rounding: "tflite" (TensorFlow/LiteRT's reference
     kernels) or "tflm" (TFLite Micro's), where they differ. prefix: the C name of the model.
-    patch_overhead: the most extra work (a fraction of the model's MACs) patch-based inference
-    may add to shrink the arena (tinydeploy/patch.py); None: no patches.
+    patch_overhead: the most extra work (a fraction of the model's estimated instructions)
+    patch-based inference may add to shrink the arena (tinydeploy/patch.py); None: no patches.
     """
     if isinstance(source, bytes):
         data, label, where = source, name or "model", name or "<bytes>"

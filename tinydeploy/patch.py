@@ -26,8 +26,10 @@ time, each intermediate tensor living in a band buffer that holds only the rows 
 
 The memory plan then treats the stage as one step whose scratch holds the band buffers and the
 kernels' own scratch. Of all stages, band heights and halo choices, the one with the smallest arena
-is taken whose overhead, (recomputed MACs + bytes moved) / the model's MACs, is at most the compile
-option `patch_overhead` (default 10%); a model keeps its plain plan unless the arena shrinks.
+is taken whose overhead, its extra work / the model's work, is at most the compile option
+`patch_overhead` (default 10%); a model keeps its plain plan unless the arena shrinks. Work is an
+estimate of instructions (`work`): MACs alone would understate it, since the first layers have few
+channels and spend much of their time per output, and every band adds kernel calls.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ CONV_KERNELS = ("td_conv2d_s8", "td_conv1x1_s8", "td_depthwise_conv2d_s8",
                 "td_depthwise_conv3x3_s8", "td_depthwise_conv2d_dm_s8")
 POOL_KERNELS = ("td_avg_pool_s8", "td_max_pool_s8")
 BINARY_KERNELS = ("td_add_s8", "td_mul_s8")
+# Work in Cortex-M instructions, roughly: a MAC one, an output byte OUTPUT_COST more (requantizing,
+# clamping, storing) and a kernel call CALL_COST (its setup). From qemu-m4 counts (bench_engine.py):
+# vww01's and ic01's first layers spend 15-35 instructions per output beside their MACs, and bands
+# of one row with every halo kept (no recomputation) cost about a thousand instructions per call.
+OUTPUT_COST = 16
+CALL_COST = 1000
+
+
+def work(graph: Subgraph, layers: list[Layer]) -> int:
+    """The estimated instructions of the layers' kernel calls (OUTPUT_COST, CALL_COST)."""
+    return sum(lay.macs + OUTPUT_COST * sum(graph.tensors[t].nbytes for t in lay.outputs)
+               + CALL_COST for lay in layers if lay.func)
 
 
 def _align(n: int) -> int:
@@ -188,7 +202,8 @@ def find_stage(graph: Subgraph, layers: list[Layer], members: list[Member | None
     return Stage(ms, x, ms[-1].out, tuple(made[:-1]), rows, readers)
 
 
-Ref = tuple[int | None, int]  # (tensor, byte offset in it), or (None, byte offset in the stage area)
+# (tensor, byte offset in it), or (None, byte offset in the stage area)
+Ref = tuple[int | None, int]
 
 
 @dataclass
@@ -228,28 +243,33 @@ class PatchStage:
     area: int                       # bytes of band buffers and kernel scratch
     overlap: int
     recomputed_macs: int
+    recomputed_bytes: int           # output bytes computed more than once
     moved_bytes: int
-    model_macs: int
+    extra_calls: int                # kernel calls beyond one per layer
+    cost: int                       # the extra work (_Schedule.cost)
+    model_work: int                 # the whole model's (work)
     arena_unpatched: int = 0
 
     @property
     def overhead(self) -> float:
-        """(recomputed MACs + bytes moved) / the model's MACs."""
-        return (self.recomputed_macs + self.moved_bytes) / max(self.model_macs, 1)
+        """The stage's extra work / the model's work, both estimated instructions."""
+        return self.cost / max(self.model_work, 1)
 
     def summary(self) -> str:
         """One line for a person."""
         nodes = [m.layer.op.index for m in self.members]
         return (f"nodes {nodes[0]}-{nodes[-1]} in {len(self.bands)} bands of {self.band_rows} "
                 f"row{'s' if self.band_rows > 1 else ''}, arena {self.arena_unpatched:,} B "
-                f"without, overhead {self.overhead:.1%} of the MACs")
+                f"without, overhead {self.overhead:.1%} of the estimated work")
 
     def describe(self) -> dict[str, object]:
         """What a report says about the stage."""
         return {"layers": [m.layer.op.index for m in self.members], "band_rows": self.band_rows,
                 "bands": len(self.bands), "kept_halos": len(self.kept),
                 "recomputed_halos": len(self.members) - 1 - len(self.kept),
-                "recomputed_macs": self.recomputed_macs, "moved_bytes": self.moved_bytes,
+                "recomputed_macs": self.recomputed_macs,
+                "recomputed_output_bytes": self.recomputed_bytes, "moved_bytes": self.moved_bytes,
+                "extra_calls": self.extra_calls,
                 "overhead": round(self.overhead, 4), "arena_unpatched": self.arena_unpatched}
 
 
@@ -266,11 +286,20 @@ class _Schedule:
     held: list[dict[int, tuple[int, int]]]  # per band, the rows each buffer holds
     capacity: dict[int, int]
     recomputed_macs: int
+    recomputed_bytes: int
     moved_bytes: int
+    extra_calls: int
     fast: frozenset[int] = frozenset()      # members granted their fast scratch
     offsets: dict[int, int] = field(default_factory=dict)  # tensor or _scratch_key -> area
     area: int = 0
     overlap: int = 0
+
+    @property
+    def cost(self) -> int:
+        """The extra work in estimated instructions: recomputed MACs and outputs, moved bytes
+        (about one each) and the calls beyond one per layer."""
+        return (self.recomputed_macs + OUTPUT_COST * self.recomputed_bytes + self.moved_bytes
+                + CALL_COST * self.extra_calls)
 
 
 def _hull(a: tuple[int, int] | None, b: tuple[int, int]) -> tuple[int, int]:
@@ -359,7 +388,10 @@ def schedule(stage: Stage, band_rows: int, kept: frozenset[int]) -> _Schedule | 
         prev_f = front
     recomputed = sum(int(round(computed[i] * m.macs_per_row)) - m.layer.macs
                      for i, m in enumerate(ms))
-    return _Schedule(band_rows, kept, bands, helds, capacity, max(recomputed, 0), moved)
+    again = sum((computed[i] - m.out_h) * stage.rows[m.out] for i, m in enumerate(ms))
+    extra = sum(len(band_calls) for _, band_calls in bands) - n
+    return _Schedule(band_rows, kept, bands, helds, capacity, max(recomputed, 0), again, moved,
+                     extra)
 
 
 def _place(stage: Stage, sch: _Schedule, fast: frozenset[int]) -> tuple[dict[int, int], int]:
@@ -420,7 +452,7 @@ def _footprint(stage: Stage, sch: _Schedule, graph: Subgraph) -> int:
 
 
 def configurations(stage: Stage, budget: float) -> list[_Schedule]:
-    """Band programs worth trying, within the overhead budget (MACs + bytes): for each band
+    """Band programs worth trying, within the overhead budget (_Schedule.cost): for each band
     height, halos kept everywhere, then each tensor in turn (largest rows first) recomputed
     instead where that shrinks the area."""
     out: list[_Schedule] = []
@@ -429,13 +461,13 @@ def configurations(stage: Stage, budget: float) -> list[_Schedule]:
     for rows in [r for r in BAND_ROWS if r < height]:
         kept = frozenset(stage.internal)
         sch = schedule(stage, rows, kept)
-        if sch is None or sch.recomputed_macs + sch.moved_bytes > budget:
+        if sch is None or sch.cost > budget:
             continue
         best = _finish(stage, sch, frozenset())
         out.append(best)
         for t in order:
             trial = schedule(stage, rows, best.kept - {t})
-            if trial is None or trial.recomputed_macs + trial.moved_bytes > budget:
+            if trial is None or trial.cost > budget:
                 continue
             out.append(_finish(stage, trial, frozenset()))
             if trial.area < best.area:
@@ -500,8 +532,8 @@ def patched_plan(graph: Subgraph, layers: list[Layer], plan: MemoryPlan, state: 
     for i, lay in enumerate(layers):
         for t in lay.inputs:
             readers.setdefault(t, []).append(i)
-    model_macs = sum(lay.macs for lay in layers)
-    budget = max_overhead * model_macs
+    model_work = work(graph, layers)
+    budget = max_overhead * model_work
     live = _live_bytes(graph, layers, plan)
     candidates = []
     for first in range(len(layers)):
@@ -518,7 +550,7 @@ def patched_plan(graph: Subgraph, layers: list[Layer], plan: MemoryPlan, state: 
             for sch in configurations(stage, budget):
                 bound = max(outside, through + _footprint(stage, sch, graph))
                 if bound < plan.arena_bytes:
-                    candidates.append((bound, sch.recomputed_macs + sch.moved_bytes, stage, sch))
+                    candidates.append((bound, sch.cost, stage, sch))
     best, best_cost = plan, 0
     candidates.sort(key=lambda c: (c[0], c[1]))
     for bound, cost, stage, sch in candidates[:MAX_TRIALS]:
@@ -533,7 +565,8 @@ def patched_plan(graph: Subgraph, layers: list[Layer], plan: MemoryPlan, state: 
             trial.patch = PatchStage(stage.first, stage.last, stage.input, stage.output,
                                      sch.band_rows, sch.kept, stage.members,
                                      _program(stage, sch), sch.area, sch.overlap,
-                                     sch.recomputed_macs, sch.moved_bytes, model_macs,
+                                     sch.recomputed_macs, sch.recomputed_bytes,
+                                     sch.moved_bytes, sch.extra_calls, sch.cost, model_work,
                                      plan.arena_bytes)
             best, best_cost = trial, cost
     return best
