@@ -386,12 +386,13 @@ def schedule(stage: Stage, band_rows: int, kept: frozenset[int]) -> _Schedule | 
         bands.append((moves, calls))
         helds.append(held)
         prev_f = front
+    # net of rows no reader reads (under a strided 1x1 convolution), which are never computed
     recomputed = sum(int(round(computed[i] * m.macs_per_row)) - m.layer.macs
                      for i, m in enumerate(ms))
     again = sum((computed[i] - m.out_h) * stage.rows[m.out] for i, m in enumerate(ms))
     extra = sum(len(band_calls) for _, band_calls in bands) - n
-    return _Schedule(band_rows, kept, bands, helds, capacity, max(recomputed, 0), again, moved,
-                     extra)
+    return _Schedule(band_rows, kept, bands, helds, capacity, max(recomputed, 0), max(again, 0),
+                     moved, extra)
 
 
 def _place(stage: Stage, sch: _Schedule, fast: frozenset[int]) -> tuple[dict[int, int], int]:
