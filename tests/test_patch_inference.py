@@ -5,6 +5,8 @@ bound and write only their own rows and scratch."""
 from __future__ import annotations
 
 import ctypes
+import tempfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +15,20 @@ import pytest
 from conftest import shared_model_if_present
 from generated import cached_tflite
 from ophelp import assert_host_bitexact, assert_qemu_bitexact
+from tinydeploy.batch import run_batch
+from tinydeploy.boards import get_board
 from tinydeploy.compile_options import parse_patch_overhead
-from tinydeploy.compiler import compile_model
+from tinydeploy.compiler import CompiledModel, compile_model
+from tinydeploy.firmware import weights_for_board
 from tinydeploy.host_runner import HostLibrary, run_checked
 from tinydeploy.reference import ReferenceInterpreter
 from tinydeploy.verify import random_inputs
 
 
-def _build(name: str) -> bytes:
-    """The Keras model `name` of MODELS, quantized to int8."""
+def _build(name: str, head: bool) -> bytes:
+    """The Keras model `name` of MODELS, quantized to int8; with a classifier head (pooling, dense,
+    softmax) or ending at its body's last feature map, on inputs twice as tall plus one (so that
+    bands of several rows through the whole body still beat whole tensors)."""
     import keras
 
     from tinydeploy.quantize import quantize_int8
@@ -29,10 +36,12 @@ def _build(name: str) -> bytes:
     keras.utils.set_random_seed(11)
     L = keras.layers
     shape, body = MODELS[name]
+    if not head:
+        shape = (2 * shape[0] + 1, *shape[1:])
     x = keras.Input(shape, batch_size=1)
     y = body(L, x)
-    y = L.GlobalAveragePooling2D()(y)
-    y = L.Softmax()(L.Dense(4)(y))
+    if head:
+        y = L.Softmax()(L.Dense(4)(L.GlobalAveragePooling2D()(y)))
     return quantize_int8(keras.Model(x, y), np.random.default_rng(5).normal(0, 1, (32, *shape)))
 
 
@@ -86,14 +95,20 @@ MODELS = {
 }
 
 
-def patch_model(name: str) -> Path:
+def patch_model(name: str, head: bool = True) -> Path:
     """The .tflite of MODELS[name], made once and cached."""
-    return cached_tflite(f"patch-{name}", lambda: _build(name), Path(__file__))
+    key = f"patch-{name}" if head else f"patch-{name}-headless"
+    return cached_tflite(key, lambda: _build(name, head), Path(__file__))
 
 
 @pytest.fixture(scope="module")
 def models() -> list[Path]:
     return [patch_model(n) for n in MODELS]
+
+
+@pytest.fixture(scope="module")
+def headless() -> list[Path]:
+    return [patch_model(n, head=False) for n in MODELS]
 
 
 def test_every_model_is_patched_and_smaller(models):
@@ -122,26 +137,75 @@ def test_host_bitexact(models):
     assert_host_bitexact(models, count=6, describe=list(MODELS))
 
 
-def test_host_bitexact_every_band_height_and_halo_policy(models, monkeypatch):
-    """Bands of 1, 2 and 3 rows, halos kept or recomputed everywhere: all bit-exact."""
-    from tinydeploy import patch
+def _forced(paths: list[Path], rows: int, keep: bool, monkeypatch: pytest.MonkeyPatch,
+            at_output: bool = False, first: int = 0, layout: str = "int16"
+            ) -> list[CompiledModel]:
+    """The models compiled with bands of `rows` rows, every halo kept or every one recomputed, at
+    any overhead; with at_output, only stages that end at the model's output. Their C prefixes
+    are m<first>, m<first + 1>, ...; `layout` their weights' (a board's, so that the firmware
+    does not compile them again without this function's choice)."""
+    from tinydeploy import compiler, patch
 
-    for rows in (1, 2, 3):
-        for keep in (True, False):
-            def only(stage, budget, rows=rows, keep=keep):  # type: ignore[no-untyped-def]
-                sch = patch.schedule(stage, rows, frozenset(stage.internal if keep else ()))
-                return [] if sch is None else [patch._finish(stage, sch, frozenset())]
+    compiled = []
+    for i, path in enumerate(paths):
+        ends = set(compile_model(path, patch_overhead=None).model.subgraphs[0].outputs)
 
-            monkeypatch.setattr(patch, "configurations", only)
-            compiled = [compile_model(p, prefix=f"m{i}", patch_overhead=10.0)
-                        for i, p in enumerate(models)]
-            assert any(cm.patch for cm in compiled)
-            lib = HostLibrary(compiled)
-            for i, (path, cm) in enumerate(zip(models, compiled)):
-                ref = ReferenceInterpreter(path)
-                for xs in random_inputs(cm, 2, seed=rows):
-                    got, want = lib.run(i, xs), ref.run(xs)
-                    assert got[0].tobytes() == want[0].tobytes(), (path.stem, rows, keep)
+        def only(stage, budget):  # type: ignore[no-untyped-def]
+            if at_output and stage.output not in ends:
+                return []
+            sch = patch.schedule(stage, rows, frozenset(stage.internal if keep else ()))
+            return [] if sch is None else [patch._finish(stage, sch, frozenset())]
+
+        monkeypatch.setattr(patch, "configurations", only)
+        monkeypatch.setattr(compiler, "_CACHE", OrderedDict())  # compile afresh, not from cache
+        cm = compile_model(path, layout=layout, prefix=f"m{first + i}", patch_overhead=10.0)
+        assert cm.patch is not None and cm.patch.band_rows == rows, (path.stem, rows, keep)
+        internal = frozenset(m.out for m in cm.patch.members[:-1])
+        assert cm.patch.kept == (internal if keep else frozenset()), (path.stem, rows, keep)
+        if at_output:
+            assert cm.patch.output in ends
+        compiled.append(cm)
+    return compiled
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize("keep", [True, False])
+def test_host_bitexact_every_band_height_and_halo_policy(models, headless, rows, keep,
+                                                         monkeypatch):
+    """Bands of 1, 2 and 3 rows, halos kept or recomputed everywhere: all bit-exact. The
+    headless models end at their stage, so the reference sees every row the bands write (bands
+    of 1 and 2 rows: with 3, a stage through all of residual's body no longer saves memory)."""
+    paths = models + headless if rows < 3 else models
+    compiled = _forced(models, rows, keep, monkeypatch)
+    if rows < 3:
+        compiled += _forced(headless, rows, keep, monkeypatch, at_output=True, first=len(models))
+    lib = HostLibrary(compiled)
+    for i, (path, cm) in enumerate(zip(paths, compiled)):
+        ref = ReferenceInterpreter(path)
+        for xs in random_inputs(cm, 2, seed=rows):
+            got, want = lib.run(i, xs), ref.run(xs)
+            assert got[0].tobytes() == want[0].tobytes(), (path.stem, rows, keep)
+
+
+@pytest.mark.parametrize("rows,keep", [(1, True), (2, False)])
+def test_qemu_bitexact_stage_output_rows(headless, rows, keep, monkeypatch):
+    """The headless models patched up to their output, on Cortex-M4 (DSP kernels) and M3
+    (portable C; the M0 board's 16 KiB of RAM is too little for them): every row the bands write
+    compared with the reference, kept halos (row moves) and recomputed ones."""
+    cases, expected = [], []
+    for i, path in enumerate(headless):
+        ref = ReferenceInterpreter(path)
+        for k, xs in enumerate(random_inputs(compile_model(path), 2, seed=i)):
+            cases.append((i, xs, k == 0))
+            expected.append(ref.run(xs))
+    for name in ("qemu-m4", "qemu-m3"):
+        board = get_board(name)
+        layout = weights_for_board(compile_model(headless[0], patch_overhead=None), board).layout
+        compiled = _forced(headless, rows, keep, monkeypatch, at_output=True, layout=layout)
+        with tempfile.TemporaryDirectory(prefix="td-patch-") as work:
+            result = run_batch(compiled, cases, board, Path(work))
+        for (i, _, _), got, want in zip(cases, result.outputs, expected):
+            assert got[0].tobytes() == want[0].tobytes(), (headless[i].stem, name, rows, keep)
 
 
 def test_qemu_bitexact(models):
