@@ -5,6 +5,7 @@ bound and write only their own rows and scratch."""
 from __future__ import annotations
 
 import ctypes
+import json
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
@@ -278,3 +279,21 @@ def test_reference_model_arena_targets(name, target):
     cm = compile_model(path)
     assert cm.patch is not None and cm.arena_bytes <= target
     assert cm.patch.overhead <= 0.10
+
+
+def test_verify_command_checks_the_patched_c(tmp_path):
+    """`tinydeploy verify` checks the C a build with the same --patch-overhead runs: patched and
+    bit-exact by default, plain with `off`."""
+    from tinydeploy.cli import main
+
+    path = patch_model("mobilenet")
+    reports = {}
+    for bound in ("10%", "off"):
+        out = tmp_path / f"{bound}.json"
+        assert main(["verify", str(path), "--inputs", "5", "--patch-overhead", bound,
+                     "--json", str(out)]) == 0
+        reports[bound] = json.loads(out.read_text())
+    patched, plain = reports["10%"], reports["off"]
+    assert patched["bit_exact"] and plain["bit_exact"]
+    assert patched["patch"] is not None and plain["patch"] is None
+    assert patched["arena_bytes"] < plain["arena_bytes"] == patched["patch"]["arena_unpatched"]

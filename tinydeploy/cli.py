@@ -628,11 +628,13 @@ class Verify(Command):
                        help="an input file (.bin raw, .npy) to check too; may repeat")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--json", type=Path, help="write the report here")
+        add_patch_argument(p)
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.verify import verify
 
-        r = verify(args.model, args.inputs, args.input, args.seed, args.oracle)
+        r = verify(args.model, args.inputs, args.input, args.seed, args.oracle,
+                   args.patch_overhead)
         print(f"{r['model']}: {r['mismatches']} of {r['inputs']} inputs differ from {r['oracle']} "
               f"(per output {r['mismatches_per_output']}); arena {r['arena_bytes']:,} B"
               + (f" (TFLM host {r['tflm_arena_bytes_host']:,} B)" if r["tflm_arena_bytes_host"] else ""))
