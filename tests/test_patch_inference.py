@@ -214,15 +214,23 @@ def test_qemu_bitexact(models):
     assert_qemu_bitexact(models, ("qemu-m4", "qemu-m0"), count=2, describe=list(MODELS))
 
 
-def test_patched_code_writes_only_its_rows(models):
+@pytest.mark.parametrize("forced", [None, (1, True), (2, False)])
+def test_patched_code_writes_only_its_rows(models, headless, forced, monkeypatch):
     """The write-checked, sanitized build: every band call and row move writes only its output
-    rows and its scratch."""
-    compiled = [compile_model(p, prefix=f"m{i}") for i, p in enumerate(models)]
+    rows and its scratch; with the plan's own choices, and forced to kept halos in bands of one
+    row and to recomputed ones in bands of two (the headless models patched to their output)."""
+    if forced is None:
+        paths = models
+        compiled = [compile_model(p, prefix=f"m{i}") for i, p in enumerate(models)]
+    else:
+        paths = models + headless
+        compiled = (_forced(models, *forced, monkeypatch)
+                    + _forced(headless, *forced, monkeypatch, at_output=True, first=len(models)))
     cases = [(i, xs, True) for i, cm in enumerate(compiled) for xs in random_inputs(cm, 1)]
     run = run_checked(compiled, cases)
     assert run.ok, run.report
     for (i, xs, _), got in zip(cases, run.outputs):
-        assert got[0].tobytes() == ReferenceInterpreter(models[i]).run(xs)[0].tobytes()
+        assert got[0].tobytes() == ReferenceInterpreter(paths[i]).run(xs)[0].tobytes()
 
 
 def test_band_scratch_agrees_with_the_kernels(models):
