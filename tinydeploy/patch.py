@@ -302,10 +302,6 @@ class _Schedule:
                 + CALL_COST * self.extra_calls)
 
 
-def _hull(a: tuple[int, int] | None, b: tuple[int, int]) -> tuple[int, int]:
-    return b if a is None else (min(a[0], b[0]), max(a[1], b[1]))
-
-
 def _frontiers(stage: Stage, x: int) -> list[int]:
     """Rows of each member's output computed once the stage output has x rows: what the readers'
     windows reach, worked out unclipped (x may be 0 or less: the warm-up bands before the first
