@@ -38,6 +38,7 @@ os.environ.setdefault("TINYDEPLOY_QUIET", "1")
 from tinydeploy.bench import (  # noqa: E402
     CYCLE_CORES, cycle_estimates, layer_weights, make_firmware, write_json_atomic)
 from tinydeploy.boards import get_board  # noqa: E402
+from tinydeploy.compile_options import PATCH_OVERHEAD, add_patch_argument  # noqa: E402
 from tinydeploy.compiler import compile_model  # noqa: E402
 from tinydeploy.paths import SHARED_MODELS  # noqa: E402
 from tinydeploy.qemu import QemuSession  # noqa: E402
@@ -83,9 +84,9 @@ def _run(link: DeviceLink, x: np.ndarray) -> tuple[list, list]:
 
 
 def measure(name: str, board_name: str, work: Path, port: str | None = None,
-            weights: str = "auto") -> dict:
+            weights: str = "auto", patch_overhead: float | None = PATCH_OVERHEAD) -> dict:
     path = SHARED_MODELS / f"{name}.tflite"
-    compiled = compile_model(path, name=name.split("/")[-1])
+    compiled = compile_model(path, name=name.split("/")[-1], patch_overhead=patch_overhead)
     board = get_board(board_name)
     fw = make_firmware(compiled, board, work / name.replace("/", "_"), weights=weights)
     compiled = fw.compiled  # with the weight layout chosen for the board
@@ -119,6 +120,7 @@ def measure(name: str, board_name: str, work: Path, port: str | None = None,
         "ram_bytes": fw.build.ram_bytes, "macs": compiled.macs,
         "instructions_per_mac": round(runs[1] * per_tick / max(compiled.macs, 1), 2),
         "tflm_arena_bytes_host": tflm_arena_bytes(path),
+        "patch": compiled.patch.describe() if compiled.patch else None,
         "layers": [{"layer": n, "instructions": int(round(t * per_tick)), **w}
                    for (n, t), w in zip(layers, layer_weights(compiled))],
     }
@@ -199,6 +201,7 @@ def main() -> int:
     ap.add_argument("--weights", default="auto",
                     help="weight layout: auto (per board and flash), int16, int8, rows, or per "
                          "layer (int8,L3=int16)")
+    add_patch_argument(ap)
     args = ap.parse_args()
     if not SHARED_MODELS.is_dir():
         print(f"error: the reference models are not at {SHARED_MODELS} (this yardstick measures "
@@ -210,7 +213,8 @@ def main() -> int:
         wanted = args.models.split(",")
         names = [n for n in names if n.split("/")[-1] in wanted or n in wanted]
     with tempfile.TemporaryDirectory(prefix="td-bench-") as work:
-        rows = [measure(n, args.board, Path(work), args.port, args.weights) for n in names]
+        rows = [measure(n, args.board, Path(work), args.port, args.weights, args.patch_overhead)
+                for n in names]
     print_table(rows)
     if args.json:
         write_json_atomic(args.json, {"rows": rows})

@@ -225,7 +225,8 @@ def bench(fw: Firmware, tflite: bytes, inputs: np.ndarray | list, labels: np.nda
         "state_bytes": compiled.state_bytes, "stack_bytes_used": int(info.get("stack-used", 0)),
         "stack_bytes_worst_case": fw.build.stack_bytes,
         "weights_bytes": compiled.weight_bytes, "weight_layouts": compiled.layout_mix,
-        "macs": compiled.macs, "tflm_arena_bytes_host": tflm_arena_bytes(tflite),
+        "macs": compiled.macs, "patch": compiled.patch.describe() if compiled.patch else None,
+        "tflm_arena_bytes_host": tflm_arena_bytes(tflite),
         "inputs_types": [t.dtype for t in compiled.input_tensors],
         "outputs_types": [t.dtype for t in compiled.output_tensors],
         "layers": [{"layer": name, board.latency_unit: int(round(t * per_tick)), **w}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tinydeploy import __version__
+from tinydeploy.compile_options import add_patch_argument
 from tinydeploy.errors import TinyDeployError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -260,6 +261,7 @@ class Convert(Command):
                        help="follow TensorFlow/LiteRT's reference rounding (default) or TFLite "
                             "Micro's where they differ (fully connected layers)")
         _weights_arg(p, board=False)
+        add_patch_argument(p)
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.compiler import compile_model
@@ -267,7 +269,7 @@ class Convert(Command):
         from tinydeploy.tflm_array import write_tflm_array
 
         compiled = compile_model(args.model, layout=args.weights, rounding=args.rounding,
-                                 prefix=args.prefix)
+                                 prefix=args.prefix, patch_overhead=args.patch_overhead)
         tflite = args.model.read_bytes()
         tflm = tflm_arena_bytes(tflite)
         paths = write_tflm_array(tflite, args.out / "tflm", arena_bytes=tflm)
@@ -276,11 +278,14 @@ class Convert(Command):
                    "state_bytes": compiled.state_bytes, "prefix": compiled.prefix,
                    "tflm_arena_bytes_host": tflm, "weights_bytes": compiled.weight_bytes,
                    "macs": compiled.macs, "layers": len([x for x in compiled.layers if x.func]),
+                   "patch": compiled.patch.describe() if compiled.patch else None,
                    "files": [str(p) for p in paths]}
         for p in paths:
             print(f"wrote {p}")
         print(f"arena {compiled.arena_bytes:,} B (TFLM host: {tflm if tflm else 'n/a'}), "
               f"weights {compiled.weight_bytes:,} B, {compiled.macs:,} MACs")
+        if compiled.patch:
+            print(f"patches: {compiled.patch.summary()}")
         _write_json(args.json, summary)
         return 0
 
@@ -321,6 +326,7 @@ class Build(Command):
         p.add_argument("--out", type=Path, help="project folder (default out/firmware/BOARD)")
         p.add_argument("--json", type=Path, help="write a summary (sizes, models) here")
         _weights_arg(p)
+        add_patch_argument(p)
         _clock_arg(p)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -329,7 +335,8 @@ class Build(Command):
         from tinydeploy.compiler import compile_model
 
         board = get_board(args.board, args.clock)
-        fw = make_firmware([compile_model(m) for m in args.model], board,
+        fw = make_firmware([compile_model(m, patch_overhead=args.patch_overhead)
+                            for m in args.model], board,
                            args.out or Path("out/firmware") / board.name, weights=args.weights)
         print(f"built {fw.build.elf}: flash {fw.build.flash_bytes:,} B, RAM {fw.build.ram_bytes:,} B"
               f", {len(fw.models)} model{'s' if len(fw.models) > 1 else ''}")
@@ -374,6 +381,7 @@ class Bench(Command):
                             "hop; auto: for models taking 49x10 int8 MFCCs with one int8 "
                             "output of class probabilities (default auto)")
         _weights_arg(p)
+        add_patch_argument(p)
         _clock_arg(p)
         p.add_argument("--cycles", choices=["auto", "on", "off"], default="auto",
                        help="estimated Cortex-M4/M7 cycles per inference and layer from a traced "
@@ -450,7 +458,7 @@ class Bench(Command):
         targets = {b.name: open_target(b, args.port, args.baud) for b in boards}
         runs = []
         for model in args.model:
-            compiled = compile_model(model)
+            compiled = compile_model(model, patch_overhead=args.patch_overhead)
             _, rounding = oracle_for(model.read_bytes())
             compiled = compiled.with_options(rounding=rounding)
             xs, labels = self._inputs(args, compiled)
@@ -696,11 +704,13 @@ class Verify(Command):
                        help="an input file (.bin raw, .npy) to check too; may repeat")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--json", type=Path, help="write the report here")
+        add_patch_argument(p)
 
     def run(self, args: argparse.Namespace) -> int:
         from tinydeploy.verify import verify
 
-        r = verify(args.model, args.inputs, args.input, args.seed, args.oracle)
+        r = verify(args.model, args.inputs, args.input, args.seed, args.oracle,
+                   args.patch_overhead)
         print(f"{r['model']}: {r['mismatches']} of {r['inputs']} inputs differ from {r['oracle']} "
               f"(per output {r['mismatches_per_output']}); arena {r['arena_bytes']:,} B"
               + (f" (TFLM host {r['tflm_arena_bytes_host']:,} B)" if r["tflm_arena_bytes_host"] else ""))

@@ -17,6 +17,7 @@ from tinydeploy.errors import TinyDeployError
 from tinydeploy.memory_plan import MemoryPlan
 from tinydeploy.ops.base import (SCRATCH, ConstArg, ConstArray, Granted, Layer, Params, StateArg,
                                  TensorArg, TensorListArg)
+from tinydeploy.patch import BandCall, Move, PatchStage, Ref
 from tinydeploy.qtype import qtype
 from tinydeploy.tflite_reader import Model, Subgraph, Tensor
 
@@ -134,6 +135,110 @@ def _write_ranges(layer: Layer, step: int, plan: MemoryPlan, graph: Subgraph) ->
     return out
 
 
+def _patch_names(patch: PatchStage) -> dict[tuple[int, str], tuple[str, Params]]:
+    """A C name for each distinct band parameter struct of the stage, by (member, value)."""
+    names: dict[tuple[int, str], tuple[str, Params]] = {}
+    for ops in patch.bands:
+        for op in ops:
+            if isinstance(op, BandCall):
+                key = (op.member, repr(op.params))
+                if key not in names:
+                    label = _label(patch.members[op.member].layer)
+                    count = sum(k[0] == op.member for k in names)
+                    names[key] = (f"{label}_b{count}", op.params)
+    return names
+
+
+def _band_runs(patch: PatchStage, plan: MemoryPlan, names: dict[tuple[int, str], tuple[str, Params]]
+               ) -> list[tuple[list[tuple[object, ...]], list[int], list[int], int]]:
+    """The bands as runs of bands that differ only by a fixed step in their offsets, each one C
+    loop: (op signatures, offsets of the run's first band, their step per band, bands)."""
+
+    def where(ref: Ref) -> int:
+        t, off = ref
+        return (plan.scratch[patch.first] if t is None else plan.offsets[t]) + off
+
+    sigs, vecs = [], []
+    for ops in patch.bands:
+        sig: list[tuple[object, ...]] = []
+        vec: list[int] = []
+        for op in ops:
+            if isinstance(op, Move):
+                sig.append(("move", op.nbytes))
+                vec += [plan.scratch[patch.first] + op.dst, plan.scratch[patch.first] + op.src]
+            else:
+                sig.append(("call", op.member, names[(op.member, repr(op.params))][0],
+                            op.write_bytes, op.scratch_bytes, op.scratch is None))
+                vec += [where(r) for r in op.reads] + [where(op.write)]
+                vec.append(0 if op.scratch is None else plan.scratch[patch.first] + op.scratch)
+        sigs.append(sig)
+        vecs.append(vec)
+    runs = []
+    k = 0
+    while k < len(sigs):
+        j, step = k + 1, [0] * len(vecs[k])
+        while j < len(sigs) and sigs[j] == sigs[k]:
+            d = [a - b for a, b in zip(vecs[j], vecs[j - 1])]
+            if j > k + 1 and d != step:
+                break
+            step, j = d, j + 1
+        runs.append((sigs[k], vecs[k], step, j - k))
+        k = j
+    return runs
+
+
+def _patch_code(patch: PatchStage, plan: MemoryPlan, names: dict[tuple[int, str],
+                                                                 tuple[str, Params]]) -> list[str]:
+    """The stage's band program: each run of like bands one loop (`band` counts its bands),
+    every call and move write-checked in TD_CHECK_WRITES builds."""
+    body = []
+    for sig, base, step, count in _band_runs(patch, plan, names):
+        loop = count > 1
+        pad = "        " if loop else "    "
+        offs = iter(zip(base, step))
+
+        def fmt(at: tuple[int, int], add: int = 0) -> str:
+            """An offset (plus `add`) that moves on by its step from band to band."""
+            v, d = at
+            return f"{v + add} + band * {d}" if loop and d else str(v + add)
+
+        if loop:
+            body.append(f"    for (int32_t band = 0; band < {count}; ++band) {{")
+        for op in sig:
+            if op[0] == "move":
+                dst, src = next(offs), next(offs)
+                body += [f"{pad}TD_BEGIN(arena - {plan.base});",
+                         f"{pad}memmove(arena + {fmt(dst)}, arena + {fmt(src)}, {op[1]});",
+                         f'{pad}TD_ENDV("patch", {{0, {fmt(dst, plan.base)}, {op[1]}}});']
+                continue
+            _, i, name, write_bytes, scratch_bytes, no_scratch = op
+            m = patch.members[i]
+            lay = m.layer
+            assert lay.kernel is not None
+            reads = [next(offs) for _ in m.sources]
+            write, scratch = next(offs), next(offs)
+            args = []
+            for a, ctype in zip(lay.args, lay.kernel.arg_types()):
+                if isinstance(a, TensorArg):
+                    off = write if a.index == m.out else reads[m.sources.index(a.index)]
+                    args.append(f"({ctype})(arena + {fmt(off)})")
+                elif isinstance(a, ConstArg):
+                    args.append(a.name)
+                elif a is SCRATCH:
+                    args.append("0" if no_scratch else f"arena + {fmt(scratch)}")
+                else:
+                    args.append("0")
+            ranges = [f"{{0, {fmt(write, plan.base)}, {write_bytes}}}"]
+            if not no_scratch:
+                ranges.append(f"{{0, {fmt(scratch, plan.base)}, {scratch_bytes}}}")
+            body += [f"{pad}TD_BEGIN(arena - {plan.base});",
+                     f"{pad}{lay.kernel.name}(&{name}_p, {', '.join(args)});",
+                     f'{pad}TD_ENDV("{lay.op.index}:{lay.op.opcode}", {", ".join(ranges)});']
+        if loop:
+            body.append("    }")
+    return body
+
+
 def _graph_function(graph: Subgraph, layers: list[Layer], plans: list[MemoryPlan],
                     prefix: str, graphs_of: list[Subgraph]) -> list[str]:
     """The C function that runs one subgraph: kernel calls, write checks, profile marks (entry
@@ -161,7 +266,19 @@ def _graph_function(graph: Subgraph, layers: list[Layer], plans: list[MemoryPlan
     def call(g: int) -> str:
         return f"{prefix}_sg{g}(arena + {plans[g].base - plan.base}, state);"
 
+    patch = plan.patch
+    names = _patch_names(patch) if patch else {}
     for step, lay in enumerate(layers):
+        if patch and patch.first <= step <= patch.last:
+            if step == patch.first:
+                body += _patch_code(patch, plan, names)
+                # every layer of the stage gets its mark after the stage, so the profile keeps
+                # one entry per layer (the stage's time counts as its first layer's)
+                for _ in patch.members:
+                    if graph.index == 0:
+                        body.append(f"    TD_MARK({mark});")
+                        mark += 1
+            continue
         if lay.control in ("if", "while"):
             ga, gb = (graphs_of[c] for c in lay.calls)
         if lay.control == "if":
@@ -287,31 +404,45 @@ def generate_c(model: Model, graphs: list[list[Layer]], plans: list[MemoryPlan],
              f"#define TD_BEGIN(whole) td_check_begin(whole, {arena_bytes}, state, "
              f"{plan.state_bytes})",
              "#define TD_END(name, r) td_check_end(name, r, (int32_t)(sizeof r / sizeof r[0]))",
-             "#else", "#define TD_BEGIN(whole)", "#define TD_END(name, r)", "#endif", ""]
+             "#define TD_ENDV(name, ...) do { const td_write_range r_[] = {__VA_ARGS__}; "
+             "td_check_end(name, r_, (int32_t)(sizeof r_ / sizeof r_[0])); } while (0)",
+             "#else", "#define TD_BEGIN(whole)", "#define TD_END(name, r)",
+             "#define TD_ENDV(name, ...)", "#endif", ""]
     for g in model.subgraphs:
         for t in g.tensors:
             if t.is_variable and t.is_constant and t.data:
                 parts.append(_array(ConstArray(f"S{g.index}init{t.index}", "uint8_t",
                                                np.frombuffer(t.data, np.uint8))))
+    introspect, bands = [], []  # patched layers' whole-tensor parameters; band parameters
     for g, layers in zip(model.subgraphs, graphs):
         parts += _constant_tensors(g, layers)
+        patch = plans[g.index].patch
         for step, lay in enumerate(layers):
             if lay.kernel is None:
                 continue
             assert lay.params is not None
             for c in lay.consts:
                 parts.append(_array(c))
-            parts.append(_params(_label(lay), lay.params, step in plans[g.index].fast))
+            struct = _params(_label(lay), lay.params, step in plans[g.index].fast)
+            (introspect if patch and patch.first <= step <= patch.last else parts).append(struct)
+        if patch:
+            for name, p in _patch_names(patch).values():
+                parts.append(_params(name, p, False))
+                bands.append(name)
     names = ", ".join(f'"{lay.op.index}:{lay.op.opcode}"' for lay in calls) or '""'
     labels = [_label(lay) for lay in calls]
     parts += [f"static const char *const layer_names[] = {{{names}}};", "",
               "#ifdef TD_INTROSPECT  /* host builds: each call's parameters, for the tests */",
+              *introspect,
               f"const void *const {prefix}_layer_params[] = "
               f"{{{', '.join(f'&{lb}_p' for lb in labels) or '0'}}};",
+              f"const void *const {prefix}_band_params[] = "
+              f"{{{', '.join(f'&{b}_p' for b in bands) or '0'}}};",
               "#endif", "#ifdef TD_CHECK_WRITES"]
     for g, layers in zip(model.subgraphs, graphs):
+        patch = plans[g.index].patch
         for step, lay in enumerate(layers):
-            if lay.kernel is not None:
+            if lay.kernel is not None and not (patch and patch.first <= step <= patch.last):
                 ranges = _write_ranges(lay, step, plans[g.index], g) or ["{0, 0, 0}"]
                 parts.append(f"static const td_write_range W{g.index}_{step}[] = "
                              f"{{{', '.join(ranges)}}};")

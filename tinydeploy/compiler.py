@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from tinydeploy.codegen import GeneratedC, generate_c
-from tinydeploy.compile_options import CompileOptions, parse_layout
+from tinydeploy.compile_options import PATCH_OVERHEAD, CompileOptions, parse_layout
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.lowering import check_supported, lower_model
 from tinydeploy.memory_plan import MemoryPlan, plan_model
 from tinydeploy.ops.base import Layer, layer_name
+from tinydeploy.patch import PatchStage, patched_plan
 from tinydeploy.tflite_reader import Model, Tensor, parse_model
 from tinydeploy.validate import validate_graphs, validate_tensors
 
@@ -82,8 +83,9 @@ class CompiledModel:
     def prefix(self) -> str:
         return self.options.prefix
 
-    def with_options(self, **changes: str) -> "CompiledModel":
-        """The same model compiled with other options (weight layout, rounding, C prefix)."""
+    def with_options(self, **changes: object) -> "CompiledModel":
+        """The same model compiled with other options (weight layout, rounding, C prefix, patch
+        overhead)."""
         options = replace(self.options, **changes)
         return self if options == self.options else _compile(self.tflite, self.name, options)
 
@@ -101,6 +103,11 @@ class CompiledModel:
         """The whole arena: every subgraph's region, one after another."""
         last = self.plans[-1]
         return last.base + last.arena_bytes if len(self.plans) > 1 else last.arena_bytes
+
+    @property
+    def patch(self) -> PatchStage | None:
+        """The layers the entry subgraph computes in row bands, if any (tinydeploy/patch.py)."""
+        return self.plan.patch
 
     @property
     def state_bytes(self) -> int:
@@ -142,7 +149,8 @@ class CompiledModel:
 
 
 def compile_model(source: str | Path | bytes, name: str | None = None, layout: str = "int16",
-                  rounding: str = "tflite", prefix: str = "td_model") -> CompiledModel:
+                  rounding: str = "tflite", prefix: str = "td_model",
+                  patch_overhead: float | None = PATCH_OVERHEAD) -> CompiledModel:
     """Compile a `.tflite` file (path or bytes). Invalid files and unsupported ops fail here, with
     one error, before any C is written.
 
@@ -151,6 +159,8 @@ def compile_model(source: str | Path | bytes, name: str | None = None, layout: s
     ("int8,L3=int16": compile_options.parse_layout); the firmware stage picks per board
     (firmware.weights_for_board). rounding: "tflite" (TensorFlow/LiteRT's reference
     kernels) or "tflm" (TFLite Micro's), where they differ. prefix: the C name of the model.
+    patch_overhead: the most extra work (a fraction of the model's estimated instructions)
+    patch-based inference may add to shrink the arena (tinydeploy/patch.py); None: no patches.
     """
     if isinstance(source, bytes):
         data, label, where = source, name or "model", name or "<bytes>"
@@ -159,7 +169,7 @@ def compile_model(source: str | Path | bytes, name: str | None = None, layout: s
         if not p.is_file():
             raise TinyDeployError(f"{p}: no such model file", "check the path to the .tflite file")
         data, label, where = p.read_bytes(), name or p.stem, str(p)
-    return _compile(data, label, CompileOptions(layout, rounding, prefix), where)
+    return _compile(data, label, CompileOptions(layout, rounding, prefix, patch_overhead), where)
 
 
 def _check_layer_layouts(compiled: CompiledModel) -> None:
@@ -192,7 +202,10 @@ def _compile(data: bytes, label: str, options: CompileOptions,
     check_supported(model)
     validate_graphs(model, options)
     graphs = lower_model(model, options)
-    compiled = CompiledModel(label, model, graphs, plan_model(model, graphs), options, data)
+    refine = None
+    if options.patch_overhead is not None:
+        refine = partial(patched_plan, max_overhead=options.patch_overhead)
+    compiled = CompiledModel(label, model, graphs, plan_model(model, graphs, refine), options, data)
     _check_layer_layouts(compiled)
     _CACHE[key] = compiled
     if len(_CACHE) > _CACHE_SIZE:

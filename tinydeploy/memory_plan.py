@@ -13,16 +13,22 @@ whose output rows never catch up with the input rows it still reads (Layer.overl
 buffer with its input: the input sits `overlap` bytes into the output. A layer's fast_scratch (room
 for a faster kernel variant) is granted only where the arena does not grow. Buffers are placed largest
 first at the lowest offset that does not overlap any already-placed buffer alive at the same time,
-the same greedy-by-size idea TFLite Micro uses.
+the same greedy-by-size idea TFLite Micro uses. A refinement may then compute a chain of layers in
+row bands (patch.py): the chain becomes one step whose intermediate tensors live in its scratch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.ops.base import Layer
 from tinydeploy.tflite_reader import Model, Subgraph
+
+if TYPE_CHECKING:
+    from tinydeploy.patch import PatchStage
 
 ALIGN = 16
 Graph = Model | Subgraph  # what a plan reads: tensors, inputs, outputs
@@ -42,6 +48,9 @@ class MemoryPlan:
     named_state: dict[str, int] = field(default_factory=dict)    # named state buffer -> offset
     named_sizes: dict[str, int] = field(default_factory=dict)
     base: int = 0
+    # layers computed in row bands (tinydeploy/patch.py): their intermediate tensors live in
+    # band buffers inside the stage's scratch and have no offsets of their own
+    patch: PatchStage | None = None
 
     def region_offset(self, tensor: int) -> tuple[str, int]:
         """("arena" or "state", byte offset) of a planned tensor."""
@@ -85,14 +94,21 @@ def plan_state(model: Model, graphs: list[list[Layer]]) -> StateLayout:
     return StateLayout(tensors, named, sizes, end)
 
 
-def plan_model(model: Model, graphs: list[list[Layer]]) -> list[MemoryPlan]:
+Refine = Callable[[Subgraph, list[Layer], MemoryPlan, StateLayout], MemoryPlan]
+
+
+def plan_model(model: Model, graphs: list[list[Layer]], refine: Refine | None = None
+               ) -> list[MemoryPlan]:
     """A plan per subgraph (graphs[i] the layers of subgraph i) over one shared state layout;
     each subgraph's arena region follows the previous one's (a called subgraph runs while its
-    caller's tensors are alive)."""
+    caller's tensors are alive). refine: a later stage that may replace a subgraph's plan with a
+    smaller one (patch-based inference, tinydeploy/patch.py)."""
     state = plan_state(model, graphs)
     plans, base = [], 0
     for g, layers in zip(model.subgraphs, graphs):
         plan = plan_memory(g, layers, state)
+        if refine is not None:
+            plan = refine(g, layers, plan, state)
         plan.base = base
         base += _align(plan.arena_bytes)
         plans.append(plan)
@@ -107,7 +123,7 @@ def plan_memory(model: Graph, layers: list[Layer], state: StateLayout | None = N
         state = plan_state(model if isinstance(model, Model) else Model([model], "", 3), [layers])
     plan, chosen, fast = _plan(model, layers, set(), set(), state), set(), set()
     for step, layer in enumerate(layers):
-        if layer.overlap:
+        if layer.overlap or layer.shares_input:
             trial = _plan(model, layers, chosen | {step}, fast, state)
             if trial.arena_bytes < plan.arena_bytes:
                 plan, chosen = trial, chosen | {step}
@@ -117,6 +133,32 @@ def plan_memory(model: Graph, layers: list[Layer], state: StateLayout | None = N
             if trial.arena_bytes <= plan.arena_bytes:
                 plan, fast = trial, fast | {step}
     return plan
+
+
+Part = tuple[int, int, int, int]  # (offset in its buffer, bytes, first step, last step alive)
+
+
+def place(buffers: dict[int, list[Part]]) -> tuple[dict[int, int], int]:
+    """Greedy by size: each buffer, largest first, at the lowest offset where none of its parts
+    overlaps a part of a placed buffer alive at the same time. A buffer is mostly one part; one
+    shared by a patch stage's input and output is two (the input until the stage, the output
+    from it). Returns the offsets and the bytes they span."""
+    order = sorted(buffers, key=lambda r: (-max(p[1] for p in buffers[r]),
+                                           min(p[2] for p in buffers[r]), r))
+    offsets: dict[int, int] = {}
+    for r in order:
+        # offsets x at which a part of r would overlap a live part of a placed buffer: (a, b)
+        forbidden = sorted((oq + qo - ps - po, oq + qo + qs - po)
+                           for q, oq in offsets.items() for qo, qs, qf, ql in buffers[q]
+                           for po, ps, pf, pl in buffers[r] if not (ql < pf or pl < qf))
+        offset = 0
+        for lo, hi in forbidden:
+            if offset <= lo:
+                break
+            offset = max(offset, hi)
+        offsets[r] = offset
+    return offsets, max((offsets[r] + o + s for r in offsets for o, s, _, _ in buffers[r]),
+                        default=0)
 
 
 def _plan(model: Graph, layers: list[Layer], overlapped: set[int], fast: set[int],
@@ -175,6 +217,7 @@ def _plan(model: Graph, layers: list[Layer], overlapped: set[int], fast: set[int
             first.pop(dst)
     # overlapped: the output's buffer also holds the input, `overlap` bytes in
     extent: dict[int, int] = {}
+    shaped: dict[int, list[Part]] = {}  # shared by a patch stage: input part, then output part
     for step, layer in enumerate(layers):
         if step not in overlapped or not layer.inputs:
             continue
@@ -183,29 +226,20 @@ def _plan(model: Graph, layers: list[Layer], overlapped: set[int], fast: set[int
                 and sum(find(t) == src for t in layer.inputs) == 1):
             root[src], delta[src] = dst, layer.overlap
             extent[dst] = layer.overlap + model.tensors[src].nbytes
+            if layer.shares_input:
+                shaped[dst] = [(layer.overlap, _align(model.tensors[src].nbytes), first[src], step),
+                               (0, _align(model.tensors[dst].nbytes), step, last[dst])]
             first[dst] = first.pop(src)
             last.pop(src)
-    sizes = {r: _align(max(model.tensors[r].nbytes, extent.get(r, 0), 1)) for r in first}
+    buffers = {r: shaped.get(r) or [(0, _align(max(model.tensors[r].nbytes, extent.get(r, 0), 1)),
+                                     first[r], last[r])] for r in first}
     # a kernel's scratch is a buffer alive during its own layer only; keys -1, -2, ...
     for step, layer in enumerate(layers):
         scratch = layer.scratch_bytes + (layer.fast_scratch if step in fast else 0)
         if scratch:
             first[-1 - step] = last[-1 - step] = step
-            sizes[-1 - step] = _align(scratch)
-    order = sorted(first, key=lambda r: (-sizes[r], first[r], r))
-    placed: list[tuple[int, int, int]] = []  # (offset, size, root)
-    offsets: dict[int, int] = {}
-    for r in order:
-        conflicts = sorted((o, s) for o, s, q in placed
-                           if not (last[q] < first[r] or last[r] < first[q]))
-        offset = 0
-        for o, s in conflicts:
-            if offset + sizes[r] <= o:
-                break
-            offset = max(offset, o + s)
-        offsets[r] = offset
-        placed.append((offset, sizes[r], r))
-    arena = max((o + s for o, s, _ in placed), default=0)
+            buffers[-1 - step] = [(0, _align(scratch), step, step)]
+    offsets, arena = place(buffers)
     tensors = {t for t in set(first) | set(root) if t >= 0}
     all_offsets = {t: offsets[find(t)] + shift(t) for t in tensors}
     return MemoryPlan(arena, all_offsets, {r: (first[r], last[r]) for r in first if r >= 0},

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tinydeploy.compare import Agreement
+from tinydeploy.compile_options import PATCH_OVERHEAD
 from tinydeploy.compiler import compile_model
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.host_runner import HostModel
@@ -47,10 +48,13 @@ def read_input_file(path: Path, compiled: Any) -> list[np.ndarray]:
 
 
 def verify(model_path: str | Path, count: int = 100, files: list[Path] | None = None,
-           seed: int = 0, oracle: str = "auto") -> dict[str, Any]:
+           seed: int = 0, oracle: str = "auto",
+           patch_overhead: float | None = PATCH_OVERHEAD) -> dict[str, Any]:
     """Compare the compiled C with the reference interpreter on random and given inputs, run in
-    order (a stateful model carries its state from one input to the next in both)."""
-    compiled = compile_model(model_path)  # an invalid or unsupported model stops here
+    order (a stateful model carries its state from one input to the next in both).
+    patch_overhead: as compile_model's, so the C checked is the C a build with it would run."""
+    # an invalid or unsupported model stops here
+    compiled = compile_model(model_path, patch_overhead=patch_overhead)
     ref = ReferenceInterpreter(model_path, oracle)
     if ref.name == "tflm":
         compiled = compiled.with_options(rounding="tflm")
@@ -75,6 +79,7 @@ def verify(model_path: str | Path, count: int = 100, files: list[Path] | None = 
         **agreement.report(), "bit_exact": sum(per_output) == 0,
         "mismatches_per_output": per_output, "mismatched_values_per_output": values,
         "max_abs_difference": max_diff, "arena_bytes": compiled.arena_bytes,
+        "patch": compiled.patch.describe() if compiled.patch else None,
         "tflm_arena_bytes_host": tflm_arena_bytes(model_path),
         "weights_bytes": compiled.weight_bytes, "macs": compiled.macs,
         "ops": sorted({lay.op.opcode for lay in compiled.layers}),

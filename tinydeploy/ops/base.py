@@ -188,6 +188,9 @@ class Layer:
     scratch_bytes: int = 0  # arena space the kernel needs while it runs (its `scratch` argument)
     inplace: bool = False   # the kernel may write its output over inputs[0] (same size)
     overlap: int = 0        # > 0: the output may start this many bytes before inputs[0]
+    # the output may share inputs[0]'s buffer even where `overlap` is 0 (same start): a patch
+    # stage (tinydeploy/patch.py) that has checked that its writes never reach unread input
+    shares_input: bool = False
     # more scratch that buys a faster variant (FAST params become 1), granted by the memory plan
     # where it does not grow the arena
     fast_scratch: int = 0
