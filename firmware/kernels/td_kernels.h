@@ -24,6 +24,8 @@
 #define TD_LSTM_CELL_GATE 2             /* gate index of the LSTM's cell (tanh) gate */
 #define TD_OP_ADD 5                     /* td_arith_params.op: ADD */
 #define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
+#define TD_OP_FLOOR_DIV 7               /* td_arith_params.op: FLOOR_DIV */
+#define TD_OP_FLOOR_MOD 8               /* td_arith_params.op: FLOOR_MOD */
 #define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
 #define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
 #define TD_OP_MUL 6                     /* td_arith_params.op: MUL */
@@ -37,8 +39,11 @@
 #define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
+#define TD_UNARY_CEIL 19                /* td_unary_params.op: CEIL */
+#define TD_UNARY_COS 21                 /* td_unary_params.op: COS */
 #define TD_UNARY_ELU 15                 /* td_unary_params.op: ELU */
 #define TD_UNARY_EXP 13                 /* td_unary_params.op: EXP */
+#define TD_UNARY_FLOOR 18               /* td_unary_params.op: FLOOR */
 #define TD_UNARY_GELU 16                /* td_unary_params.op: GELU */
 #define TD_UNARY_GELU_TANH 17           /* td_unary_params.op: GELU_TANH */
 #define TD_UNARY_HARD_SWISH 10          /* td_unary_params.op: HARD_SWISH */
@@ -50,7 +55,9 @@
 #define TD_UNARY_RELU6 9                /* td_unary_params.op: RELU6 */
 #define TD_UNARY_RELU_0_TO_1 6          /* td_unary_params.op: RELU_0_TO_1 */
 #define TD_UNARY_RELU_N1_TO_1 5         /* td_unary_params.op: RELU_N1_TO_1 */
+#define TD_UNARY_ROUND 20               /* td_unary_params.op: ROUND */
 #define TD_UNARY_RSQRT 4                /* td_unary_params.op: RSQRT */
+#define TD_UNARY_SIN 22                 /* td_unary_params.op: SIN */
 #define TD_UNARY_SQRT 3                 /* td_unary_params.op: SQRT */
 #define TD_UNARY_SQUARE 2               /* td_unary_params.op: SQUARE */
 #define TD_UNARY_TANH 12                /* td_unary_params.op: TANH */
@@ -860,7 +867,7 @@ void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *
 int32_t td_lstm_s8_scratch(const td_lstm_params *p);
 void td_lut_s16(const td_lut16_params *p, const int16_t *in, int16_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
-/* float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU) */
+/* float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU, COS, SIN) */
 void td_math_f32(const td_unary_params *p, const float *in, float *out);
 void td_max_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
 void td_max_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);
