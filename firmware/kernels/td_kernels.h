@@ -471,7 +471,7 @@ typedef struct {
     int32_t pad_value;                  /* the pad value (its bits for float32) */
 } td_pad_params;
 
-/* AVERAGE_POOL_2D and MAX_POOL_2D on float32: the window geometry and activation. */
+/* AVERAGE_POOL_2D, MAX_POOL_2D and L2_POOL_2D on float32: the window geometry and activation. */
 typedef struct {
     int32_t in_h;
     int32_t in_w;
@@ -855,6 +855,7 @@ void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const voi
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
 void td_l2_norm_f32(const td_rows_params *p, const float *in, float *out);
 void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
+void td_l2_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
 void td_log_softmax_f32(const td_rows_params *p, const float *in, float *out);
 void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
