@@ -1,9 +1,9 @@
 """The element-wise math operators (tinydeploy/ops/binary.py, compare.py, logical.py, unary.py)
-against TFLite's reference kernels, bit for bit: random single-op models of every operator and
-type (TensorFlow writes them; a few the converter never emits are written directly), on the host
-and on a simulated Cortex-M4 and Cortex-M0; rounding and floor division at their edges; every int8
-table over all 256 input values; int8 DIV over every pair of bytes; the tables' float functions
-against the C library's."""
+and CUMSUM (cumsum.py) against TFLite's reference kernels, bit for bit: random single-op models of
+every operator and type (TensorFlow writes them; a few the converter never emits are written
+directly), on the host and on a simulated Cortex-M4 and Cortex-M0; rounding, floor division and
+cumulative sums at their edges; every int8 table over all 256 input values; int8 DIV over every
+pair of bytes; the tables' float functions against the C library's."""
 
 import ctypes
 import ctypes.util
@@ -47,6 +47,7 @@ CASES: dict[str, dict[str, int]] = {
     "FLOOR": {"float32": 2}, "CEIL": {"float32": 2}, "ROUND": {"float32": 2},
     "COS": {"float32": 2}, "SIN": {"float32": 2},
     "FLOOR_DIV": {"float32": 4, "int32": 4}, "FLOOR_MOD": {"float32": 4, "int32": 4},
+    "CUMSUM": {"float32": 4, "int32": 3, "int64": 3},
 }
 # where the int8 model runs the op in float (no int8 kernel)
 FLOAT_INSIDE = {("ADD_N", "int8"), ("SQUARE", "int8")}
@@ -72,7 +73,7 @@ def test_random_models_on_the_host(opcode):
     assert_host_bitexact([p for p, _ in made], count=8, describe=[d for _, d in made])
 
 
-# ---- rounding and floor division at their edges ----
+# ---- rounding, floor division and cumulative sums at their edges ----
 
 I32 = np.iinfo(np.int32)
 ROUNDING_X = np.array([-2.5, -1.5, -0.5, -0.3, -0.0, 0.0, 0.3, 0.5, 1.5, 2.5, 3.5, 0.49999997,
@@ -93,8 +94,10 @@ def _edge_models() -> list[tuple[bytes, list[np.ndarray], str]]:
     """Written models with chosen inputs: FLOOR, CEIL and ROUND at ties, signed zeros, the ends
     of float32's integers, infinities and NaN; COS and SIN far from 0; FLOOR_DIV and FLOOR_MOD
     at every sign combination, exact multiples, the int32 extremes and float quotients past
-    float32's range, and with a divisor broadcast along rows. INT32_MIN // -1 gives INT32_MIN
-    (TFLite converts the double 2^31 on x86); FLOOR_MOD leaves that pair out (TFLite traps)."""
+    float32's range, and with a divisor broadcast along rows (INT32_MIN // -1 gives INT32_MIN,
+    TFLite's double 2^31 converted on x86; FLOOR_MOD leaves that pair out: TFLite traps); CUMSUM
+    over a batch of 2, 3 and 7 along negative and positive axes, exclusive and reverse, with
+    integer sums that wrap."""
     out = []
     n = ROUNDING_X.size
     for op in ("FLOOR", "CEIL", "ROUND", "COS", "SIN"):
@@ -114,12 +117,24 @@ def _edge_models() -> list[tuple[bytes, list[np.ndarray], str]]:
         data = build([T(a.shape, "int32"), T(b.shape, "int32"), T(a.shape, "int32")],
                      [Op(op, [0, 1], [2])], [0, 1], [2])
         out.append((data, [a, b], f"{op.lower()} int32 broadcast divisor"))
+    rng = np.random.default_rng(5)
+    for dt, shape, axis, exclusive, reverse in (
+            ("float32", (2, 3, 4), -1, True, True), ("float32", (2, 3, 4), 0, False, True),
+            ("int32", (2, 5, 3), 1, True, False), ("int64", (3, 1, 4), -3, True, True),
+            ("float32", (7,), 0, True, False)):
+        x = (rng.normal(0, 1, shape) if dt == "float32" else
+             rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, shape, dtype=dt)).astype(dt)
+        data = build([T(shape, dt), T((), "int32", data=np.array(axis, np.int32)), T(shape, dt)],
+                     [Op("CUMSUM", [0, 1], [2], "CumsumOptions",
+                         {"exclusive": exclusive, "reverse": reverse})], [0], [2])
+        out.append((data, [x], f"cumsum {dt} {shape} axis={axis} exclusive={exclusive} "
+                               f"reverse={reverse}"))
     return out
 
 
 def test_edges_on_the_host_bit_for_bit():
-    """FLOOR, CEIL, ROUND, FLOOR_DIV and FLOOR_MOD equal TFLite's bits (ROUND's -0.5 is +0);
-    COS and SIN within the stated tolerance (the C library's last bit)."""
+    """FLOOR, CEIL, ROUND, FLOOR_DIV, FLOOR_MOD and CUMSUM equal TFLite's bits (ROUND's -0.5 is
+    +0); COS and SIN within the stated tolerance (the C library's last bit)."""
     for data, inputs, what in _edge_models():
         ref = ReferenceInterpreter(data)
         cm = compile_model(data, rounding="tflm" if ref.name == "tflm" else "tflite")
@@ -127,7 +142,7 @@ def test_edges_on_the_host_bit_for_bit():
         if what.startswith(("cos", "sin")):
             assert Agreement().add([got], [want]), f"{what}: {got} vs {want}"
         else:
-            np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32), what)
+            np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8), what)
 
 
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0"])
