@@ -155,6 +155,13 @@ typedef struct {
     const int32_t *out_rq;              /* ADD: the output's fast requantization record (td_quant.h), or 0 */
 } td_binary_params;
 
+/* BROADCAST_ARGS of two 1-D shapes, aligned at their last dimension. */
+typedef struct {
+    int32_t len1;                       /* dimensions in shape 1 */
+    int32_t len2;                       /* dimensions in shape 2 */
+    int32_t out_len;                    /* the larger of the two */
+} td_broadcast_args_params;
+
 typedef struct {
     int32_t count;
     int32_t in_type;                    /* TD_TYPE_* (td_runtime.h) */
@@ -801,6 +808,10 @@ void td_batch_matmul_s16(const td_batch_matmul_params *p, const int16_t *lhs, co
     int16_t *out);
 void td_batch_matmul_s8(const td_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
     int8_t *out);
+void td_broadcast_args_s32(const td_broadcast_args_params *p, const int32_t *s1, const int32_t *s2,
+    int32_t *out);
+void td_broadcast_args_s64(const td_broadcast_args_params *p, const int64_t *s1, const int64_t *s2,
+    int64_t *out);
 /* CAST between int8/uint8/int16/int32/int64/float32/bool (tinydeploy/ops/cast.py). */
 void td_cast(const td_cast_params *p, const void *in, void *out);
 void td_compare_b(const td_compare_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
