@@ -47,7 +47,7 @@ CASES: dict[str, dict[str, int]] = {
     "FLOOR": {"float32": 2}, "CEIL": {"float32": 2}, "ROUND": {"float32": 2},
     "COS": {"float32": 2}, "SIN": {"float32": 2},
     "FLOOR_DIV": {"float32": 4, "int32": 4}, "FLOOR_MOD": {"float32": 4, "int32": 4},
-    "CUMSUM": {"float32": 4, "int32": 3, "int64": 3},
+    "CUMSUM": {"float32": 4, "int32": 3, "int64": 3, "int8": 5},
 }
 # where the int8 model runs the op in float (no int8 kernel)
 FLOAT_INSIDE = {("ADD_N", "int8"), ("SQUARE", "int8")}
@@ -97,7 +97,7 @@ def _edge_models() -> list[tuple[bytes, list[np.ndarray], str]]:
     float32's range, and with a divisor broadcast along rows (INT32_MIN // -1 gives INT32_MIN,
     TFLite's double 2^31 converted on x86; FLOOR_MOD leaves that pair out: TFLite traps); CUMSUM
     over a batch of 2, 3 and 7 along negative and positive axes, exclusive and reverse, with
-    integer sums that wrap."""
+    integer sums that wrap, and int8 ones at extreme zero points whose int32 sums wrap."""
     out = []
     n = ROUNDING_X.size
     for op in ("FLOOR", "CEIL", "ROUND", "COS", "SIN"):
@@ -129,6 +129,16 @@ def _edge_models() -> list[tuple[bytes, list[np.ndarray], str]]:
                          {"exclusive": exclusive, "reverse": reverse})], [0], [2])
         out.append((data, [x], f"cumsum {dt} {shape} axis={axis} exclusive={exclusive} "
                                f"reverse={reverse}"))
+    for zi, zo, fill, exclusive in ((-127, 5, 127, False), (127, 0, -128, True)):
+        shape = (2, 300)  # int8 sums that pass 2^31 and wrap
+        x = np.full(shape, fill, np.int8)
+        x[1] = rng.integers(-128, 128, 300)
+        data = build([T(shape, "int8", scale=[0.1], zero_point=[zi]),
+                      T((), "int32", data=np.array(-1, np.int32)),
+                      T(shape, "int8", scale=[0.05], zero_point=[zo])],
+                     [Op("CUMSUM", [0, 1], [2], "CumsumOptions",
+                         {"exclusive": exclusive, "reverse": not exclusive})], [0], [2])
+        out.append((data, [x], f"cumsum int8 {shape} zero points {zi}->{zo} wrapping"))
     return out
 
 
@@ -282,6 +292,8 @@ def _q(shape, scale, zp, dtype="int8"):
     ("leaky_negative", "alpha"),
     ("select_shapes", "condition"),
     ("logical_type", "takes bool"),
+    ("cumsum_scale", "output scale too small"),
+    ("cumsum_int16", "not supported for these types"),
 ])
 def test_bad_nodes_are_one_line_errors(case, message):
     if case == "compare_scale":
@@ -296,6 +308,11 @@ def test_bad_nodes_are_one_line_errors(case, message):
     elif case == "select_shapes":
         data = build([T((3,), "bool"), _q((2, 3), 0.1, 0), _q((2, 3), 0.1, 0),
                       _q((2, 3), 0.1, 0)], [Op("SELECT", [0, 1, 2], [3])], [0, 1, 2], [3])
+    elif case.startswith("cumsum"):
+        dt, out_scale = ("int8", 1e-8) if case == "cumsum_scale" else ("int16", 0.1)
+        data = build([_q((1, 4), 0.1, 0, dt), T((), "int32", data=np.array(1, np.int32)),
+                      _q((1, 4), out_scale, 0, dt)],
+                     [Op("CUMSUM", [0, 1], [2], "CumsumOptions", {})], [0], [2])
     else:
         data = build([T((1, 4), "bool"), T((1, 4), "int32"), T((1, 4), "bool")],
                      [Op("LOGICAL_AND", [0, 1], [2])], [0, 1], [2])

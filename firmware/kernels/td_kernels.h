@@ -256,6 +256,20 @@ typedef struct {
     int32_t reverse;                    /* 1: sums run from the end of the axis */
 } td_cumsum_params;
 
+/* int8 CUMSUM along the middle dimension of [outer, depth, inner], rescaled as ADD. */
+typedef struct {
+    int32_t outer;
+    int32_t depth;
+    int32_t inner;
+    int32_t exclusive;                  /* 1: each output is the sum of the elements before it */
+    int32_t reverse;                    /* 1: sums run from the end of the axis */
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    /* each input rescaled, by its byte (256 entries); entry 0 starts every sum */
+    const int32_t *table;
+} td_cumsum_s8_params;
+
 /* int8 DIV: TFLite's fixed-point quotient per element, 4-D broadcasting. */
 typedef struct {
     int32_t out_dims[4];
@@ -837,6 +851,7 @@ int32_t td_conv2d_s8_scratch(const td_conv_params *p);
 void td_cumsum_f32(const td_cumsum_params *p, const float *in, float *out);
 void td_cumsum_s32(const td_cumsum_params *p, const int32_t *in, int32_t *out);
 void td_cumsum_s64(const td_cumsum_params *p, const int64_t *in, int64_t *out);
+void td_cumsum_s8(const td_cumsum_s8_params *p, const int8_t *in, int8_t *out);
 /* any depth multiplier */
 void td_depthwise_conv2d_dm_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out);
