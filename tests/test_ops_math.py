@@ -1,8 +1,9 @@
 """The element-wise math operators (tinydeploy/ops/binary.py, compare.py, logical.py, unary.py)
-against TFLite's reference kernels, bit for bit: random single-op models of every operator and
-type (TensorFlow writes them; a few the converter never emits are written directly), on the host
-and on a simulated Cortex-M4 and Cortex-M0; every int8 table over all 256 input values; int8 DIV
-over every pair of bytes; the tables' float functions against the C library's."""
+and CUMSUM (cumsum.py) against TFLite's reference kernels, bit for bit: random single-op models of
+every operator and type (TensorFlow writes them; a few the converter never emits are written
+directly), on the host and on a simulated Cortex-M4 and Cortex-M0; rounding, floor division and
+cumulative sums at their edges; every int8 table over all 256 input values; int8 DIV over every
+pair of bytes; the tables' float functions against the C library's."""
 
 import ctypes
 import ctypes.util
@@ -13,6 +14,7 @@ import pytest
 from opgen import op_model
 from ophelp import assert_host_bitexact, assert_qemu_bitexact
 
+from tinydeploy.compare import Agreement
 from tinydeploy.compiler import compile_model
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.host_runner import HostModel
@@ -20,6 +22,7 @@ from tinydeploy.ops import intmath as im
 from tinydeploy.reference import ReferenceInterpreter
 from tinydeploy.tflite_reader import parse_model
 from tinydeploy.tflite_writer import Op, T, build, pack, unpack
+from tinydeploy.verify import random_inputs
 
 COMPARISONS = ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")
 NUMERIC = {"int8": 4, "int32": 2, "float32": 2}
@@ -41,6 +44,10 @@ CASES: dict[str, dict[str, int]] = {
     "EXP": {"int8": 3}, "LOG": {"int8": 3}, "ELU": {"int8": 3}, "GELU": {"int8": 4},
     "LEAKY_RELU": {"int8": 3, "float32": 2}, "RELU_N1_TO_1": {"int8": 3, "float32": 1},
     "RELU_0_TO_1": {"int8": 3, "float32": 1}, "SQUARE": {"float32": 2, "int8": 1},
+    "FLOOR": {"float32": 2}, "CEIL": {"float32": 2}, "ROUND": {"float32": 2},
+    "COS": {"float32": 2}, "SIN": {"float32": 2},
+    "FLOOR_DIV": {"float32": 4, "int32": 4}, "FLOOR_MOD": {"float32": 4, "int32": 4},
+    "CUMSUM": {"float32": 4, "int32": 3, "int64": 3, "int8": 5},
 }
 # where the int8 model runs the op in float (no int8 kernel)
 FLOAT_INSIDE = {("ADD_N", "int8"), ("SQUARE", "int8")}
@@ -66,11 +73,99 @@ def test_random_models_on_the_host(opcode):
     assert_host_bitexact([p for p, _ in made], count=8, describe=[d for _, d in made])
 
 
+# ---- rounding, floor division and cumulative sums at their edges ----
+
+I32 = np.iinfo(np.int32)
+ROUNDING_X = np.array([-2.5, -1.5, -0.5, -0.3, -0.0, 0.0, 0.3, 0.5, 1.5, 2.5, 3.5, 0.49999997,
+                       -0.49999997, 2.4999998, 1e-40, -1e-40, 8388607.5, -8388607.5, 8388609.0,
+                       1e30, -1e30, np.inf, -np.inf, np.nan, 100.7, -100.7, 3e4, -3e5, 1e7],
+                      np.float32)
+FLOOR_INT = (np.array([I32.min, I32.min, I32.max, I32.max, -7, 7, -7, 7, 0, -6, 6, I32.min + 1,
+                       -1, 1, 123456789, -123456789, 5, -5], np.int32),
+             np.array([-1, 1, -1, I32.min, 2, -2, -2, 2, -3, 3, -3, I32.min, I32.max, I32.min,
+                       -1000, 1000, 5, 5], np.int32))
+FLOOR_FLOAT = (np.array([-7, 7, -7, 7, 0, -0.0, 6, -6, 1e30, -1e30, 1e-30, 5.5, -5.5, np.inf, 3,
+                         0.1, -0.1, 1e-40, 1, 16777217, 3.0000002], np.float32),
+               np.array([2, -2, -2, 2, -3, 3, -3, 3, 1e-30, 1e-30, 1e30, np.inf, np.inf, 2, -np.inf,
+                         0.03, 0.03, 3, 1e-40, 0.1, -0.1], np.float32))
+
+
+def _edge_models() -> list[tuple[bytes, list[np.ndarray], str]]:
+    """Written models with chosen inputs: FLOOR, CEIL and ROUND at ties, signed zeros, the ends
+    of float32's integers, infinities and NaN; COS and SIN far from 0; FLOOR_DIV and FLOOR_MOD
+    at every sign combination, exact multiples, the int32 extremes and float quotients past
+    float32's range, and with a divisor broadcast along rows (INT32_MIN // -1 gives INT32_MIN,
+    TFLite's double 2^31 converted on x86; FLOOR_MOD leaves that pair out: TFLite traps); CUMSUM
+    over a batch of 2, 3 and 7 along negative and positive axes, exclusive and reverse, with
+    integer sums that wrap, and int8 ones at extreme zero points whose int32 sums wrap."""
+    out = []
+    n = ROUNDING_X.size
+    for op in ("FLOOR", "CEIL", "ROUND", "COS", "SIN"):
+        data = build([T((1, n), "float32"), T((1, n), "float32")], [Op(op, [0], [1])], [0], [1])
+        out.append((data, [ROUNDING_X.reshape(1, n)], f"{op.lower()} of chosen values"))
+    for op in ("FLOOR_DIV", "FLOOR_MOD"):
+        for a, b in (FLOOR_INT[0][1:] if op == "FLOOR_MOD" else FLOOR_INT[0],
+                     FLOOR_INT[1][1:] if op == "FLOOR_MOD" else FLOOR_INT[1]), FLOOR_FLOAT:
+            dt = str(a.dtype)
+            shape = (1, a.size)
+            data = build([T(shape, dt), T(shape, dt), T(shape, dt)], [Op(op, [0, 1], [2])],
+                         [0, 1], [2])
+            out.append((data, [a.reshape(shape), b.reshape(shape)], f"{op.lower()} {dt} chosen"))
+        rng = np.random.default_rng(len(op))
+        a = rng.integers(-50, 50, (3, 4, 5)).astype(np.int32)
+        b = (rng.integers(1, 7, (1, 1, 5)) * rng.choice([-1, 1], (1, 1, 5))).astype(np.int32)
+        data = build([T(a.shape, "int32"), T(b.shape, "int32"), T(a.shape, "int32")],
+                     [Op(op, [0, 1], [2])], [0, 1], [2])
+        out.append((data, [a, b], f"{op.lower()} int32 broadcast divisor"))
+    rng = np.random.default_rng(5)
+    for dt, shape, axis, exclusive, reverse in (
+            ("float32", (2, 3, 4), -1, True, True), ("float32", (2, 3, 4), 0, False, True),
+            ("int32", (2, 5, 3), 1, True, False), ("int64", (3, 1, 4), -3, True, True),
+            ("float32", (7,), 0, True, False)):
+        x = (rng.normal(0, 1, shape) if dt == "float32" else
+             rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, shape, dtype=dt)).astype(dt)
+        data = build([T(shape, dt), T((), "int32", data=np.array(axis, np.int32)), T(shape, dt)],
+                     [Op("CUMSUM", [0, 1], [2], "CumsumOptions",
+                         {"exclusive": exclusive, "reverse": reverse})], [0], [2])
+        out.append((data, [x], f"cumsum {dt} {shape} axis={axis} exclusive={exclusive} "
+                               f"reverse={reverse}"))
+    for zi, zo, fill, exclusive in ((-127, 5, 127, False), (127, 0, -128, True)):
+        shape = (2, 300)  # int8 sums that pass 2^31 and wrap
+        x = np.full(shape, fill, np.int8)
+        x[1] = rng.integers(-128, 128, 300)
+        data = build([T(shape, "int8", scale=[0.1], zero_point=[zi]),
+                      T((), "int32", data=np.array(-1, np.int32)),
+                      T(shape, "int8", scale=[0.05], zero_point=[zo])],
+                     [Op("CUMSUM", [0, 1], [2], "CumsumOptions",
+                         {"exclusive": exclusive, "reverse": not exclusive})], [0], [2])
+        out.append((data, [x], f"cumsum int8 {shape} zero points {zi}->{zo} wrapping"))
+    return out
+
+
+def test_edges_on_the_host_bit_for_bit():
+    """FLOOR, CEIL, ROUND, FLOOR_DIV, FLOOR_MOD and CUMSUM equal TFLite's bits (ROUND's -0.5 is
+    +0); COS and SIN within the stated tolerance (the C library's last bit)."""
+    for data, inputs, what in _edge_models():
+        ref = ReferenceInterpreter(data)
+        cm = compile_model(data, rounding="tflm" if ref.name == "tflm" else "tflite")
+        got, want = HostModel(cm).run(inputs)[0], ref.run(inputs)[0].reshape(inputs[0].shape)
+        if what.startswith(("cos", "sin")):
+            assert Agreement().add([got], [want]), f"{what}: {got} vs {want}"
+        else:
+            np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8), what)
+
+
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0"])
 def test_random_models_in_qemu(board):
-    """One model of every operator and type on a simulated Cortex-M4 and Cortex-M0."""
+    """One model of every operator and type, and the edge models, on a simulated Cortex-M4 and
+    Cortex-M0."""
     made = [m for op in sorted(CASES) for qtype in CASES[op] for m in _made(op, qtype, 1)]
-    assert_qemu_bitexact([p for p, _ in made], (board,), count=3, describe=[d for _, d in made])
+    edges = _edge_models()
+    inputs = [lambda cm, i: random_inputs(cm, 3, seed=i)] * len(made)
+    inputs += [lambda cm, i, xs=xs: [xs] for _, xs, _ in edges]
+    assert_qemu_bitexact([p for p, _ in made] + [d for d, _, _ in edges], (board,),
+                         describe=[d for _, d in made] + [w for _, _, w in edges],
+                         inputs=inputs)
 
 
 def test_models_cover_the_broadcasts_and_activations():
@@ -197,6 +292,8 @@ def _q(shape, scale, zp, dtype="int8"):
     ("leaky_negative", "alpha"),
     ("select_shapes", "condition"),
     ("logical_type", "takes bool"),
+    ("cumsum_scale", "output scale too small"),
+    ("cumsum_int16", "not supported for these types"),
 ])
 def test_bad_nodes_are_one_line_errors(case, message):
     if case == "compare_scale":
@@ -211,6 +308,11 @@ def test_bad_nodes_are_one_line_errors(case, message):
     elif case == "select_shapes":
         data = build([T((3,), "bool"), _q((2, 3), 0.1, 0), _q((2, 3), 0.1, 0),
                       _q((2, 3), 0.1, 0)], [Op("SELECT", [0, 1, 2], [3])], [0, 1, 2], [3])
+    elif case.startswith("cumsum"):
+        dt, out_scale = ("int8", 1e-8) if case == "cumsum_scale" else ("int16", 0.1)
+        data = build([_q((1, 4), 0.1, 0, dt), T((), "int32", data=np.array(1, np.int32)),
+                      _q((1, 4), out_scale, 0, dt)],
+                     [Op("CUMSUM", [0, 1], [2], "CumsumOptions", {})], [0], [2])
     else:
         data = build([T((1, 4), "bool"), T((1, 4), "int32"), T((1, 4), "bool")],
                      [Op("LOGICAL_AND", [0, 1], [2])], [0, 1], [2])

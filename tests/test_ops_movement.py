@@ -2,7 +2,8 @@
 every operator with its options (TensorFlow writes them), every type each operator is keyed for
 (models written directly, their output shapes asked of the reference: what the validator's shape
 rules must reproduce), strided slices over every mask, run-time gather indices, casts at the edges
-of each type, and a PyTorch-style model that takes NCHW input. On the host, in the sanitized
+of each type, BROADCAST_ARGS on run-time and constant shapes, and a PyTorch-style model that takes
+NCHW input. On the host, in the sanitized
 write-checked build, and in QEMU on a Cortex-M4 and a Cortex-M0."""
 
 from __future__ import annotations
@@ -425,6 +426,75 @@ def test_gather_indices_out_of_range():
     assert all(not np.any(out[0]) for out in run.outputs)
 
 
+# ---- BROADCAST_ARGS: shapes at run time and constant ones ----
+
+def _broadcast_args_written(dtype: str) -> bytes:
+    """Two nodes: a shape given at run time broadcast with a constant one (the kernel), and two
+    constant shapes (computed by the compiler)."""
+    from tinydeploy.tflite_writer import Op, T, build
+
+    c1, c2 = np.array([3, 1, 4], dtype), np.array([2, 1, 1, 1], dtype)
+    tensors = [T((2,), dtype), T((3,), dtype, data=c1), T((3,), dtype), T((4,), dtype, data=c2),
+               T((4,), dtype)]
+    ops = [Op("BROADCAST_ARGS", [0, 1], [2]), Op("BROADCAST_ARGS", [1, 3], [4])]
+    return build(tensors, ops, [0], [2, 4])
+
+
+def _broadcast_args_cases() -> tuple[list[Path], list[str], list]:
+    """Random SHAPE -> BROADCAST_ARGS models (the generator's: int32 and int64, the constant
+    shape longer and shorter than the input's rank) on random inputs, and the written pair on
+    chosen shapes (1s on either side, a 0, sizes that meet 1s): paths, descriptions and
+    (model index, inputs) cases."""
+    paths, described, cases = [], [], []
+    rng = np.random.default_rng(8)
+    for seed in range(6):
+        p, d = op_model("BROADCAST_ARGS", seed, ["int8", "float32"][seed % 2])
+        t = compile_model(p).input_tensors[0]
+        for _ in range(2):
+            x = (rng.normal(0, 1, t.shape) if t.dtype == "float32" else
+                 rng.integers(-128, 128, t.shape))
+            cases.append((len(paths), [x.astype(t.dtype)]))
+        paths.append(p)
+        described.append(d)
+    for dtype in ("int32", "int64"):
+        p = cached_tflite(f"broadcast-args-{dtype}", lambda d=dtype: _broadcast_args_written(d),
+                          Path(__file__))
+        for shape in ([1, 1], [5, 4], [1, 4], [0, 1], [7, 1]):
+            cases.append((len(paths), [np.array(shape, dtype)]))
+        paths.append(p)
+        described.append(f"BROADCAST_ARGS {dtype} with a run-time and a constant shape")
+    return paths, described, cases
+
+
+def test_broadcast_args_on_the_host():
+    """Run-time shapes through the kernel and constant ones computed by the compiler equal the
+    reference's, also in the sanitized write-checked build; constant shapes that do not
+    broadcast (TFLite aborts) and shapes of another type are one-line errors."""
+    from tinydeploy.tflite_writer import Op, T, build
+
+    paths, described, cases = _broadcast_args_cases()
+    models = [compile_model(p, prefix=f"m{i}") for i, p in enumerate(paths)]
+    refs = [ReferenceInterpreter(p) for p in paths]
+    lib = HostLibrary(models)
+    for i, inputs in cases:
+        assert _bits(lib.run(i, inputs), refs[i].run(inputs)), described[i]
+    assert compile_model(paths[-1]).layers[1].func == "td_remap"  # computed, then written
+    run = run_checked(models, [(i, x, True) for i, x in cases])
+    assert run.ok, run.report
+    bad = [build([T((2,), "int32", data=np.array([3, 4], np.int32)),
+                  T((1,), "int32", data=np.array([2], np.int32)), T((2,), "int32"),
+                  T((2,), "int32"), T((2,), "int32")],
+                 [Op("BROADCAST_ARGS", [0, 1], [2]), Op("ADD", [2, 3], [4], "AddOptions", {})],
+                 [3], [4]),
+           build([T((2,), "int16"), T((2,), "int16"), T((2,), "int16")],
+                 [Op("BROADCAST_ARGS", [0, 1], [2])], [0, 1], [2])]
+    for data, message in zip(bad, ("do not broadcast", "not supported for these types")):
+        with pytest.raises(TinyDeployError) as info:
+            compile_model(data)
+        assert "node 0 (BROADCAST_ARGS)" in str(info.value) and message in str(info.value)
+        assert "\n" not in str(info.value)
+
+
 # ---- a PyTorch-style model ----
 
 def _pytorch_style(side: int) -> bytes:
@@ -472,13 +542,22 @@ def test_pytorch_style_nchw_model(side, boards):
 def test_models_in_qemu(board):
     """On a simulated Cortex-M4 and Cortex-M0, in a few firmware images: the int8 models (two
     per operator) and a 16x8 one, each operator's int16 and float32 (whose rows move as halfwords
-    and words: alignment matters on a Cortex-M0), run-time gather indices and the casts from or to
-    float32 and int64 at the edges of each type."""
+    and words: alignment matters on a Cortex-M0), run-time gather indices, the casts from or to
+    float32 and int64 at the edges of each type, and BROADCAST_ARGS on run-time shapes."""
     made = [m for op in sorted(SEEDS) for m in _made(op, min(SEEDS[op], 2))] + _made16(1)
     made += [(p, d) for p, d in _typed_models() if d.split()[1] in ("int16", "float32")]
     models, cases, expected = reference_cases([p for p, _ in made], 2)
     described = [d for _, d in made]
     paths, more, custom = _custom_cases("wide")
+    base = len(models)
+    for i, p in enumerate(paths):
+        models.append(compile_model(p, prefix=f"m{base + i}"))
+        ref = ReferenceInterpreter(p)
+        for k, inputs in enumerate(x for j, x in custom if j == i):
+            cases.append((base + i, inputs, k == 0))
+            expected.append(ref.run(inputs))
+    described += more
+    paths, more, custom = _broadcast_args_cases()
     base = len(models)
     for i, p in enumerate(paths):
         models.append(compile_model(p, prefix=f"m{base + i}"))

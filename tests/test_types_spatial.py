@@ -1,10 +1,10 @@
-"""16x8 (int16 activations) and float32 versions of the pooling, reduction, resize, softmax and
-lookup operators (tinydeploy/ops/pooling.py, reduce.py, reductions.py, argminmax.py, resize.py,
-softmax.py, log_softmax.py, l2_norm.py, embedding.py) against TFLite's reference kernels: int16
-bit for bit, float32 within compare.TOLERANCE (the largest absolute and relative errors are
-printed); random single-op models of every operator and type with all their options, inputs that
-reach the kernels' edge cases, on the host and on a simulated Cortex-M4 (hard float) and
-Cortex-M0 (soft float).
+"""16x8 (int16 activations) and float32 versions of the pooling (L2_POOL_2D: float32 only, as in
+TFLite), reduction, resize, softmax and lookup operators (tinydeploy/ops/pooling.py, reduce.py,
+reductions.py, argminmax.py, resize.py, softmax.py, log_softmax.py, l2_norm.py, embedding.py)
+against TFLite's reference kernels: int16 bit for bit, float32 within compare.TOLERANCE (the
+largest absolute and relative errors are printed); random single-op models of every operator and
+type with all their options, inputs that reach the kernels' edge cases, on the host and on a
+simulated Cortex-M4 (hard float) and Cortex-M0 (soft float).
 
 16x8 models come from tests/opgen.op_model(opcode, seed, "int16"); float32 ones from the same
 generators converted without quantization (or written directly where a generator writes them).
@@ -43,7 +43,7 @@ SEEDS_16X8 = {"AVERAGE_POOL_2D": 8, "MAX_POOL_2D": 6, "MEAN": 8, "SUM": 8, "REDU
 SEEDS_F32 = {"AVERAGE_POOL_2D": 6, "MAX_POOL_2D": 6, "MEAN": 6, "SUM": 6, "REDUCE_MAX": 6,
              "REDUCE_MIN": 6, "REDUCE_PROD": 6, "ARG_MAX": 6, "ARG_MIN": 6,
              "RESIZE_NEAREST_NEIGHBOR": 6, "RESIZE_BILINEAR": 8, "SOFTMAX": 8, "LOG_SOFTMAX": 6,
-             "L2_NORMALIZATION": 6, "EMBEDDING_LOOKUP": 6}
+             "L2_NORMALIZATION": 6, "EMBEDDING_LOOKUP": 6, "L2_POOL_2D": 8}
 NO_INT16 = ("ARG_MAX", "ARG_MIN", "LOG_SOFTMAX", "L2_NORMALIZATION")
 QEMU_SEEDS = 2  # per operator and type in the emulator runs
 
@@ -342,8 +342,9 @@ def _edge_f32() -> tuple[list[Path], list[str], list[Inputs]]:
                                        lambda o=opcode, s=shape, a=axis: _arg_f32(o, s, a), here))
             describe.append(f"float32 {opcode} {shape} axis {axis} with NaN")
             inputs.append(special_inputs)
-    for opcode in ("REDUCE_MAX", "REDUCE_MIN", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ARG_MAX",
-                   "ARG_MIN", "MEAN", "SUM", "L2_NORMALIZATION", "SOFTMAX", "LOG_SOFTMAX"):
+    for opcode in ("REDUCE_MAX", "REDUCE_MIN", "MAX_POOL_2D", "AVERAGE_POOL_2D", "L2_POOL_2D",
+                   "ARG_MAX", "ARG_MIN", "MEAN", "SUM", "L2_NORMALIZATION", "SOFTMAX",
+                   "LOG_SOFTMAX"):
         p, d = _models(opcode, "float32", range(2))
         paths += p
         describe += [f"{x} (special values)" for x in d]

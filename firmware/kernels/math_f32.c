@@ -1,7 +1,8 @@
-/* LOGISTIC, TANH, EXP, LOG, ELU and GELU on float32, in the order TFLite's reference kernels
- * evaluate them, with the target's C library (expf, tanhf, logf, expm1f, erfcf): the results agree
- * with TFLite's within compare.py's tolerance, not bit for bit, since each libm rounds its last bit
- * its own way. LOGISTIC clamps its input to [-100, 100] first, as TFLite's does. */
+/* LOGISTIC, TANH, EXP, LOG, ELU, GELU, COS and SIN on float32, in the order TFLite's reference
+ * kernels evaluate them, with the target's C library (expf, tanhf, logf, expm1f, erfcf, cosf,
+ * sinf): the results agree with TFLite's within compare.py's tolerance, not bit for bit, since
+ * each libm rounds its last bit its own way. LOGISTIC clamps its input to [-100, 100] first, as
+ * TFLite's does. */
 #include <math.h>
 #include "td_kernels.h"
 
@@ -24,6 +25,10 @@ void td_math_f32(const td_unary_params *p, const float *in, float *out) {
             v = logf(x);
         } else if (op == TD_UNARY_ELU) {
             v = x < 0.0f ? expm1f(x) : x;
+        } else if (op == TD_UNARY_COS) {
+            v = cosf(x);
+        } else if (op == TD_UNARY_SIN) {
+            v = sinf(x);
         } else if (op == TD_UNARY_GELU) {
             v = 0.5f * x * erfcf(x * -TD_SQRT1_2);
         } else {  /* GELU_TANH: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) */

@@ -24,6 +24,8 @@
 #define TD_LSTM_CELL_GATE 2             /* gate index of the LSTM's cell (tanh) gate */
 #define TD_OP_ADD 5                     /* td_arith_params.op: ADD */
 #define TD_OP_DIV 4                     /* td_arith_params.op: DIV */
+#define TD_OP_FLOOR_DIV 7               /* td_arith_params.op: FLOOR_DIV */
+#define TD_OP_FLOOR_MOD 8               /* td_arith_params.op: FLOOR_MOD */
 #define TD_OP_MAXIMUM 1                 /* td_arith_params.op: MAXIMUM */
 #define TD_OP_MINIMUM 2                 /* td_arith_params.op: MINIMUM */
 #define TD_OP_MUL 6                     /* td_arith_params.op: MUL */
@@ -37,8 +39,11 @@
 #define TD_REMAP_MAX_RANK 8             /* dimensions td_remap iterates over at most */
 #define TD_ROWS 2                       /* weights: int8 rows one after another (Helium) */
 #define TD_UNARY_ABS 0                  /* td_unary_params.op: ABS */
+#define TD_UNARY_CEIL 19                /* td_unary_params.op: CEIL */
+#define TD_UNARY_COS 21                 /* td_unary_params.op: COS */
 #define TD_UNARY_ELU 15                 /* td_unary_params.op: ELU */
 #define TD_UNARY_EXP 13                 /* td_unary_params.op: EXP */
+#define TD_UNARY_FLOOR 18               /* td_unary_params.op: FLOOR */
 #define TD_UNARY_GELU 16                /* td_unary_params.op: GELU */
 #define TD_UNARY_GELU_TANH 17           /* td_unary_params.op: GELU_TANH */
 #define TD_UNARY_HARD_SWISH 10          /* td_unary_params.op: HARD_SWISH */
@@ -50,7 +55,9 @@
 #define TD_UNARY_RELU6 9                /* td_unary_params.op: RELU6 */
 #define TD_UNARY_RELU_0_TO_1 6          /* td_unary_params.op: RELU_0_TO_1 */
 #define TD_UNARY_RELU_N1_TO_1 5         /* td_unary_params.op: RELU_N1_TO_1 */
+#define TD_UNARY_ROUND 20               /* td_unary_params.op: ROUND */
 #define TD_UNARY_RSQRT 4                /* td_unary_params.op: RSQRT */
+#define TD_UNARY_SIN 22                 /* td_unary_params.op: SIN */
 #define TD_UNARY_SQRT 3                 /* td_unary_params.op: SQRT */
 #define TD_UNARY_SQUARE 2               /* td_unary_params.op: SQUARE */
 #define TD_UNARY_TANH 12                /* td_unary_params.op: TANH */
@@ -148,6 +155,13 @@ typedef struct {
     const int32_t *out_rq;              /* ADD: the output's fast requantization record (td_quant.h), or 0 */
 } td_binary_params;
 
+/* BROADCAST_ARGS of two 1-D shapes, aligned at their last dimension. */
+typedef struct {
+    int32_t len1;                       /* dimensions in shape 1 */
+    int32_t len2;                       /* dimensions in shape 2 */
+    int32_t out_len;                    /* the larger of the two */
+} td_broadcast_args_params;
+
 typedef struct {
     int32_t count;
     int32_t in_type;                    /* TD_TYPE_* (td_runtime.h) */
@@ -232,6 +246,29 @@ typedef struct {
     const int32_t *mult;                /* 16x8: per output channel */
     const int32_t *shift;
 } td_conv_ref_params;
+
+/* CUMSUM along the middle dimension of [outer, depth, inner]. */
+typedef struct {
+    int32_t outer;
+    int32_t depth;
+    int32_t inner;
+    int32_t exclusive;                  /* 1: each output is the sum of the elements before it */
+    int32_t reverse;                    /* 1: sums run from the end of the axis */
+} td_cumsum_params;
+
+/* int8 CUMSUM along the middle dimension of [outer, depth, inner], rescaled as ADD. */
+typedef struct {
+    int32_t outer;
+    int32_t depth;
+    int32_t inner;
+    int32_t exclusive;                  /* 1: each output is the sum of the elements before it */
+    int32_t reverse;                    /* 1: sums run from the end of the axis */
+    int32_t output_offset;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    /* each input rescaled, by its byte (256 entries); entry 0 starts every sum */
+    const int32_t *table;
+} td_cumsum_s8_params;
 
 /* int8 DIV: TFLite's fixed-point quotient per element, 4-D broadcasting. */
 typedef struct {
@@ -464,7 +501,7 @@ typedef struct {
     int32_t pad_value;                  /* the pad value (its bits for float32) */
 } td_pad_params;
 
-/* AVERAGE_POOL_2D and MAX_POOL_2D on float32: the window geometry and activation. */
+/* AVERAGE_POOL_2D, MAX_POOL_2D and L2_POOL_2D on float32: the window geometry and activation. */
 typedef struct {
     int32_t in_h;
     int32_t in_w;
@@ -785,6 +822,10 @@ void td_batch_matmul_s16(const td_batch_matmul_params *p, const int16_t *lhs, co
     int16_t *out);
 void td_batch_matmul_s8(const td_batch_matmul_params *p, const int8_t *lhs, const int8_t *rhs,
     int8_t *out);
+void td_broadcast_args_s32(const td_broadcast_args_params *p, const int32_t *s1, const int32_t *s2,
+    int32_t *out);
+void td_broadcast_args_s64(const td_broadcast_args_params *p, const int64_t *s1, const int64_t *s2,
+    int64_t *out);
 /* CAST between int8/uint8/int16/int32/int64/float32/bool (tinydeploy/ops/cast.py). */
 void td_cast(const td_cast_params *p, const void *in, void *out);
 void td_compare_b(const td_compare_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
@@ -807,6 +848,10 @@ void td_conv2d_s16(const td_conv_ref_params *p, const int16_t *in, const int8_t 
 void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, const int32_t *bias,
     int8_t *out, int8_t *scratch);
 int32_t td_conv2d_s8_scratch(const td_conv_params *p);
+void td_cumsum_f32(const td_cumsum_params *p, const float *in, float *out);
+void td_cumsum_s32(const td_cumsum_params *p, const int32_t *in, int32_t *out);
+void td_cumsum_s64(const td_cumsum_params *p, const int64_t *in, int64_t *out);
+void td_cumsum_s8(const td_cumsum_s8_params *p, const int8_t *in, int8_t *out);
 /* any depth multiplier */
 void td_depthwise_conv2d_dm_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out);
@@ -848,6 +893,7 @@ void td_gather_nd(const td_gather_nd_params *p, const uint8_t *params, const voi
 void td_hard_swish_s8(const td_hard_swish_params *p, const int8_t *in, int8_t *out);
 void td_l2_norm_f32(const td_rows_params *p, const float *in, float *out);
 void td_l2_norm_s8(const td_l2_norm_params *p, const int8_t *in, int8_t *out);
+void td_l2_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
 void td_log_softmax_f32(const td_rows_params *p, const float *in, float *out);
 void td_log_softmax_s8(const td_log_softmax_params *p, const int8_t *in, int8_t *out);
 void td_logical_b(const td_logical_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
@@ -860,7 +906,7 @@ void td_lstm_s8(const td_lstm_params *p, const int8_t *in, int8_t *out, int8_t *
 int32_t td_lstm_s8_scratch(const td_lstm_params *p);
 void td_lut_s16(const td_lut16_params *p, const int16_t *in, int16_t *out);
 void td_lut_s8(const td_lut_params *p, const int8_t *in, int8_t *out);
-/* float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU) */
+/* float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU, COS, SIN) */
 void td_math_f32(const td_unary_params *p, const float *in, float *out);
 void td_max_pool_f32(const td_pool_f32_params *p, const float *in, float *out);
 void td_max_pool_s16(const td_pool_params *p, const int16_t *in, int16_t *out);

@@ -1,9 +1,10 @@
 """Element-wise binary arithmetic with 4-D broadcasting: SUB, MAXIMUM, MINIMUM,
 SQUARED_DIFFERENCE, DIV and PRELU in int8, int32 and float32 as TFLite's reference kernels define
-them, and ADD_N (float32 and int32: TFLite has no int8 ADD_N kernel; its converter leaves the op
-in float between DEQUANTIZE and QUANTIZE). int16 (16x8): SUB (ADD's int16 kernel, add_s16.c,
-general or power-of-two path), MAXIMUM and MINIMUM (raw comparisons); LiteRT has no int16
-SQUARED_DIFFERENCE, DIV or PRELU kernel.
+them, ADD_N (float32 and int32: TFLite has no int8 ADD_N kernel; its converter leaves the op
+in float between DEQUANTIZE and QUANTIZE), and FLOOR_DIV and FLOOR_MOD in float32 and int32
+(TFLite Micro's take float32 only; LiteRT's int8 and int16 ones ignore the quantization).
+int16 (16x8): SUB (ADD's int16 kernel, add_s16.c, general or power-of-two path), MAXIMUM and
+MINIMUM (raw comparisons); LiteRT has no int16 SQUARED_DIFFERENCE, DIV or PRELU kernel.
 
 int8 SUB is ADD's kernel (td_add_s8) with the second input's rescaled table negated: TFLite's SUB
 rescales both inputs exactly as ADD does (20-bit left shift, one table entry per int8 value) and
@@ -384,6 +385,38 @@ def _generate_add_n(rng: np.random.Generator, qtype: str) -> GeneratedOp:
     return generated(f"add_n {n} x {shape}", model, qtype, rng)
 
 
+def _generate_floor(rng: np.random.Generator, qtype: str, opcode: str) -> GeneratedOp:
+    """FLOOR_DIV or FLOOR_MOD of two inputs, or of one input by a constant divisor of small
+    values of both signs (random int32 inputs span the whole range: small divisors give varied
+    quotients). Divisors are never 0, which TFLite refuses at run time."""
+    import tensorflow as tf
+
+    from tinydeploy.tflite_writer import Op, T, build
+
+    fn = tf.math.floordiv if opcode == "FLOOR_DIV" else tf.math.floormod
+    dtype = "int32" if qtype == "int32" else "float32"
+    s1, s2, kind = shapes(rng)
+    if rng.random() < 0.5:
+        return generated(f"{opcode.lower()} {s1} {s2} ({kind})",
+                         keras_model([s1, s2], fn, dtype), qtype, rng)
+    # a constant operand (Keras cannot trace one into this op): written directly
+    s1 = tuple(max(a, b) for a, b in zip(s1, s2)) if len(s2) == len(s1) else s1
+    d_shape = (1, *s2) if len(s2) == len(s1) else s2
+    magnitude = rng.integers(1, 9, d_shape) if dtype == "int32" else rng.uniform(0.25, 3, d_shape)
+    divisor = (magnitude * rng.choice([-1, 1], d_shape)).astype(dtype)
+    tensors = [T((1, *s1), dtype, name="in0"), T(d_shape, dtype, data=divisor),
+               T((1, *s1), dtype)]
+    return GeneratedOp(f"{opcode.lower()} {s1} by constant {d_shape} ({kind}) {qtype}",
+                       tflite=build(tensors, [Op(opcode, [0, 1], [2])], [0], [2]))
+
+
+def _floor_spec(opcode: str) -> OpSpec:
+    return OpSpec(opcode, {("int32", None): lambda ctx: lower_arith(ctx, "int32"),
+                           ("float32", None): lambda ctx: lower_arith(ctx, "float32")},
+                  inputs=(2, 2), infer_shape=infer_broadcast, kernels=(ARITH_S32, ARITH_F32),
+                  generate=lambda rng, t: _generate_floor(rng, t, opcode))
+
+
 def _spec(opcode: str, types: tuple[str, ...], options: str | None) -> OpSpec:
     lowerings = {("int32", None): lambda ctx: lower_arith(ctx, "int32"),
                  ("float32", None): lambda ctx: lower_arith(ctx, "float32")}
@@ -417,4 +450,6 @@ register(
                      ("int32", None): lambda ctx: _lower_add_n(ctx, "int32")},
            inputs=(2, 64), infer_shape=_infer_add_n, kernels=(ADD_N_F32, ADD_N_S32),
            generate=_generate_add_n),
+    _floor_spec("FLOOR_DIV"),
+    _floor_spec("FLOOR_MOD"),
 )

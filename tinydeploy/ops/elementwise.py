@@ -25,7 +25,7 @@ from tinydeploy.ops.base import (ConstArg, GeneratedOp, Kernel, Layer, OpContext
 # operation codes of the typed arithmetic kernels, and fused activations as codes (a float
 # activation's bounds include FLT_MAX, which the kernel knows better than a float field)
 OPS = {"SUB": 0, "MAXIMUM": 1, "MINIMUM": 2, "SQUARED_DIFFERENCE": 3, "DIV": 4, "ADD": 5,
-       "MUL": 6}
+       "MUL": 6, "FLOOR_DIV": 7, "FLOOR_MOD": 8}
 ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU6": 2, "RELU_N1_TO_1": 3}
 for _name, _code in OPS.items():
     register_constant(f"TD_OP_{_name}", _code, f"td_arith_params.op: {_name}")

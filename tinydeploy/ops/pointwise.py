@@ -6,8 +6,9 @@ arithmetic, and the lowerings that pick them:
   interpolated sigmoid table (sigmoid_s16.c, LOGISTIC and TANH), and a two-slope rescale with a
   clamp (rescale_s16.c: RELU, RELU6, LEAKY_RELU, ABS and QUANTIZE from int16 to int16), each
   computed per element as TFLite's int16 kernels do;
-- float32: correctly rounded IEEE operations (unary_f32.c: any target gives TFLite's bits) and the
-  functions that need the C library (math_f32.c: LOGISTIC, TANH, EXP, LOG, ELU, GELU), which agree
+- float32: correctly rounded IEEE operations (unary_f32.c: any target gives TFLite's bits; FLOOR,
+  CEIL and ROUND are exact) and the functions that need the C library (math_f32.c: LOGISTIC,
+  TANH, EXP, LOG, ELU, GELU, COS, SIN), which agree
   with TFLite's within compare.TOLERANCE rather than bit for bit: the target's libm rounds its last
   bit its own way.
 """
@@ -28,13 +29,14 @@ from tinydeploy.tflite_reader import Tensor
 f32 = np.float32
 UNARY = {"ABS": 0, "NEG": 1, "SQUARE": 2, "SQRT": 3, "RSQRT": 4, "RELU_N1_TO_1": 5,
          "RELU_0_TO_1": 6, "LEAKY_RELU": 7, "RELU": 8, "RELU6": 9, "HARD_SWISH": 10,
-         "LOGISTIC": 11, "TANH": 12, "EXP": 13, "LOG": 14, "ELU": 15, "GELU": 16, "GELU_TANH": 17}
+         "LOGISTIC": 11, "TANH": 12, "EXP": 13, "LOG": 14, "ELU": 15, "GELU": 16, "GELU_TANH": 17,
+         "FLOOR": 18, "CEIL": 19, "ROUND": 20, "COS": 21, "SIN": 22}
 for _name, _code in UNARY.items():
     register_constant(f"TD_UNARY_{_name}", _code, f"td_unary_params.op: {_name}")
 # float32 operators of unary_f32.c (exactly rounded) and of math_f32.c (the C library's functions)
 EXACT_F32 = ("ABS", "NEG", "SQUARE", "SQRT", "RSQRT", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU",
-             "RELU", "RELU6", "HARD_SWISH")
-LIBM_F32 = ("LOGISTIC", "TANH", "EXP", "LOG", "ELU", "GELU")
+             "RELU", "RELU6", "HARD_SWISH", "FLOOR", "CEIL", "ROUND")
+LIBM_F32 = ("LOGISTIC", "TANH", "EXP", "LOG", "ELU", "GELU", "COS", "SIN")
 
 
 @dataclass
@@ -93,7 +95,8 @@ class RescaleParams(Params):
 UNARY_F32 = Kernel("td_unary_f32", UnaryParams, ("const float *in", "float *out"))
 UNARY_S32 = Kernel("td_unary_s32", UnaryParams, ("const int32_t *in", "int32_t *out"))
 MATH_F32 = Kernel("td_math_f32", UnaryParams, ("const float *in", "float *out"),
-                  "float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU)")
+                  "float32 functions of the C library (LOGISTIC, TANH, EXP, LOG, ELU, GELU, COS, "
+                  "SIN)")
 LUT = Kernel("td_lut_s8", LutParams, ("const int8_t *in", "int8_t *out"))
 LUT16 = Kernel("td_lut_s16", Lut16Params, ("const int16_t *in", "int16_t *out"))
 SIGMOID16 = Kernel("td_sigmoid_s16", Sigmoid16Params, ("const int16_t *in", "int16_t *out"))

@@ -1,12 +1,13 @@
-"""AVERAGE_POOL_2D and MAX_POOL_2D, int8, int16 (16x8 models) and float32, NHWC batch 1
-(avg_pool_*.c, max_pool_*.c).
+"""AVERAGE_POOL_2D and MAX_POOL_2D, int8, int16 (16x8 models) and float32, and L2_POOL_2D, float32
+only as in TFLite, NHWC batch 1 (avg_pool_*.c, max_pool_*.c, l2_pool_f32.c).
 
 TFLite's integer pooling works on the stored values and never reads the scales or zero points (a
 converter gives input and output the same ones); the average is over the valid (unpadded) cells of
 each window (an int32 sum), rounded half away from zero, clamped to the fused activation's range.
 int16 is the int8 arithmetic on wider values. float32, as reference_ops: the window's valid cells
 summed row by row from 0, divided by their count, or their maximum (std::max, so a NaN input never
-wins), then clamped to the activation's range (std::min/std::max order: NaN passes through).
+wins), or the square root of their squares' sum divided by their count (L2), then clamped to
+the activation's range (std::min/std::max order: NaN passes through).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class PoolParams(Params):
 @dataclass
 class PoolF32Params(Params):
     C_NAME = "td_pool_f32_params"
-    C_DOC = "AVERAGE_POOL_2D and MAX_POOL_2D on float32: the window geometry and activation."
+    C_DOC = ("AVERAGE_POOL_2D, MAX_POOL_2D and L2_POOL_2D on float32: the window geometry and "
+             "activation.")
     in_h: int = cfield("int32_t")
     in_w: int = cfield("int32_t")
     c: int = cfield("int32_t")
@@ -67,6 +69,7 @@ MAX_S16 = Kernel("td_max_pool_s16", PoolParams, _ARGS16)
 _ARGS_F32 = ("const float *in", "float *out")
 AVG_F32 = Kernel("td_avg_pool_f32", PoolF32Params, _ARGS_F32)
 MAX_F32 = Kernel("td_max_pool_f32", PoolF32Params, _ARGS_F32)
+L2_F32 = Kernel("td_l2_pool_f32", PoolF32Params, _ARGS_F32)
 
 
 def _window(ctx: OpContext) -> tuple[int, int, int, int, str]:
@@ -137,6 +140,27 @@ def _lowerings(k8: Kernel, k16: Kernel, kf: Kernel) -> dict:
             ("float32", None): lambda ctx: _lower_f32(ctx, kf)}
 
 
+def _generate_l2(rng: np.random.Generator, qtype: str) -> GeneratedOp:
+    """L2_POOL_2D, which no Keras layer converts to: written directly, with a fused activation
+    (RELU_N1_TO_1 and RELU6 bound the non-negative result from above)."""
+    from tinydeploy.tflite_writer import Op, T, build
+
+    h, w, c = int(rng.integers(3, 14)), int(rng.integers(3, 14)), int(rng.integers(1, 9))
+    fh, fw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
+    sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    pad = ["SAME", "VALID"][int(rng.integers(2))]
+    act = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"][int(rng.integers(4))]
+    out_h, out_w = conv_out_size(h, fh, sh, 1, pad), conv_out_size(w, fw, sw, 1, pad)
+    options = {"padding": {"SAME": 0, "VALID": 1}[pad], "strideH": sh, "strideW": sw,
+               "filterHeight": fh, "filterWidth": fw,
+               "fusedActivationFunction": {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2,
+                                           "RELU6": 3}[act]}
+    tensors = [T((1, h, w, c), "float32", name="in0"), T((1, out_h, out_w, c), "float32")]
+    data = build(tensors, [Op("L2_POOL_2D", [0], [1], "Pool2DOptions", options)], [0], [1])
+    return GeneratedOp(f"l2pool hwc={(h, w, c)} pool={(fh, fw)} stride={(sh, sw)} pad={pad} "
+                       f"act={act} {qtype}", tflite=data)
+
+
 def _generate(rng: np.random.Generator, kind: str, qtype: str) -> GeneratedOp:
     """A Keras pooling layer; for 16x8 and float models also a fused activation (the converter
     folds a following ReLU, ReLU6 or clip to [-1, 1] into the pooling node)."""
@@ -172,4 +196,7 @@ register(
     OpSpec("MAX_POOL_2D", _lowerings(MAX, MAX_S16, MAX_F32), inputs=(1, 1),
            options="Pool2DOptions", infer_shape=_infer, kernels=(MAX, MAX_S16, MAX_F32),
            generate=lambda rng, t: _generate(rng, "max", t)),
+    OpSpec("L2_POOL_2D", {("float32", None): lambda ctx: _lower_f32(ctx, L2_F32)}, inputs=(1, 1),
+           options="Pool2DOptions", infer_shape=_infer, kernels=(L2_F32,),
+           generate=_generate_l2),
 )

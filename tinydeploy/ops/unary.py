@@ -1,5 +1,5 @@
 """Element-wise unary math: ABS, NEG, SQRT, RSQRT, EXP, LOG, ELU, GELU, LEAKY_RELU, RELU_N1_TO_1,
-RELU_0_TO_1 and SQUARE.
+RELU_0_TO_1 and SQUARE; and FLOOR, CEIL, ROUND, COS and SIN, which TFLite has in float32 only.
 
 Every int8 one is a 256-entry table (lut_s8.c): its output depends on the input byte alone, and the
 compiler computes the table with the arithmetic of TFLite's kernel for that op, which is a faster
@@ -13,8 +13,11 @@ ELU is missing from LiteRT's reference resolver: its oracle is TFLite Micro's ke
 the same table.
 TFLite has no int8 SQUARE kernel (its converter leaves SQUARE in float). float32 ABS, NEG,
 SQUARE, SQRT, RSQRT, LEAKY_RELU, RELU_N1_TO_1 and RELU_0_TO_1 (correctly rounded IEEE operations)
-and int32 ABS and NEG run in unary_f32.c and unary_s32.c; float32 EXP, LOG, ELU and GELU in
-math_f32.c with the target's libm (within compare.TOLERANCE of TFLite's, not bit for bit).
+and int32 ABS and NEG run in unary_f32.c and unary_s32.c, and so do float32 FLOOR, CEIL (floorf and
+ceilf, exact) and ROUND (TFLite's RoundToNearest: half to even, from floorf and an exact
+subtraction, so -0.5 gives +0); float32 EXP, LOG, ELU, GELU, COS and SIN in math_f32.c with the
+target's libm (within compare.TOLERANCE of TFLite's, not bit for bit: TFLite calls std::cos and
+std::sin on floats, cosf and sinf).
 
 int16 (16x8), where LiteRT's reference has an int16 kernel: EXP, LOG, RSQRT and GELU through
 TFLite's 513-entry interpolated table (LUTPopulate<int16_t>, lut_s16.c), ABS and LEAKY_RELU
@@ -245,7 +248,9 @@ def _generate(rng: np.random.Generator, qtype: str, opcode: str) -> GeneratedOp:
            "GELU": lambda v: tf.nn.gelu(v, approximate=approximate),
            "LEAKY_RELU": lambda v: tf.nn.leaky_relu(v, alpha),
            "RELU_N1_TO_1": lambda v: tf.clip_by_value(v, -1.0, 1.0),
-           "RELU_0_TO_1": lambda v: tf.clip_by_value(v, 0.0, 1.0)}
+           "RELU_0_TO_1": lambda v: tf.clip_by_value(v, 0.0, 1.0),
+           "FLOOR": tf.floor, "CEIL": tf.math.ceil, "ROUND": tf.round, "COS": tf.cos,
+           "SIN": tf.sin}
     fn = fns[opcode]
     dtype = "int32" if qtype == "int32" else "float32"
     model = keras_model([shape], lambda v: fn(positive(v)), dtype)
@@ -300,4 +305,9 @@ register(
     _spec("LEAKY_RELU", True, True, False, "LeakyReluOptions"),
     _spec("RELU_N1_TO_1", True, True, False),
     _spec("RELU_0_TO_1", True, True, False),
+    _spec("FLOOR", False, True, False),
+    _spec("CEIL", False, True, False),
+    _spec("ROUND", False, True, False),
+    _spec("COS", False, True, False),
+    _spec("SIN", False, True, False),
 )
