@@ -274,7 +274,8 @@ def test_a_place_held_by_another_client_is_a_clear_error(lab, tiny_fc, tmp_path,
 def test_ctrl_c_releases_the_place(lab, tiny_kws, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tinydeploy.cli", "bench", str(tiny_kws),
                              "--place", "qemu-a", "--coordinator", lab.coordinator, "--count",
-                             "200", "--out", str(tmp_path / "fw")], cwd=tmp_path,
+                             # streaming takes far longer than the test waits, whatever the load
+                             "5000", "--out", str(tmp_path / "fw")], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             preexec_fn=die_with_parent)
     try:
