@@ -33,7 +33,7 @@ from tinydeploy.ops.conv import ConvParams
 from tinydeploy.ops.elementwise import BinaryParams
 from tinydeploy.ops.pooling import PoolParams
 from tinydeploy.patch import Move, PatchStage
-from tinydeploy.paths import KERNELS
+from tinydeploy.paths import FIRMWARE, KERNELS
 
 FEATURES = ("calls", "work", "work_in_pairs", "out_values", "window_or_input", "rows")
 ERROR_MARGIN = 1.25   # the stated error: the largest held-out error times this, at least 2%
@@ -199,7 +199,7 @@ class CostModel:
                                         # whose every kernel the others ran too)
     layers_measured: int
     models_measured: int
-    source: str = ""                    # the kernels and cores it was fitted for (cache key)
+    source: str = ""                    # the kernels, compiler and core it was fitted for
     # per calibration model: its name, instructions measured, error when held out (signed)
     calibration: list[dict] = field(default_factory=list)
 
@@ -232,10 +232,21 @@ class CostModel:
         return cls(**data)
 
 
-def kernel_source_hash(board: Board) -> str:
-    """What a calibration depends on besides its models: the kernel sources and the core."""
+# the modules that decide which kernel calls a model makes, with which parameters and memory
+# plan (fast scratch, patch stages), and how the firmware runs them
+COMPILER_MODULES = ("compiler.py", "compile_options.py", "lowering.py", "memory_plan.py",
+                    "patch.py", "codegen.py", "weight_layout.py", "firmware.py", "quantize.py")
+
+
+def calibration_source_hash(board: Board) -> str:
+    """What a calibration depends on besides its models: the kernel sources, the compiler
+    (a calibration fitted before patch stages existed mispredicts every patched model), the
+    firmware's own sources and the core."""
     h = hashlib.sha256(f"{board.core} {' '.join(board.cpu_flags)}".encode())
-    for f in sorted(KERNELS.glob("*")):
+    package = Path(__file__).parent
+    files = [*sorted(KERNELS.glob("*")), *sorted((FIRMWARE / "src").glob("*")),
+             *(package / m for m in COMPILER_MODULES), *sorted((package / "ops").glob("*.py"))]
+    for f in files:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()[:16]
 
@@ -380,7 +391,7 @@ def measure(models: list[CompiledModel], board: Board, work: Path
 def calibrate(models: list[CompiledModel], board: Board, work: Path) -> CostModel:
     """Run the calibration models on the board's simulated twin and fit the cost model."""
     twin = simulated_twin(board)
-    h = hashlib.sha256(kernel_source_hash(twin).encode() + twin.name.encode())
+    h = hashlib.sha256(calibration_source_hash(twin).encode() + twin.name.encode())
     for m in models:
         h.update(hashlib.sha256(m.tflite).digest())
     totals, layers = measure(models, twin, work)
