@@ -32,7 +32,7 @@ import numpy as np
 from tinydeploy import costmodel, space, zoo
 from tinydeploy.boards import Board, get_board
 from tinydeploy.compiler import CompiledModel, compile_model
-from tinydeploy.costmodel import CostModel, calibrate, kernel_source_hash, simulated_twin
+from tinydeploy.costmodel import CostModel, calibrate, calibration_source_hash, simulated_twin
 from tinydeploy.datasets.base import Dataset
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import flash_needed, ram_needed, weights_for_board
@@ -193,7 +193,7 @@ class Search:
             return CostModel.from_json(json.loads(local.read_text()))
         key = json.dumps([self.twin.name, self.cfg.task, list(self.ds.input_shape),
                           self.cfg.families, self.cfg.calibration_models, self.cfg.seed,
-                          kernel_source_hash(self.twin),
+                          calibration_source_hash(self.twin),
                           *(Path(m.__file__).read_text() for m in (zoo, space, costmodel))])
         import hashlib
 
