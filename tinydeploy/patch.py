@@ -50,6 +50,9 @@ CONV_KERNELS = ("td_conv2d_s8", "td_conv1x1_s8", "td_depthwise_conv2d_s8",
                 "td_depthwise_conv3x3_s8", "td_depthwise_conv2d_dm_s8")
 POOL_KERNELS = ("td_avg_pool_s8", "td_max_pool_s8")
 BINARY_KERNELS = ("td_add_s8", "td_mul_s8")
+# computes output rows two at a time (SMLAD on vertically paired taps): a call on an odd number
+# of rows spends a whole pair on its last one
+PAIR_ROW_KERNEL = "td_depthwise_conv3x3_s8"
 # Work in Cortex-M instructions, roughly: a MAC one, an output byte OUTPUT_COST more (requantizing,
 # clamping, storing) and a kernel call CALL_COST (its setup). From qemu-m4 counts (bench_engine.py):
 # vww01's and ic01's first layers spend 15-35 instructions per output beside their MACs, and bands
@@ -333,6 +336,7 @@ def schedule(stage: Stage, band_rows: int, kept: frozenset[int]) -> _Schedule | 
     prev_lo: dict[int, int] = {}
     capacity = {t: 0 for t in stage.internal}
     computed = [0] * n
+    paired = [0] * n  # odd rows a pair-row kernel computed beside the last of a call
     bands, helds, moved = [], [], 0
     for k in range(first, -(-height // band_rows)):
         front = _frontiers(stage, min(height, band_rows * (k + 1)))
@@ -371,6 +375,8 @@ def schedule(stage: Stage, band_rows: int, kept: frozenset[int]) -> _Schedule | 
         calls = []
         for i in sorted(rows):
             m, (c, b) = ms[i], rows[i]
+            if m.layer.func == PAIR_ROW_KERNEL:
+                paired[i] += (b - c) % 2
             # exactly the rows the windows reach: past them a kernel sees padding, which is
             # right at the bottom edge, and elsewhere reaches only outputs it discards (the odd
             # last row of td_depthwise_conv3x3_s8's row pairs)
@@ -382,7 +388,12 @@ def schedule(stage: Stage, band_rows: int, kept: frozenset[int]) -> _Schedule | 
         bands.append((moves, calls))
         helds.append(held)
         prev_f = front
-    # net of rows no reader reads (under a strided 1x1 convolution), which are never computed
+    # net of rows no reader reads (under a strided 1x1 convolution), which are never computed;
+    # a pair-row kernel's odd calls each compute a row more, the whole layer one where its
+    # height is odd
+    for i, m in enumerate(ms):
+        if m.layer.func == PAIR_ROW_KERNEL:
+            computed[i] += paired[i] - m.out_h % 2
     recomputed = sum(int(round(computed[i] * m.macs_per_row)) - m.layer.macs
                      for i, m in enumerate(ms))
     again = sum((computed[i] - m.out_h) * stage.rows[m.out] for i, m in enumerate(ms))
