@@ -271,13 +271,21 @@ def test_a_place_held_by_another_client_is_a_clear_error(lab, tiny_fc, tmp_path,
     assert lab.holder("qemu-b") is None
 
 
+def _interruptible() -> None:
+    """The child as a terminal starts it: Ctrl-C's signal at its default. A shell that runs the
+    suite in the background (`... &`) ignores SIGINT, the children inherit that, and Python then
+    never raises KeyboardInterrupt."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_releases_the_place(lab, tiny_kws, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tinydeploy.cli", "bench", str(tiny_kws),
                              "--place", "qemu-a", "--coordinator", lab.coordinator, "--count",
                              # streaming takes far longer than the test waits, whatever the load
                              "5000", "--out", str(tmp_path / "fw")], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            preexec_fn=die_with_parent)
+                            preexec_fn=_interruptible)
     try:
         _wait_for("the run to reach the board", lambda: lab.status("qemu-a")["pid"], 180)
         time.sleep(1.0)

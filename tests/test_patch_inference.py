@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import shared_model_if_present
+from conftest import shared_model
 from generated import cached_tflite
 from ophelp import assert_host_bitexact, assert_qemu_bitexact
 from tinydeploy.batch import run_batch
@@ -281,10 +281,7 @@ def test_patch_overhead_option():
 def test_reference_model_arena_targets(name, target):
     """Issue #16's targets: vww01 at most 0.35x TFLite Micro's arena on target (100,660 B), ic01
     at most 0.5x (54,340 B), within the default overhead bound."""
-    path = shared_model_if_present(name)
-    if path is None:
-        pytest.skip("the reference models are not present")
-    cm = compile_model(path)
+    cm = compile_model(shared_model(name))
     assert cm.patch is not None and cm.arena_bytes <= target
     assert cm.patch.overhead <= 0.10
 
