@@ -2,9 +2,9 @@
  * 4-D broadcasting, as TFLite's reference kernels: ADD, MUL, SUB and DIV clamp to their fused
  * activation's range, whose ends are -FLT_MAX and FLT_MAX without one (an infinite result becomes
  * FLT_MAX); the others do not clamp. */
-#include <float.h>
 #include <math.h>
 #include "td_kernels.h"
+#include "td_wide.h"
 #include "td_broadcast.h"
 
 /* TFLite's FloorDiv: the quotient in double, floored, rounded to float. */
@@ -19,10 +19,8 @@ static float floor_mod(float a, float b) {
 }
 
 void td_arith_f32(const td_arith_params *p, const float *in1, const float *in2, float *out) {
-    float lo = -FLT_MAX, hi = FLT_MAX;
-    if (p->activation == TD_ACT_RELU) lo = 0.0f;
-    if (p->activation == TD_ACT_RELU6) lo = 0.0f, hi = 6.0f;
-    if (p->activation == TD_ACT_RELU_N1_TO_1) lo = -1.0f, hi = 1.0f;
+    float lo, hi;
+    td_act_bounds_f32(p->activation, &lo, &hi);
     const int32_t op = p->op;
     TD_BROADCAST2(p->out_dims, p->in1_strides, p->in2_strides, i1, i2) {
         const float a = in1[i1], b = in2[i2];

@@ -1,16 +1,14 @@
 /* L2_POOL_2D, float32, as TFLite's reference L2Pool: the squares of the window's valid cells summed
  * in row-major order starting from 0, divided by their count, the square root of that (sqrtf,
  * exact), then the activation clamp. */
-#include <float.h>
 #include <math.h>
 #include "td_kernels.h"
+#include "td_wide.h"
 #include "td_broadcast.h"
 
 void td_l2_pool_f32(const td_pool_f32_params *p, const float *in, float *out) {
-    float lo = -FLT_MAX, hi = FLT_MAX;
-    if (p->activation == TD_ACT_RELU) lo = 0.0f;
-    if (p->activation == TD_ACT_RELU6) lo = 0.0f, hi = 6.0f;
-    if (p->activation == TD_ACT_RELU_N1_TO_1) lo = -1.0f, hi = 1.0f;
+    float lo, hi;
+    td_act_bounds_f32(p->activation, &lo, &hi);
     const int32_t c_n = p->c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
