@@ -39,10 +39,12 @@ _KERNELS = {("int8", "int32"): ARG_I32, ("int8", "int64"): ARG_I64,
             ("float32", "int32"): ARG_F32_I32, ("float32", "int64"): ARG_F32_I64}
 
 
-def _axis(ctx: OpContext) -> int:
+def constant_axis(ctx: OpContext, dtypes: tuple[str, ...] = ("int32", "int64")) -> int:
+    """Input 1 as TFLite's one-value axis of input 0 (negative ones counted from the end), in
+    0..rank-1; its type one of `dtypes`."""
     rank = len(ctx.input(0).shape)
     a = ctx.input(1)
-    ctx.require(a.dtype in ("int32", "int64"), f"axis is {a.dtype}, int32 or int64 is required")
+    ctx.require(a.dtype in dtypes, f"axis is {a.dtype}, {' or '.join(dtypes)} is required")
     values = ctx.constant(1, "axis").reshape(-1)
     ctx.require(values.size == 1, f"axis has {values.size} values, 1 is required")
     axis = int(values[0])
@@ -52,7 +54,7 @@ def _axis(ctx: OpContext) -> int:
 
 def _infer(ctx: OpContext) -> list[tuple[int, ...]]:
     shape = ctx.input(0).shape
-    axis = _axis(ctx)
+    axis = constant_axis(ctx)
     return [tuple(d for i, d in enumerate(shape) if i != axis)]
 
 
@@ -63,7 +65,7 @@ def _lower(ctx: OpContext, is_max: bool, dtype: str = "int8") -> Layer:
     want = ctx.option("output_type")
     ctx.require(want is None or _OUTPUT_TYPES.get(want) == y.dtype,
                 f"output_type {want} does not match the output tensor's {y.dtype}")
-    axis = _axis(ctx)
+    axis = constant_axis(ctx)
     ctx.require(x.shape[axis] >= 1, f"axis {axis} of {list(x.shape)} is empty")
     params = ArgMinMaxParams(outer=math.prod(x.shape[:axis]), axis_size=x.shape[axis],
                              inner=math.prod(x.shape[axis + 1:]), is_max=int(is_max))

@@ -20,6 +20,7 @@ import numpy as np
 
 from tinydeploy import quantmath as qm
 from tinydeploy.ops import register
+from tinydeploy.ops.argminmax import constant_axis
 from tinydeploy.ops.base import (GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params, TensorArg,
                                  cfield, same_shape_as_input)
 
@@ -58,19 +59,8 @@ KERNELS = {"float32": Kernel("td_cumsum_f32", CumsumParams, ("const float *in", 
            "int64": Kernel("td_cumsum_s64", CumsumParams, ("const int64_t *in", "int64_t *out"))}
 
 
-def _axis(ctx: OpContext) -> int:
-    """TFLite's axis: one int32 value, negative ones counted from the end."""
-    rank = len(ctx.input(0).shape)
-    ctx.require(ctx.input(1).dtype == "int32", f"axis is {ctx.input(1).dtype}, int32 is required")
-    values = ctx.constant(1, "axis").reshape(-1)
-    ctx.require(values.size == 1, f"axis has {values.size} values, 1 is required")
-    axis = int(values[0])
-    ctx.require(rank >= 1 and -rank <= axis < rank, f"axis {axis} for rank {rank}")
-    return axis % rank
-
-
 def _infer(ctx: OpContext) -> list[tuple[int, ...]]:
-    _axis(ctx)
+    constant_axis(ctx, ("int32",))
     return same_shape_as_input(ctx)
 
 
@@ -78,7 +68,7 @@ def _lower(ctx: OpContext, dtype: str) -> Layer:
     x, y = ctx.input(0), ctx.output(0)
     for t in (x, y):
         ctx.require(t.dtype == dtype, f"tensor '{t.name}' is {t.dtype}, the op's type is {dtype}")
-    axis = _axis(ctx)
+    axis = constant_axis(ctx, ("int32",))
     params = CumsumParams(outer=math.prod(x.shape[:axis]), depth=x.shape[axis],
                           inner=math.prod(x.shape[axis + 1:]),
                           exclusive=int(bool(ctx.option("exclusive", False))),
@@ -91,7 +81,7 @@ def _lower(ctx: OpContext, dtype: str) -> Layer:
 def _lower_s8(ctx: OpContext) -> Layer:
     x, y = ctx.input(0), ctx.output(0)
     ctx.require_type(("int8",), x, y)
-    axis = _axis(ctx)
+    axis = constant_axis(ctx, ("int32",))
     si, so = float(np.float32(x.scale0)), float(np.float32(y.scale0))
     m_in, s_in = qm.quantize_multiplier(si / (2 * si))
     m_out, s_out = qm.quantize_multiplier(2 * si / ((1 << LEFT_SHIFT) * so))
