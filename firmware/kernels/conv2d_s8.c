@@ -17,6 +17,116 @@ typedef struct {
     int32_t n;
 } pixel_pair;
 
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+/* What td_conv_pairs_sat8 reads: two pixels' pixel pair buffer and the full channel pairs of a
+ * layer with wide weights, fast records and the int8 range as its clamp. */
+typedef struct {
+    const int16_t *w, *w_end;    /* the first channel pair's weights; past the last pair's */
+    const int16_t *xq, *xq_end;  /* the pixel pair buffer: 16 bytes per group of 4 values */
+    const int32_t *bias, *rq;    /* folded biases (one per channel), records {m, e, k} */
+    int8_t *o0;                  /* pixel 0's first output */
+    int32_t o1;                  /* pixel 1's outputs: o0 + o1 */
+} pair_job;
+
+/* Both pixels, every channel pair of the job, in one loop of assembly with every value pinned:
+ * the pixel pair's words in r0-r3, the pair of weight rows' in r4-r7 (one LDM each per group of
+ * four values: 10 instructions for 16 MACs), the four accumulators in r8-r11, the buffer and
+ * weight pointers in r12 and lr; the job's pointers live on the stack. The groups are unrolled
+ * sixteen times; a count that is not a multiple of 16 enters the first pass part way in (each
+ * group is 40 bytes of code). Then each accumulator is requantized (td_requant, SSAT) and stored
+ * with the channel pair's records in r0-r5. */
+__attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job) {
+    (void)job;
+#define PJ_GROUP                                                                                 \
+    "ldmia.w r12!, {r0, r1, r2, r3}\n\t"                                                         \
+    "ldmia.w lr!, {r4, r5, r6, r7}\n\t"                                                          \
+    "smlad r8, r4, r0, r8\n\t"                                                                   \
+    "smlad r9, r4, r1, r9\n\t"                                                                   \
+    "smlad r10, r5, r0, r10\n\t"                                                                 \
+    "smlad r11, r5, r1, r11\n\t"                                                                 \
+    "smlad r8, r6, r2, r8\n\t"                                                                   \
+    "smlad r9, r6, r3, r9\n\t"                                                                   \
+    "smlad r10, r7, r2, r10\n\t"                                                                 \
+    "smlad r11, r7, r3, r11\n\t"
+#define PJ_GROUP4 PJ_GROUP PJ_GROUP PJ_GROUP PJ_GROUP
+/* acc (doubled in place) to int8 with the record {m, e, k} in registers, into r6 */
+#define PJ_OUT(acc, m, e, k)                                                                     \
+    "lsl " acc ", " acc ", #1\n\t"                                                               \
+    "smmlar r6, " acc ", " m ", " k "\n\t"                                                       \
+    "add r6, r6, " acc ", asr #31\n\t"                                                           \
+    "asr r6, r6, " e "\n\t"                                                                      \
+    "ssat r6, #8, r6\n\t"
+    /* stack: 0 w, 4 w_end, 8 xq, 12 xq_end, 16 bias, 20 rq, 24 o0, 28 o1, 32 entry */
+    __asm__(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #36\n\t"
+        "ldm r0, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
+        "stm sp, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
+        "mov lr, r1\n\t"
+        /* entry = the loop + 40 * ((-groups) mod 16), Thumb bit set; 16 * groups = r4 - r3 */
+        "sub r4, r4, r3\n\t"
+        "rsb r4, r4, #0\n\t"
+        "and r4, r4, #240\n\t"
+        "add r4, r4, r4, lsl #2\n\t"
+        "lsr r4, r4, #1\n\t"
+        "adr.w r1, 2f\n\t"
+        "add r1, r1, r4\n\t"
+        "orr r1, r1, #1\n\t"
+        "str r1, [sp, #32]\n\t"
+        "1:\n\t"  /* a channel pair: accumulators from the folded biases */
+        "ldr r0, [sp, #16]\n\t"
+        "ldmia r0!, {r8, r10}\n\t"
+        "str r0, [sp, #16]\n\t"
+        "mov r9, r8\n\t"
+        "mov r11, r10\n\t"
+        "ldr r12, [sp, #8]\n\t"
+        "ldr r0, [sp, #32]\n\t"
+        "bx r0\n\t"
+        ".p2align 2\n"
+        "2:\n\t"
+        PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4
+        "ldr r0, [sp, #12]\n\t"
+        "cmp r12, r0\n\t"
+        "bne 2b\n\t"
+        /* requantize: records in r0-r5, o0 in r12, o1 in r7 */
+        "ldr r12, [sp, #20]\n\t"
+        "ldmia r12!, {r0, r1, r2, r3, r4, r5}\n\t"
+        "str r12, [sp, #20]\n\t"
+        "ldr r12, [sp, #24]\n\t"
+        "ldr r7, [sp, #28]\n\t"
+        PJ_OUT("r8", "r0", "r1", "r2")
+        "strb r6, [r12]\n\t"
+        PJ_OUT("r9", "r0", "r1", "r2")
+        "strb r6, [r12, r7]\n\t"
+        PJ_OUT("r10", "r3", "r4", "r5")
+        "strb r6, [r12, #1]\n\t"
+        PJ_OUT("r11", "r3", "r4", "r5")
+        "add r7, r7, r12\n\t"
+        "strb r6, [r7, #1]\n\t"
+        "add r12, r12, #2\n\t"
+        "str r12, [sp, #24]\n\t"
+        "ldr r0, [sp, #4]\n\t"
+        "cmp lr, r0\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #36\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+#undef PJ_GROUP
+#undef PJ_GROUP4
+#undef PJ_OUT
+}
+#endif
+
+
+/* Where conv_pairs_sat8 takes the pixel pairs, they beat the quad path. */
+static inline int pairs_in_asm(const td_conv_params *p) {
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    return p->layout == TD_W16 && p->rq && p->act_min == -128 && p->act_max == 127;
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
 /* Both pixels' accumulators of one pair of filter rows, k4 values each; the weight pointers move
  * on to the next pair. */
 #define PAIR_ACC(layout, w8, w16, k4, px, b, acc)                                                 \
@@ -46,6 +156,20 @@ static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void
     int32_t acc[4];
 #define OUT(r, a) TD_REQUANT_OUT(r, a, lo, hi, sat8)
     int oc = 0;
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    if (layout == TD_W16 && sat8 && out_c >= 2) {  /* the full channel pairs in assembly */
+        const int32_t pairs = out_c >> 1;
+        const pair_job job = {w16, w16 + pairs * 2 * k4, px->xq, px->xq + 2 * k4, b, r, o0,
+                              (int32_t)(o1 - o0)};
+        conv_pairs_sat8(&job);
+        oc = 2 * pairs;
+        w16 += pairs * 2 * k4;
+        b += oc;
+        r += 3 * oc;
+        o0 += oc;
+        o1 += oc;
+    }
+#endif
     for (; oc + 2 <= out_c; oc += 2, b += 2, r += 6, o0 += 2, o1 += 2) {
         PAIR_ACC(layout, w8, w16, k4, px, b, acc);
         o0[0] = OUT(r, acc[0]);
@@ -269,7 +393,7 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     (void)bias;
     const int32_t row4 = ((int32_t)p->k_w * p->in_c + 3) & ~3, k4 = p->k_h * row4;
     const int32_t row = (int32_t)p->out_w * p->out_c;
-    const int quads = p->quads && p->dil_w == 1;
+    const int quads = p->quads && p->dil_w == 1 && !pairs_in_asm(p);
     const int sat8 = p->act_min == -128 && p->act_max == 127;
     int16_t *xq = (int16_t *)(void *)scratch;
     int8_t *tmp0 = scratch + (p->quads ? 8 : 4) * k4, *tmp1 = tmp0 + row4;
@@ -325,7 +449,7 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, con
     int16_t *xq = (int16_t *)(void *)scratch;
     int8_t *dummy = scratch + (p->quads ? 8 : 4) * k4;
     int32_t i = 0;
-    if (p->quads) {
+    if (p->quads && !pairs_in_asm(p)) {
         const int sat8 = p->act_min == -128 && p->act_max == 127;
         for (; i + 4 <= pixels; i += 4) {
             td_pack_quad(in + i * n, n, n, xq);
