@@ -53,6 +53,37 @@ static inline void td_pack_group(const int8_t *a, int32_t n, int16_t *e, int16_t
 /* Two vectors of n int8 values into the pixel pair buffer: per group of four, the words
  * (a0,a2) (b0,b2) (a1,a3) (b1,b3). */
 static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int16_t *xq) {
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    if (n >= 8) {
+        /* two groups of both vectors a pass: four word loads (LDR: the vectors need not be
+         * aligned), eight SXTB16s and one STM of the eight words, pinned in the buffer's order */
+        register int32_t a0e __asm__("r0"), b0e __asm__("r1"), a0o __asm__("r2"),
+            b0o __asm__("r3"), a1e __asm__("r8"), b1e __asm__("r9"), a1o __asm__("r10"),
+            b1o __asm__("r11");
+        int32_t passes = n >> 3;
+        __asm__("1:\n\t"
+                "ldr %[a0o], [%[a]], #4\n\t"
+                "ldr %[b0o], [%[b]], #4\n\t"
+                "ldr %[a1o], [%[a]], #4\n\t"
+                "ldr %[b1o], [%[b]], #4\n\t"
+                "sxtb16 %[a0e], %[a0o]\n\t"
+                "sxtb16 %[a0o], %[a0o], ror #8\n\t"
+                "sxtb16 %[b0e], %[b0o]\n\t"
+                "sxtb16 %[b0o], %[b0o], ror #8\n\t"
+                "sxtb16 %[a1e], %[a1o]\n\t"
+                "sxtb16 %[a1o], %[a1o], ror #8\n\t"
+                "sxtb16 %[b1e], %[b1o]\n\t"
+                "sxtb16 %[b1o], %[b1o], ror #8\n\t"
+                "stmia %[xq]!, {%[a0e], %[b0e], %[a0o], %[b0o], %[a1e], %[b1e], %[a1o], %[b1o]}\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "bne 1b"
+                : [a] "+r"(a), [b] "+r"(b), [xq] "+r"(xq), [n] "+r"(passes), [a0e] "=&r"(a0e),
+                  [b0e] "=&r"(b0e), [a0o] "=&r"(a0o), [b0o] "=&r"(b0o), [a1e] "=&r"(a1e),
+                  [b1e] "=&r"(b1e), [a1o] "=&r"(a1o), [b1o] "=&r"(b1o)
+                : : "cc", "memory");
+        n &= 7;
+    }
+#endif
     for (; n >= 4; n -= 4, a += 4, b += 4, xq += 8) {  /* whole groups: no tail checks */
         td_pack_group(a, 4, xq, xq + 4);
         td_pack_group(b, 4, xq + 2, xq + 6);
