@@ -291,6 +291,14 @@ static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int 
     if (p->layout != TD_ROWS && p->dil_w == 1 && ix0 >= 0 && ix1 + p->k_w <= p->in_w) {
         /* both windows inside the input's width (most pairs): rows straight from the input */
         const int32_t row = (int32_t)p->in_w * p->in_c, gap = (int32_t)(ix1 - ix0) * p->in_c;
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+        if ((row_bytes & 7) == 0 && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+            /* every row inside: all of them in one loop */
+            td_pack_pair_rows(in + iy0 * row + ix0 * p->in_c, gap, p->dil_h * row, p->k_h,
+                              row_bytes, xq);
+            return;
+        }
+#endif
         for (int ky = 0, iy = iy0; ky < p->k_h; ++ky, iy += p->dil_h, xq += 2 * row4) {
             if (iy < 0 || iy >= p->in_h) {
                 td_pack_pair(zero_row, zero_row, row_bytes, xq);
