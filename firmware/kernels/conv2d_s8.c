@@ -467,6 +467,17 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, con
                 conv_quad_clamp(p, (const int16_t *)w, xq, k4, out + i * p->out_c);
         }
     }
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    if (pairs_in_asm(p) && !(p->out_c & 1)) {  /* one job for every pixel pair but the last */
+        const int16_t *w16 = (const int16_t *)w;
+        pair_job job = {w16, w16 + p->out_c * k4, xq, xq + 2 * k4, p->bias_folded, p->rq, out,
+                        p->out_c};
+        for (; i + 2 <= pixels; i += 2, job.o0 += 2 * p->out_c) {
+            td_pack_pair(in + i * n, in + i * n + n, n, xq);
+            conv_pairs_sat8(&job);
+        }
+    }
+#endif
     for (; i < pixels; i += 2) {
         const int pair = i + 1 < pixels;
         const int8_t *x0 = in + i * n, *x1 = pair ? x0 + n : x0;
