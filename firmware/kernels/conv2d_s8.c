@@ -33,7 +33,7 @@ typedef struct {
  * four values: 10 instructions for 16 MACs), the four accumulators in r8-r11, the buffer and
  * weight pointers in r12 and lr; the job's pointers live on the stack. The groups are unrolled
  * sixteen times; a count that is not a multiple of 16 enters the first pass part way in (each
- * group is 40 bytes of code). Then each accumulator is requantized (td_requant, SSAT) and stored
+ * group is 40 bytes of code). Then each accumulator, doubled by the weights, is requantized (td_requant2, SSAT) and stored
  * with the channel pair's records in r0-r5. */
 __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job) {
     (void)job;
@@ -49,9 +49,8 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
     "smlad r10, r7, r2, r10\n\t"                                                                 \
     "smlad r11, r7, r3, r11\n\t"
 #define PJ_GROUP4 PJ_GROUP PJ_GROUP PJ_GROUP PJ_GROUP
-/* acc (doubled in place) to int8 with the record {m, e, k} in registers, into r6 */
+/* a doubled accumulator to int8 with the record {m, e, k} in registers, into r6 */
 #define PJ_OUT(acc, m, e, k)                                                                     \
-    "lsl " acc ", " acc ", #1\n\t"                                                               \
     "smmlar r6, " acc ", " m ", " k "\n\t"                                                       \
     "add r6, r6, " acc ", asr #31\n\t"                                                           \
     "asr r6, r6, " e "\n\t"                                                                      \
@@ -154,7 +153,11 @@ static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void
     const int8_t *w8 = (const int8_t *)w;
     const int16_t *w16 = (const int16_t *)w;
     int32_t acc[4];
-#define OUT(r, a) TD_REQUANT_OUT(r, a, lo, hi, sat8)
+    /* wide weights with records are doubled: the accumulators are too */
+#define OUT(r, a)                                                                                \
+    (layout == TD_W16 ? (int8_t)(sat8 ? td_sat8(td_requant2((r)[0], (r)[1], (r)[2], a))           \
+                                      : td_clamp(td_requant2((r)[0], (r)[1], (r)[2], a), lo, hi)) \
+                      : TD_REQUANT_OUT(r, a, lo, hi, sat8))
     int oc = 0;
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
     if (layout == TD_W16 && sat8 && out_c >= 2) {  /* the full channel pairs in assembly */
@@ -324,7 +327,7 @@ static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int 
     }
 }
 
-/* Four output pixels (a quad buffer xq of k4 values each, wide weights, fast records), every output
+/* Four output pixels (a quad buffer xq of k4 values each, wide doubled weights, fast records), every output
  * channel: two filter rows at a time against all four pixels, each record applied to four
  * accumulators. sat8: the clamp is all of int8. */
 static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int16_t *w,
@@ -343,7 +346,7 @@ static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int16_t *w
         o3[c] = QUAD_OUT(m_, e_, k_, (a)[3]);                                                    \
     } while (0)
 #define QUAD_OUT(m, e, k, a)                                                                     \
-    (int8_t)(sat8 ? td_sat8(td_requant(m, e, k, a)) : td_clamp(td_requant(m, e, k, a), lo, hi))
+    (int8_t)(sat8 ? td_sat8(td_requant2(m, e, k, a)) : td_clamp(td_requant2(m, e, k, a), lo, hi))
     for (int32_t oc = 0; oc < out_c; oc += 2, b += 2, r += 6) {
         acc[0] = acc[1] = acc[2] = acc[3] = b[0];
         acc[4] = acc[5] = acc[6] = acc[7] = b[1];

@@ -274,6 +274,14 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
         assert rows is not None
         block, k4 = 2, -(-rows.shape[1] // 4) * 4
         lay = ctx.layout
+        # wide weights with fast records are stored doubled, the folded biases too: the kernels
+        # accumulate the doubled sum td_requant2 takes, with no shift per output
+        # (a channel whose record gives one output for every accumulator, m = 0, gets zero
+        # weights and bias instead: its doubled sum could leave int32)
+        if lay == "int16" and records is not None:
+            live = np.asarray(records).reshape(-1, 3)[:out_c, 0] != 0
+            rows = rows.astype(np.int32) * 2 * live[:, None]
+            bias_folded = bias_folded * 2 * live
         weights = ctx.const("w", "int16_t" if lay == "int16" else "int8_t", wl.conv_rows(rows, lay))
         pointwise = k_h == k_w == 1 and pad_h == pad_w == 0 and sh == sw == 1
         dummy = -(-out_c // 4) * 4  # where the outputs of an odd last pixel go
