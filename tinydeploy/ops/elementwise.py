@@ -65,7 +65,8 @@ class BinaryParams(Params):
     act_min: int = cfield("int32_t", default=-128)
     act_max: int = cfield("int32_t", default=127)
     table1: str | None = cfield("const int32_t *", "ADD: input 1 rescaled, per int8 value (256 "
-                                                   "entries indexed by the byte)", default=None)
+                                                   "entries indexed by the byte; doubled with "
+                                                   "out_rq)", default=None)
     table2: str | None = cfield("const int32_t *", default=None)
     out_rq: str | None = cfield("const int32_t *", "ADD: the output's fast requantization "
                                                    "record (td_quant.h), or 0", default=None)
@@ -153,6 +154,8 @@ def _lower_add(ctx: OpContext) -> Layer:
     rq = qm.requant_records([q["output_multiplier"]], [q["output_shift"]], y.zp0,
                             np.array([[-bound, bound]]), act)
     name = ctx.name
+    if rq is not None:  # with a record the kernel takes the doubled sum td_requant2 wants
+        t1, t2 = t1 * 2, t2 * 2
     consts = [ctx.const("table1", "int32_t", t1), ctx.const("table2", "int32_t", t2)]
     if rq is not None:
         consts.append(ctx.const("rq", "int32_t", rq))
