@@ -50,8 +50,9 @@ def test_convert_writes_both_forms(tiny_kws, tmp_path):
     header = (tmp_path / "c" / "aot" / "td_model.h").read_text()
     assert f"#define TD_MODEL_ARENA_BYTES {compile_model(tiny_kws).arena_bytes}" in header
     source = (tmp_path / "c" / "aot" / "td_model.c").read_text()
-    # 16 filters of 10x4: weights stay const, in flash
-    assert "static const int16_t L0_w[640]" in source
+    # 16 filters of 10x4, wide, in 8 blocks of 4 biases, 40 words of weights and 2 records:
+    # weights stay const, in flash
+    assert "static const int32_t L0_w[400]" in source
     # int8 weights: half the flash, the same arena
     assert main(["convert", str(tiny_kws), "--out", str(tmp_path / "c8"), "--weights", "int8"]) == 0
     source = (tmp_path / "c8" / "aot" / "td_model.c").read_text()

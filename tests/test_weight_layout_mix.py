@@ -65,7 +65,7 @@ def test_cli_takes_a_per_layer_layout(tiny_kws, tmp_path, capsys):
     assert main(["convert", str(tiny_kws), "--out", str(tmp_path), "--weights",
                  "int8,L0=int16"]) == 0
     source = (tmp_path / "aot" / "td_model.c").read_text()
-    assert "static const int16_t L0_w[" in source and "static const int8_t L2_w[" in source
+    assert "static const int32_t L0_w[" in source and "static const int8_t L2_w[" in source
     assert main(["convert", str(tiny_kws), "--out", str(tmp_path), "--weights",
                  "int8,L1=int16"]) == 2
     assert "L1 (DEPTHWISE_CONV_2D) of model 'tiny_kws'" in capsys.readouterr().err

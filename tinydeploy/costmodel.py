@@ -29,7 +29,7 @@ from tinydeploy.compiler import CompiledModel
 from tinydeploy.errors import TinyDeployError
 from tinydeploy.firmware import weights_for_board
 from tinydeploy.ops.base import Granted, Layer, Params
-from tinydeploy.ops.conv import ConvParams
+from tinydeploy.ops.conv import TD_W16B, ConvParams
 from tinydeploy.ops.elementwise import BinaryParams
 from tinydeploy.ops.pooling import PoolParams
 from tinydeploy.patch import Move, PatchStage
@@ -128,7 +128,7 @@ def _key(layer: Layer, p: Params, fast: bool) -> str:
     key = str(layer.func)
     if fast:
         key += "+fast"
-    if getattr(p, "rq", None):
+    if getattr(p, "rq", None) or getattr(p, "layout", None) == TD_W16B:  # records in blocks
         key += "+rq"
         if (layer.func == "td_depthwise_conv2d_s8" and isinstance(p, ConvParams)
                 and p.k_h == p.k_w == 3 and p.out_c % 4 == 0):

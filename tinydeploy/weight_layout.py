@@ -63,6 +63,28 @@ def conv_rows(w: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(-1)
 
 
+def conv_pair_blocks(w: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """Wide convolution filters [out_c, k] with fast records as int32 words, one block per pair
+    of output channels (TD_W16B, td_conv2d_s8's assembly loop reads each with one pointer): the
+    folded biases (b0, b0, b1, b1), one per accumulator, then the pair's rows as conv_rows lays
+    them out wide, then both records {m, e, k}. Weights and biases are stored doubled so that
+    the kernels accumulate the doubled sum td_requant2 takes; a channel whose record is constant
+    (m = 0) ignores its sum and gets zero weights and bias (its doubled sum could leave int32).
+    An odd last channel is paired with zeros."""
+    out_c = w.shape[0]
+    pairs = -(-out_c // 2)
+    rec = np.zeros((2 * pairs, 3), np.int64)
+    rec[:out_c] = np.asarray(records, np.int64).reshape(-1, 3)[:out_c] if len(records) > 3 \
+        else np.asarray(records, np.int64).reshape(1, 3)
+    live = rec[:out_c, 0] != 0
+    rows = conv_rows(np.asarray(w, np.int64) * 2 * live[:, None], "int16")
+    words = _halves(rows[0::2], rows[1::2]).reshape(pairs, -1)
+    bias = np.zeros(2 * pairs, np.int64)
+    bias[:out_c] = np.where(live, 2 * np.asarray(bias_folded, np.int64), 0)
+    head = np.repeat(bias.reshape(pairs, 2), 2, axis=1)  # b0, b0, b1, b1
+    return np.concatenate([head, words, rec.reshape(pairs, 6)], axis=1).reshape(-1)
+
+
 def fc_rows(w: np.ndarray, layout: str) -> np.ndarray:
     """Fully connected weights [out, in] in fours of rows (td_mm_4x1_*)."""
     return _plain_rows(w, 4) if layout == "rows" else _blocked(w, 4, layout == "int16")

@@ -3,38 +3,44 @@
  * point and contributes exactly nothing. Output pixels go two at a time: their windows are widened
  * to int16 once, kernel row by kernel row (td_matmul.h), and multiplied with two filter rows at a
  * time. Weights come in the layout td_matmul.h describes: rows in pairs, each kernel row padded to
- * a multiple of four values, int8 or pre-widened int16, or plain int8 rows (p->layout). */
+ * a multiple of four values, int8 or pre-widened int16, or plain int8 rows (p->layout). Wide
+ * weights with fast records come as TD_W16B blocks, one per channel pair: the doubled biases
+ * (b0, b0, b1, b1), the pair's doubled wide rows, both records {m, e, k}
+ * (weight_layout.conv_pair_blocks); their accumulators are doubled sums, what td_requant2 takes. */
 #include <string.h>
 #include "td_kernels.h"
 #include "td_matmul.h"
 #include "td_quant.h"
 
-/* The inputs of one pixel pair: the pixel pair buffer of widened groups (TD_W8, TD_W16), or two
- * int8 windows of n values (TD_ROWS). */
+/* The inputs of one pixel pair: the pixel pair buffer of widened groups (TD_W8, TD_W16, TD_W16B),
+ * or two int8 windows of n values (TD_ROWS). */
 typedef struct {
     const int16_t *xq;
     const int8_t *xa, *xb;
     int32_t n;
 } pixel_pair;
 
+/* Words in a TD_W16B block of k4 values a row: 4 biases, the two rows (k4 words), 6 records. */
+#define BLOCK_WORDS(k4) ((k4) + 10)
+
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-/* What td_conv_pairs_sat8 reads: two pixels' pixel pair buffer and the full channel pairs of a
- * layer with wide weights, fast records and the int8 range as its clamp. */
+/* What conv_pairs_sat8 reads: a pixel pair buffer and the full channel pairs of a TD_W16B layer
+ * whose clamp is the int8 range. */
 typedef struct {
-    const int16_t *w, *w_end;    /* the first channel pair's weights; past the last pair's */
+    const int32_t *w, *w_end;    /* the first pair's block; past the last full pair's */
     const int16_t *xq, *xq_end;  /* the pixel pair buffer: 16 bytes per group of 4 values */
-    const int32_t *bias, *rq;    /* folded biases (one per channel), records {m, e, k} */
     int8_t *o0;                  /* pixel 0's first output */
     int32_t o1;                  /* pixel 1's outputs: o0 + o1 */
 } pair_job;
 
-/* Both pixels, every channel pair of the job, in one loop of assembly with every value pinned:
- * the pixel pair's words in r0-r3, the pair of weight rows' in r4-r7 (one LDM each per group of
- * four values: 10 instructions for 16 MACs), the four accumulators in r8-r11, the buffer and
- * weight pointers in r12 and lr; the job's pointers live on the stack. The groups are unrolled
+/* Both pixels, every full channel pair of the job, in one loop of assembly with every value
+ * pinned: the pixel pair's words in r0-r3, the pair of weight rows' in r4-r7 (one LDM each per
+ * group of four values: 10 instructions for 16 MACs), the four accumulators in r8-r11, the
+ * buffer and block pointers in r12 and lr; the rest lives on the stack. The groups are unrolled
  * sixteen times; a count that is not a multiple of 16 enters the first pass part way in (each
- * group is 40 bytes of code). Then each accumulator, doubled by the weights, is requantized (td_requant2, SSAT) and stored
- * with the channel pair's records in r0-r5. */
+ * group is 40 bytes of code). The block pointer walks the biases (one LDM into the
+ * accumulators), the rows and the records (one LDM into r0-r5); each doubled accumulator is
+ * requantized (td_requant2, SSAT) and stored. */
 __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job) {
     (void)job;
 #define PJ_GROUP                                                                                 \
@@ -55,13 +61,16 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
     "add r6, r6, " acc ", asr #31\n\t"                                                           \
     "asr r6, r6, " e "\n\t"                                                                      \
     "ssat r6, #8, r6\n\t"
-    /* stack: 0 w, 4 w_end, 8 xq, 12 xq_end, 16 bias, 20 rq, 24 o0, 28 o1, 32 entry */
+    /* stack: 0 w_end, 4 xq_end, 8 xq, 12 entry, 16 pixel 0's output, 20 pixel 1's */
     __asm__(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #36\n\t"
-        "ldm r0, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
-        "stm sp, {r1, r2, r3, r4, r5, r6, r7, r8}\n\t"
+        "sub sp, sp, #24\n\t"
+        "ldm r0, {r1, r2, r3, r4, r5, r6}\n\t"
         "mov lr, r1\n\t"
+        "str r2, [sp, #0]\n\t"
+        "str r4, [sp, #4]\n\t"
+        "add r6, r6, r5\n\t"
+        "strd r5, r6, [sp, #16]\n\t"
         /* entry = the loop + 40 * ((-groups) mod 16), Thumb bit set; 16 * groups = r4 - r3 */
         "sub r4, r4, r3\n\t"
         "rsb r4, r4, #0\n\t"
@@ -70,44 +79,36 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
         "lsr r4, r4, #1\n\t"
         "adr.w r1, 2f\n\t"
         "add r1, r1, r4\n\t"
-        "orr r1, r1, #1\n\t"
-        "str r1, [sp, #32]\n\t"
-        "1:\n\t"  /* a channel pair: accumulators from the folded biases */
-        "ldr r0, [sp, #16]\n\t"
-        "ldmia r0!, {r8, r10}\n\t"
-        "str r0, [sp, #16]\n\t"
-        "mov r9, r8\n\t"
-        "mov r11, r10\n\t"
-        "ldr r12, [sp, #8]\n\t"
-        "ldr r0, [sp, #32]\n\t"
+        "orr r4, r1, #1\n\t"
+        "strd r3, r4, [sp, #8]\n\t"
+        "1:\n\t"  /* a channel pair: accumulators from the biases, then the groups */
+        "ldmia lr!, {r8, r9, r10, r11}\n\t"
+        "ldrd r12, r0, [sp, #8]\n\t"
         "bx r0\n\t"
         ".p2align 2\n"
         "2:\n\t"
         PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4
-        "ldr r0, [sp, #12]\n\t"
+        "ldr r0, [sp, #4]\n\t"
         "cmp r12, r0\n\t"
         "bne 2b\n\t"
-        /* requantize: records in r0-r5, o0 in r12, o1 in r7 */
-        "ldr r12, [sp, #20]\n\t"
-        "ldmia r12!, {r0, r1, r2, r3, r4, r5}\n\t"
-        "str r12, [sp, #20]\n\t"
-        "ldr r12, [sp, #24]\n\t"
-        "ldr r7, [sp, #28]\n\t"
+        /* requantize: records in r0-r5, the two pixels' outputs at r12 and r7 */
+        "ldmia lr!, {r0, r1, r2, r3, r4, r5}\n\t"
+        "ldrd r12, r7, [sp, #16]\n\t"
         PJ_OUT("r8", "r0", "r1", "r2")
         "strb r6, [r12]\n\t"
         PJ_OUT("r9", "r0", "r1", "r2")
-        "strb r6, [r12, r7]\n\t"
+        "strb r6, [r7]\n\t"
         PJ_OUT("r10", "r3", "r4", "r5")
         "strb r6, [r12, #1]\n\t"
         PJ_OUT("r11", "r3", "r4", "r5")
-        "add r7, r7, r12\n\t"
         "strb r6, [r7, #1]\n\t"
         "add r12, r12, #2\n\t"
-        "str r12, [sp, #24]\n\t"
-        "ldr r0, [sp, #4]\n\t"
+        "add r7, r7, #2\n\t"
+        "strd r12, r7, [sp, #16]\n\t"
+        "ldr r0, [sp, #0]\n\t"
         "cmp lr, r0\n\t"
         "bne 1b\n\t"
-        "add sp, sp, #36\n\t"
+        "add sp, sp, #24\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 #undef PJ_GROUP
 #undef PJ_GROUP4
@@ -115,15 +116,52 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
 }
 #endif
 
-
 /* Where conv_pairs_sat8 takes the pixel pairs, they beat the quad path. */
 static inline int pairs_in_asm(const td_conv_params *p) {
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-    return p->layout == TD_W16 && p->rq && p->act_min == -128 && p->act_max == 127;
+    return p->layout == TD_W16B && p->act_min == -128 && p->act_max == 127;
 #else
     (void)p;
     return 0;
 #endif
+}
+
+/* The channel pairs of conv_pixel_pair from TD_W16B blocks, each record applied to both pixels;
+ * sat8: the activation's clamp is all of int8 (SSAT does it). */
+static TD_ALWAYS_INLINE void conv_blocks(const td_conv_params *p, const int32_t *blk,
+                                         const int16_t *xq, int32_t k4, int8_t *o0, int8_t *o1,
+                                         int sat8) {
+    const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
+    int oc = 0;
+#define OUT(r, a)                                                                                \
+    (int8_t)(sat8 ? td_sat8(td_requant2((r)[0], (r)[1], (r)[2], a))                              \
+                  : td_clamp(td_requant2((r)[0], (r)[1], (r)[2], a), lo, hi))
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    if (sat8 && out_c >= 2) {  /* the full channel pairs in assembly */
+        const int32_t pairs = out_c >> 1;
+        const pair_job job = {blk, blk + pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, o0,
+                              (int32_t)(o1 - o0)};
+        conv_pairs_sat8(&job);
+        oc = 2 * pairs;
+        blk = job.w_end;
+        o0 += oc;
+        o1 += oc;
+    }
+#endif
+    for (; oc < out_c; oc += 2, o0 += 2, o1 += 2) {
+        int32_t acc[4] = {blk[0], blk[1], blk[2], blk[3]};
+        const int16_t *w16 = (const int16_t *)(const void *)(blk + 4);
+        td_mm_2x2_w16(&w16, xq, k4 >> 2, acc);
+        const int32_t *r = blk + 4 + k4;
+        o0[0] = OUT(r, acc[0]);
+        o1[0] = OUT(r, acc[1]);
+        if (oc + 1 < out_c) {
+            o0[1] = OUT(r + 3, acc[2]);
+            o1[1] = OUT(r + 3, acc[3]);
+        }
+        blk = r + 6;
+    }
+#undef OUT
 }
 
 /* Both pixels' accumulators of one pair of filter rows, k4 values each; the weight pointers move
@@ -142,9 +180,10 @@ static inline int pairs_in_asm(const td_conv_params *p) {
         }                                                                                        \
     } while (0)
 
-/* The output channel pairs of conv_pixel_pair with fast records, each record applied to both
- * pixels; sat8: the activation's clamp is all of int8 (SSAT does it). Called with constant
- * sat8 and layout, so each combination gets its own loop without branches in it. */
+/* The output channel pairs of conv_pixel_pair with fast records and int8 weights (TD_W8 or
+ * TD_ROWS), each record applied to both pixels; sat8: the activation's clamp is all of int8 (SSAT
+ * does it). Called with constant sat8 and layout, so each combination gets its own loop without
+ * branches in it. */
 static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void *w,
                                              const pixel_pair *px, int32_t k4, int8_t *o0,
                                              int8_t *o1, int sat8, int layout) {
@@ -153,26 +192,8 @@ static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void
     const int8_t *w8 = (const int8_t *)w;
     const int16_t *w16 = (const int16_t *)w;
     int32_t acc[4];
-    /* wide weights with records are doubled: the accumulators are too */
-#define OUT(r, a)                                                                                \
-    (layout == TD_W16 ? (int8_t)(sat8 ? td_sat8(td_requant2((r)[0], (r)[1], (r)[2], a))           \
-                                      : td_clamp(td_requant2((r)[0], (r)[1], (r)[2], a), lo, hi)) \
-                      : TD_REQUANT_OUT(r, a, lo, hi, sat8))
+#define OUT(r, a) TD_REQUANT_OUT(r, a, lo, hi, sat8)
     int oc = 0;
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-    if (layout == TD_W16 && sat8 && out_c >= 2) {  /* the full channel pairs in assembly */
-        const int32_t pairs = out_c >> 1;
-        const pair_job job = {w16, w16 + pairs * 2 * k4, px->xq, px->xq + 2 * k4, b, r, o0,
-                              (int32_t)(o1 - o0)};
-        conv_pairs_sat8(&job);
-        oc = 2 * pairs;
-        w16 += pairs * 2 * k4;
-        b += oc;
-        r += 3 * oc;
-        o0 += oc;
-        o1 += oc;
-    }
-#endif
     for (; oc + 2 <= out_c; oc += 2, b += 2, r += 6, o0 += 2, o1 += 2) {
         PAIR_ACC(layout, w8, w16, k4, px, b, acc);
         o0[0] = OUT(r, acc[0]);
@@ -193,13 +214,16 @@ static TD_ALWAYS_INLINE void conv_pairs_fast(const td_conv_params *p, const void
 static void conv_pixel_pair(const td_conv_params *p, const void *w, const pixel_pair *px,
                             int32_t k4, int8_t *restrict o0, int8_t *restrict o1) {
     const int32_t out_c = p->out_c;
+    const int sat8 = p->act_min == -128 && p->act_max == 127;
+    if (p->layout == TD_W16B) {
+        if (sat8)
+            conv_blocks(p, (const int32_t *)w, px->xq, k4, o0, o1, 1);
+        else
+            conv_blocks(p, (const int32_t *)w, px->xq, k4, o0, o1, 0);
+        return;
+    }
     if (p->rq) {
-        const int sat8 = p->act_min == -128 && p->act_max == 127;
-        if (p->layout == TD_W16 && sat8)
-            conv_pairs_fast(p, w, px, k4, o0, o1, 1, TD_W16);
-        else if (p->layout == TD_W16)
-            conv_pairs_fast(p, w, px, k4, o0, o1, 0, TD_W16);
-        else if (p->layout == TD_W8 && sat8)
+        if (p->layout == TD_W8 && sat8)
             conv_pairs_fast(p, w, px, k4, o0, o1, 1, TD_W8);
         else if (p->layout == TD_W8)
             conv_pairs_fast(p, w, px, k4, o0, o1, 0, TD_W8);
@@ -327,13 +351,12 @@ static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int 
     }
 }
 
-/* Four output pixels (a quad buffer xq of k4 values each, wide doubled weights, fast records), every output
- * channel: two filter rows at a time against all four pixels, each record applied to four
- * accumulators. sat8: the clamp is all of int8. */
-static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int16_t *w,
+/* Four output pixels (a quad buffer xq of k4 values each, TD_W16B blocks), every output channel:
+ * two filter rows at a time against all four pixels, each record applied to four accumulators.
+ * sat8: the clamp is all of int8. */
+static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int32_t *blk,
                                        const int16_t *xq, int32_t k4, int8_t *o, int sat8) {
     const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
-    const int32_t *b = p->bias_folded, *r = p->rq;
     int8_t *const o1 = o + out_c, *const o2 = o1 + out_c, *const o3 = o2 + out_c;
     int32_t acc[8];
     /* each record is read once for its four outputs (a char store may alias it) */
@@ -347,10 +370,13 @@ static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int16_t *w
     } while (0)
 #define QUAD_OUT(m, e, k, a)                                                                     \
     (int8_t)(sat8 ? td_sat8(td_requant2(m, e, k, a)) : td_clamp(td_requant2(m, e, k, a), lo, hi))
-    for (int32_t oc = 0; oc < out_c; oc += 2, b += 2, r += 6) {
-        acc[0] = acc[1] = acc[2] = acc[3] = b[0];
-        acc[4] = acc[5] = acc[6] = acc[7] = b[1];
+    for (int32_t oc = 0; oc < out_c; oc += 2) {
+        acc[0] = acc[1] = acc[2] = acc[3] = blk[0];
+        acc[4] = acc[5] = acc[6] = acc[7] = blk[2];
+        const int16_t *w = (const int16_t *)(const void *)(blk + 4);
         td_mm_4x2_w16(&w, xq, k4 >> 2, acc);
+        const int32_t *r = blk + 4 + k4;
+        blk = r + 6;
         OUT4(r, acc, oc);
         if (oc + 1 == out_c) break;  /* an odd last row, paired with zeros */
         OUT4(r + 3, acc + 4, oc + 1);
@@ -361,14 +387,14 @@ static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int16_t *w
 
 /* conv_quad for each clamp, kept out of line: inlined into td_conv1x1_s8, td_mm_4x2_w16's 14
  * registers cannot all be found once the FPU is enabled ("impossible constraints") */
-static __attribute__((noinline)) void conv_quad_sat8(const td_conv_params *p, const int16_t *w,
+static __attribute__((noinline)) void conv_quad_sat8(const td_conv_params *p, const int32_t *blk,
                                                      const int16_t *xq, int32_t k4, int8_t *o) {
-    conv_quad(p, w, xq, k4, o, 1);
+    conv_quad(p, blk, xq, k4, o, 1);
 }
 
-static __attribute__((noinline)) void conv_quad_clamp(const td_conv_params *p, const int16_t *w,
+static __attribute__((noinline)) void conv_quad_clamp(const td_conv_params *p, const int32_t *blk,
                                                       const int16_t *xq, int32_t k4, int8_t *o) {
-    conv_quad(p, w, xq, k4, o, 0);
+    conv_quad(p, blk, xq, k4, o, 0);
 }
 
 /* The windows of output pixels (oy, ox .. ox + 3), all inside the input's width, into the quad
@@ -424,9 +450,9 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
                     pack_quad_windows(p, in, oy, ox, zero_row, xq);
                     int8_t *o0 = orow + (int32_t)ox * p->out_c;
                     if (sat8)
-                        conv_quad_sat8(p, (const int16_t *)w, xq, k4, o0);
+                        conv_quad_sat8(p, (const int32_t *)w, xq, k4, o0);
                     else
-                        conv_quad_clamp(p, (const int16_t *)w, xq, k4, o0);
+                        conv_quad_clamp(p, (const int32_t *)w, xq, k4, o0);
                     ox += 4;
                     continue;
                 }
@@ -465,15 +491,15 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, con
         for (; i + 4 <= pixels; i += 4) {
             td_pack_quad(in + i * n, n, n, xq);
             if (sat8)
-                conv_quad_sat8(p, (const int16_t *)w, xq, k4, out + i * p->out_c);
+                conv_quad_sat8(p, (const int32_t *)w, xq, k4, out + i * p->out_c);
             else
-                conv_quad_clamp(p, (const int16_t *)w, xq, k4, out + i * p->out_c);
+                conv_quad_clamp(p, (const int32_t *)w, xq, k4, out + i * p->out_c);
         }
     }
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
     if (pairs_in_asm(p) && !(p->out_c & 1)) {  /* one job for every pixel pair but the last */
-        const int16_t *w16 = (const int16_t *)w;
-        pair_job job = {w16, w16 + p->out_c * k4, xq, xq + 2 * k4, p->bias_folded, p->rq, out,
+        const int32_t *blk = (const int32_t *)w;
+        pair_job job = {blk, blk + (p->out_c >> 1) * BLOCK_WORDS(k4), xq, xq + 2 * k4, out,
                         p->out_c};
         for (; i + 2 <= pixels; i += 2, job.o0 += 2 * p->out_c) {
             td_pack_pair(in + i * n, in + i * n + n, n, xq);

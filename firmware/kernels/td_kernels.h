@@ -62,6 +62,7 @@
 #define TD_UNARY_SQUARE 2               /* td_unary_params.op: SQUARE */
 #define TD_UNARY_TANH 12                /* td_unary_params.op: TANH */
 #define TD_W16 1                        /* weights: the same blocks pre-widened to int16 */
+#define TD_W16B 3                       /* conv weights: per channel pair the doubled biases, the wide rows doubled and the records (weight_layout.conv_pair_blocks) */
 #define TD_W8 0                         /* weights: int8 blocks of rows, SXTB16 order */
 
 typedef struct {
@@ -149,7 +150,8 @@ typedef struct {
     int32_t output_shift;
     int32_t act_min;
     int32_t act_max;
-    /* ADD: input 1 rescaled, per int8 value (256 entries indexed by the byte) */
+    /* ADD: input 1 rescaled, per int8 value (256 entries indexed by the byte; doubled with
+     * out_rq) */
     const int32_t *table1;
     const int32_t *table2;
     const int32_t *out_rq;              /* ADD: the output's fast requantization record (td_quant.h), or 0 */
@@ -214,7 +216,7 @@ typedef struct {
     const int32_t *bias_folded;
     const int32_t *rq;                  /* fast requantization records (td_quant.h), or 0 */
     int32_t ring_rows;                  /* rows in the kernel's ring of rows, 0 for none */
-    int32_t layout;                     /* conv weights (td_matmul.h): TD_W8, TD_W16 or TD_ROWS */
+    int32_t layout;                     /* conv weights (td_matmul.h): TD_W8, TD_W16, TD_ROWS or TD_W16B */
     /* TD_W16 weights and fast records: 1 takes output pixels four at a time, with a quad buffer
      * of 8 bytes per window value in the scratch instead of pairs' 4 */
     int32_t quads;

@@ -33,6 +33,9 @@ register_constant("TD_DW_MAX_K", TD_DW_MAX_K, "kernel height limit of td_depthwi
 register_constant("TD_W8", wl.LAYOUT_CODES["int8"], "weights: int8 blocks of rows, SXTB16 order")
 register_constant("TD_W16", wl.LAYOUT_CODES["int16"], "weights: the same blocks pre-widened to int16")
 register_constant("TD_ROWS", wl.LAYOUT_CODES["rows"], "weights: int8 rows one after another (Helium)")
+TD_W16B = 3  # conv only: wide doubled weights in blocks with biases and records
+register_constant("TD_W16B", TD_W16B, "conv weights: per channel pair the doubled biases, the wide "
+                  "rows doubled and the records (weight_layout.conv_pair_blocks)")
 
 
 @dataclass
@@ -66,7 +69,8 @@ class ConvParams(Params):
         "the input run as plain int8 dot products")
     rq: str | None = cfield("const int32_t *", "fast requantization records (td_quant.h), or 0")
     ring_rows: int = cfield("int32_t", "rows in the kernel's ring of rows, 0 for none")
-    layout: int = cfield("int32_t", "conv weights (td_matmul.h): TD_W8, TD_W16 or TD_ROWS")
+    layout: int = cfield("int32_t", "conv weights (td_matmul.h): TD_W8, TD_W16, TD_ROWS or "
+                                       "TD_W16B")
     quads: object = cfield("int32_t", "TD_W16 weights and fast records: 1 takes output pixels four "
                                       "at a time, with a quad buffer of 8 bytes per window value "
                                       "in the scratch instead of pairs' 4")
@@ -274,22 +278,21 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
         assert rows is not None
         block, k4 = 2, -(-rows.shape[1] // 4) * 4
         lay = ctx.layout
-        # wide weights with fast records are stored doubled, the folded biases too: the kernels
-        # accumulate the doubled sum td_requant2 takes, with no shift per output
-        # (a channel whose record gives one output for every accumulator, m = 0, gets zero
-        # weights and bias instead: its doubled sum could leave int32)
-        if lay == "int16" and records is not None:
-            live = np.asarray(records).reshape(-1, 3)[:out_c, 0] != 0
-            rows = rows.astype(np.int32) * 2 * live[:, None]
-            bias_folded = bias_folded * 2 * live
-        weights = ctx.const("w", "int16_t" if lay == "int16" else "int8_t", wl.conv_rows(rows, lay))
+        # wide weights with fast records: one block per channel pair with the biases and records
+        blocks = lay == "int16" and records is not None
+        if blocks:
+            weights = ctx.const("w", "int32_t", wl.conv_pair_blocks(rows, bias_folded, records))
+            consts, rq_fields = [], dict(rq=None, mult=None, shift=None)
+        else:
+            weights = ctx.const("w", "int16_t" if lay == "int16" else "int8_t",
+                                wl.conv_rows(rows, lay))
         pointwise = k_h == k_w == 1 and pad_h == pad_w == 0 and sh == sw == 1
         dummy = -(-out_c // 4) * 4  # where the outputs of an odd last pixel go
         # the pixel pair buffer: 4 bytes per window value; with wide weights and fast records
         # pixels may go in fours (params quads), the quad buffer taking 4 more
         window_buf = 4 * k4
-        quads = lay == "int16" and records is not None
-        layout = wl.LAYOUT_CODES[lay]
+        quads = blocks
+        layout = TD_W16B if blocks else wl.LAYOUT_CODES[lay]
         if pointwise:
             # all input pixels of a quad or pair are read before their outputs are written
             kernel, scratch, inplace = CONV1X1, window_buf + dummy, unit
@@ -299,10 +302,15 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
             ring = pad_h + 1 if unit else 0
             row4 = -(-k_w * in_c // 4) * 4
             scratch = window_buf + 3 * row4 + dummy + ring * out_w * out_c
-    consts += [weights, ctx.const("bias_folded", "int32_t", wl.padded(bias_folded, block))]
+    if quads:  # the biases are in the blocks
+        consts.append(weights)
+        fields: dict[str, object] = dict(bias_folded=None, **rq_fields)
+    else:
+        consts += [weights, ctx.const("bias_folded", "int32_t", wl.padded(bias_folded, block))]
+        fields = {}
     layer = Layer(ctx.op, kernel,
                   params(ring_rows=ring, layout=layout, quads=FAST if quads else 0,
-                         depth_multiplier=depth_multiplier),
+                         depth_multiplier=depth_multiplier, **fields),
                   consts, args[:len(kernel.args)], [x.index], [y.index], macs, scratch, inplace)
     layer.layout = lay
     if quads:
