@@ -81,6 +81,85 @@ static TD_ALWAYS_INLINE void dw_row_3x3(const td_conv_params *p, const int8_t *r
     }
 }
 
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+/* dw_row_3x3 for int8 saturation, all in one assembly block: r0-r3 the four sums, r4/r5 the input
+ * word and its halves, r6/r7 a tap's weight words, r8-r10 the three ring rows, r11 the tap step,
+ * r12 the group's weights (read at fixed offsets, one LDRD per tap), lr the records; the rest
+ * in a struct on the stack. Per group of four channels: the biases (one LDM), 9 taps of eight
+ * instructions (each row's first tap last, so its load moves the row on), then per channel one
+ * LDM of its record and the six instructions of td_requant2 on the doubled sum, SSAT, a byte
+ * store. 105 instructions per group against 139 for the C loop. */
+typedef struct {
+    const int32_t *bias_base, *bias, *rq_base, *rq_end;
+    const int16_t *w;
+    int8_t *out, *out_end;
+    int32_t pix_adv;
+} dw_row_ctx;
+
+#define DW_TAP_ASM(x, woff) \
+    "ldr r4, " x "\n\t" \
+    "ldrd r6, r7, [r12, #" woff "]\n\t" \
+    "sxtb16 r5, r4\n\t" \
+    "sxtb16 r4, r4, ror #8\n\t" \
+    "smlabb r0, r5, r6, r0\n\t" \
+    "smlatt r2, r5, r6, r2\n\t" \
+    "smlabb r1, r4, r7, r1\n\t" \
+    "smlatt r3, r4, r7, r3\n\t"
+#define DW_ROW_ASM(r, w0) \
+    DW_TAP_ASM("[" r ", r11]", #w0 "+8") \
+    DW_TAP_ASM("[" r ", r11, lsl #1]", #w0 "+16") \
+    DW_TAP_ASM("[" r "], #4", #w0)
+#define DW_OUT_ASM(a) \
+    "ldm lr!, {r4-r6}\n\t" \
+    "lsl " a ", " a ", #1\n\t" \
+    "smmlar r4, " a ", r4, r6\n\t" \
+    "add r4, r4, " a ", asr #31\n\t" \
+    "asr r4, r4, r5\n\t" \
+    "ssat r4, #8, r4\n\t" \
+    "strb r4, [r7], #1\n\t"
+
+static void dw_row_3x3_sat8(const td_conv_params *p, const int8_t *r0, const int8_t *r1,
+                            const int8_t *r2, const int16_t *w, int8_t *o) {
+    const int32_t c_n = p->out_c;
+    dw_row_ctx c = {p->bias_folded, p->bias_folded, p->rq, p->rq + 3 * c_n, w, o,
+                    o + (int32_t)p->out_w * c_n, (int32_t)p->stride_w * c_n - c_n};
+    register const int8_t *x0 __asm__("r8") = r0, *x1 __asm__("r9") = r1, *x2 __asm__("r10") = r2;
+    register int32_t step __asm__("r11") = (int32_t)p->dil_w * c_n;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldr r12, %[w]\n\t"
+        "ldr lr, %[rq_base]\n\t"
+        "ldr r4, %[bias_base]\n\t"
+        "str r4, %[bias]\n\t"
+        "1:\n\t"
+        "ldr r4, %[bias]\n\t"
+        "ldm r4!, {r0-r3}\n\t"
+        "str r4, %[bias]\n\t"
+        DW_ROW_ASM("r8", 0) DW_ROW_ASM("r9", 24) DW_ROW_ASM("r10", 48)
+        "add r12, r12, #72\n\t"
+        "ldr r7, %[out]\n\t"
+        DW_OUT_ASM("r0") DW_OUT_ASM("r1") DW_OUT_ASM("r2") DW_OUT_ASM("r3")
+        "str r7, %[out]\n\t"
+        "ldr r4, %[rq_end]\n\t"
+        "cmp lr, r4\n\t"
+        "bne 1b\n\t"
+        "ldr r4, %[pix_adv]\n\t"
+        "add r8, r8, r4\n\t"
+        "add r9, r9, r4\n\t"
+        "add r10, r10, r4\n\t"
+        "ldr r4, %[out_end]\n\t"
+        "cmp r7, r4\n\t"
+        "bne 0b\n\t"
+        : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [bias] "+m"(c.bias), [out] "+m"(c.out)
+        : [step] "r"(step), [w] "m"(c.w), [rq_base] "m"(c.rq_base), [rq_end] "m"(c.rq_end),
+          [bias_base] "m"(c.bias_base), [out_end] "m"(c.out_end), [pix_adv] "m"(c.pix_adv)
+        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r12", "lr", "cc", "memory");
+}
+#undef DW_TAP_ASM
+#undef DW_ROW_ASM
+#undef DW_OUT_ASM
+#endif
+
 /* One output row, any kernel size and channel count. */
 static void dw_row(const td_conv_params *p, const int8_t *const *rows, const int16_t *w,
                    int8_t *o) {
@@ -145,7 +224,11 @@ void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const voi
         }
         int8_t *o = out + oy * out_row;
         if (fast_3x3 && p->act_min == -128 && p->act_max == 127)
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+            dw_row_3x3_sat8(p, rows[0], rows[1], rows[2], (const int16_t *)w, o);
+#else
             dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o, 1);
+#endif
         else if (fast_3x3)
             dw_row_3x3(p, rows[0], rows[1], rows[2], (const int16_t *)w, o, 0);
         else

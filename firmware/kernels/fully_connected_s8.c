@@ -25,6 +25,123 @@ static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32
                                                : ((const int8_t *)w)[4 * r + j]);
 }
 
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+/* The whole layer in one assembly block (pre-widened weights, fast records, int8 saturation, whole
+ * groups and blocks): per block of four rows the folded biases (one LDM), the groups (below), then
+ * per row SMMLA (product high word plus the record's constant), ASR, SSAT and a byte store.
+ * Registers: r0-r3 the four sums, r4-r7 the input words, r8-r11 four weight words, r12 the weight
+ * pointer (blocks are consecutive), lr the input pointer; the rest lives in a struct on the stack.
+ * Groups run in pairs (one LDM of the pair's input), FC_PASS pairs per pass of the loop, after an
+ * odd first group; the first pass is entered part-way (a computed branch, `entry` bytes into the
+ * pass) so that any number of pairs takes whole passes. FC_ROWS: a group's 16 MACs against input
+ * words xe (x0, x2) and xo (x1, x3), two LDMs of four widened weight words and eight SMLADs. */
+typedef struct {
+    const int32_t *bias, *rq;      /* advanced per block (rq only per channel) */
+    int8_t *out, *out_end;
+    const void *x, *x_end;         /* the input row; x_end: where the pairs end */
+    int32_t odd, entry, per_channel;
+} fc_run_ctx;
+
+#define FC_PASS 4
+#define FC_ROWS(xe, xo) \
+    "ldm.w r12!, {r8-r11}\n\t" \
+    "smlad r0, r8, " xe ", r0\n\t" \
+    "smlad r0, r9, " xo ", r0\n\t" \
+    "smlad r1, r10, " xe ", r1\n\t" \
+    "smlad r1, r11, " xo ", r1\n\t" \
+    "ldm.w r12!, {r8-r11}\n\t" \
+    "smlad r2, r8, " xe ", r2\n\t" \
+    "smlad r2, r9, " xo ", r2\n\t" \
+    "smlad r3, r10, " xe ", r3\n\t" \
+    "smlad r3, r11, " xo ", r3\n\t"
+/* input widened beforehand: a group's words are (x0, x2) (x1, x3) */
+#define FC_ODD_WIDE "ldrd r4, r5, [lr], #8\n\t" FC_ROWS("r4", "r5")
+#define FC_PAIR_WIDE "ldm.w lr!, {r4-r7}\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
+#define FC_PAIR_WIDE_BYTES 84
+/* int8 input: each word widened by two SXTB16s */
+#define FC_ODD_S8 \
+    "ldr.w r5, [lr], #4\n\t" \
+    "sxtb16 r4, r5\n\t" \
+    "sxtb16 r5, r5, ror #8\n\t" FC_ROWS("r4", "r5")
+#define FC_PAIR_S8 \
+    "ldm.w lr!, {r5, r7}\n\t" \
+    "sxtb16 r4, r5\n\t" \
+    "sxtb16 r5, r5, ror #8\n\t" \
+    "sxtb16 r6, r7\n\t" \
+    "sxtb16 r7, r7, ror #8\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
+#define FC_PAIR_S8_BYTES 100
+/* sum a to an int8 at [r10] through record (m, e, k): SMMLA gives (a * m >> 32) + k */
+#define FC_OUT(t, a, m, e, k) \
+    "smmla " t ", " a ", " m ", " k "\n\t" \
+    "asr " t ", " t ", " e "\n\t" \
+    "ssat " t ", #8, " t "\n\t" \
+    "strb " t ", [r10], #1\n\t"
+#define FC_LAYER(ODD, PAIR) \
+    __asm__ volatile( \
+        "0:\n\t" \
+        "ldr r4, %[bias]\n\t" \
+        "ldm r4!, {r0-r3}\n\t" \
+        "str r4, %[bias]\n\t" \
+        "ldr lr, %[x]\n\t" \
+        "ldr r4, %[odd]\n\t" \
+        "cbz r4, 1f\n\t" \
+        ODD \
+        "1:\n\t" \
+        "ldr r4, %[entry]\n\t" \
+        "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 2 */ \
+        "nop\n\t" \
+        "2:\n\t" \
+        PAIR PAIR PAIR PAIR \
+        "ldr r4, %[x_end]\n\t" \
+        "cmp lr, r4\n\t" \
+        "bne 2b\n\t" \
+        "ldr r10, %[out]\n\t" \
+        "ldr r11, %[rq]\n\t" \
+        "ldr r4, %[per_channel]\n\t" \
+        "cbnz r4, 3f\n\t" \
+        "ldm r11, {r7-r9}\n\t" \
+        FC_OUT("r4", "r0", "r7", "r8", "r9") \
+        FC_OUT("r5", "r1", "r7", "r8", "r9") \
+        FC_OUT("r6", "r2", "r7", "r8", "r9") \
+        FC_OUT("r11", "r3", "r7", "r8", "r9") \
+        "b 4f\n\t" \
+        "3:\n\t" \
+        "ldm r11!, {r4-r9}\n\t" \
+        FC_OUT("r4", "r0", "r4", "r5", "r6") \
+        FC_OUT("r7", "r1", "r7", "r8", "r9") \
+        "ldm r11!, {r4-r9}\n\t" \
+        FC_OUT("r4", "r2", "r4", "r5", "r6") \
+        FC_OUT("r7", "r3", "r7", "r8", "r9") \
+        "str r11, %[rq]\n\t" \
+        "4:\n\t" \
+        "str r10, %[out]\n\t" \
+        "ldr r4, %[out_end]\n\t" \
+        "cmp r10, r4\n\t" \
+        "bne 0b\n\t" \
+        : [wp] "+r"(wp), [bias] "+m"(c.bias), [rq] "+m"(c.rq), [out] "+m"(c.out) \
+        : [out_end] "m"(c.out_end), [x] "m"(c.x), [x_end] "m"(c.x_end), [odd] "m"(c.odd), \
+          [entry] "m"(c.entry), [per_channel] "m"(c.per_channel) \
+        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", \
+          "memory")
+
+/* rows [0, 4 * blocks) of one input row x (int8, or widened where wide); n a multiple of 4 */
+__attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const void *x, int wide,
+                                                  int32_t groups, const int32_t *bias,
+                                                  const int32_t *rq, int32_t per_channel,
+                                                  int8_t *out, int32_t blocks) {
+    const int32_t pairs = groups >> 1, skip = pairs ? (FC_PASS - pairs % FC_PASS) % FC_PASS
+                                                    : FC_PASS;
+    fc_run_ctx c = {bias, rq, out, out + 4 * blocks, x,
+                    (const int8_t *)x + (wide ? 8 : 4) * groups, groups & 1,
+                    skip * (wide ? FC_PAIR_WIDE_BYTES : FC_PAIR_S8_BYTES), per_channel};
+    register const int16_t *wp __asm__("r12") = w;
+    if (wide)
+        FC_LAYER(FC_ODD_WIDE, FC_PAIR_WIDE);
+    else
+        FC_LAYER(FC_ODD_S8, FC_PAIR_S8);
+}
+#endif
+
 /* Scratch: where wide_input was granted, the input row widened (2 bytes per value of its whole
  * groups of four). */
 int32_t td_fully_connected_s8_scratch(const td_fc_params *p) {
@@ -43,7 +160,15 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
         int8_t *ob = out + b * p->out_depth;
         if (wide_input) td_widen_groups(row, groups, xw);
         if (p->bias_folded) {
-            for (int32_t o = 0; o < p->out_depth; o += 4) {
+            int32_t o = 0;
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+            if (layout == TD_W16 && rq && sat8 && groups && !(n & 3) && p->out_depth >= 4) {
+                o = p->out_depth & ~3;
+                fc_w16_layer((const int16_t *)w, wide_input ? (const void *)xw : row, wide_input,
+                             groups, p->bias_folded, rq, per_channel, ob, o >> 2);
+            }
+#endif
+            for (; o < p->out_depth; o += 4) {
                 int32_t acc[4] = {p->bias_folded[o], p->bias_folded[o + 1], p->bias_folded[o + 2],
                                   p->bias_folded[o + 3]};
                 const int16_t *w16 = (const int16_t *)w + o * k4;
