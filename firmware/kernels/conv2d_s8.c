@@ -440,6 +440,12 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     int8_t *xa = scratch, *xb = xa + k4;  /* TD_ROWS: the two windows in the same space */
     const pixel_pair px = {xq, xa, xb, k4};
     fill_bytes(zero_row, (int8_t)(-p->input_offset), row4);
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    /* an even channel count on the assembly path: one job for every pixel pair */
+    const int32_t *blk = (const int32_t *)w;
+    const int32_t asm_pairs = pairs_in_asm(p) && !(p->out_c & 1) ? p->out_c >> 1 : 0;
+    pair_job job = {blk, blk + asm_pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, 0, 0};
+#endif
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
         if (oy < p->out_h) {
             int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
@@ -459,6 +465,15 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
                 const int pair = ox + 1 < p->out_w;
                 pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq, xa, xb);
                 int8_t *o0 = orow + (int32_t)ox * p->out_c;
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+                if (job.w != job.w_end) {
+                    job.o0 = o0;
+                    job.o1 = pair ? p->out_c : (int32_t)(dummy - o0);
+                    conv_pairs_sat8(&job);
+                    ox += 2;
+                    continue;
+                }
+#endif
                 conv_pixel_pair(p, w, &px, k4, o0, pair ? o0 + p->out_c : dummy);
                 ox += 2;
             }
