@@ -95,3 +95,33 @@ def test_depthwise_3x3_tap_pairs(hwc, pad, act):
     if pad == "same":
         assert dw.inplace and cm.plan.offsets[dw.inputs[0]] == cm.plan.offsets[dw.outputs[0]]
     assert_bitexact(tflite, count=8)
+
+
+# (input h, w, c), filters, kernel, stride, padding, dilation: odd and even pixel counts and
+# channel counts, window rows of 1 to 80 bytes (multiples of 8, of 4, neither), windows at every
+# edge, and the 1x1 path
+CONV_SHAPES = [((9, 7, 3), 8, 3, 1, "same", 1), ((10, 9, 1), 6, (5, 2), 2, "same", 1),
+               ((8, 8, 16), 7, 3, 1, "same", 1), ((7, 6, 5), 4, 3, 2, "valid", 1),
+               ((9, 9, 8), 10, 3, 1, "same", 2), ((6, 5, 12), 9, 1, 1, "valid", 1),
+               ((12, 10, 1), 8, (10, 8), 2, "same", 1), ((5, 11, 20), 2, (1, 4), 1, "same", 1)]
+
+
+def test_conv_pairs_assembly_shapes(tmp_path):
+    """Convolutions of every shape the assembly pair loop and its window packing meet (qemu-m4)
+    or the portable loops (qemu-m0) in one firmware image per board, bit-exact."""
+    import keras
+
+    from tinydeploy.quantize import quantize_int8
+
+    paths = []
+    for i, (hwc, filters, k, s, pad, dil) in enumerate(CONV_SHAPES):
+        keras.utils.set_random_seed(i)
+        m = keras.Sequential([keras.Input(hwc, batch_size=1),
+                              keras.layers.Conv2D(filters, k, strides=s, padding=pad,
+                                                  dilation_rate=dil, activation="relu")])
+        path = tmp_path / f"conv{i}.tflite"
+        path.write_bytes(quantize_int8(m, np.random.default_rng(i).normal(0, 1, (16, *hwc))))
+        assert compile_model(path).layers[0].params.layout == 3  # TD_W16B: the assembly path
+        paths.append(path)
+    assert_qemu_bitexact(paths, ("qemu-m4", "qemu-m0"), count=3,
+                         describe=[str(s) for s in CONV_SHAPES])

@@ -322,7 +322,7 @@ static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int 
         if ((row_bytes & 7) == 0 && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
             /* every row inside: all of them in one loop */
             td_pack_pair_rows(in + iy0 * row + ix0 * p->in_c, gap, p->dil_h * row, p->k_h,
-                              row_bytes, xq);
+                              row_bytes >> 2, xq);
             return;
         }
 #endif
@@ -413,6 +413,38 @@ static void pack_quad_windows(const td_conv_params *p, const int8_t *in, int oy,
     }
 }
 
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+/* Output row oy's pixel pairs on the assembly path (a job for every channel pair), into orow:
+ * windows inside the input go straight through td_pack_pair_rows, the rest through
+ * pack_windows. A window row of k_w * in_c values not a multiple of 4 is read on to the padded
+ * length where the input holds those bytes: the weights of the padding are zero, so whatever the
+ * bytes are adds nothing. The shape is read into locals once; after each assembly statement
+ * (memory clobbers) the compiler would read it from p again. */
+static void asm_row(const td_conv_params *p, const int8_t *in, int oy, int8_t *orow,
+                    int8_t *dummy, pair_job *job, int16_t *xq, int8_t *tmp0, int8_t *tmp1,
+                    const int8_t *zero_row) {
+    const int32_t c = p->in_c, in_w = p->in_w, k_w = p->k_w, k_h = p->k_h, sw = p->stride_w;
+    const int32_t out_w = p->out_w, out_c = p->out_c, in_row = in_w * c;
+    const int32_t row4 = (k_w * c + 3) & ~3, iy0 = oy * p->stride_h - p->pad_h;
+    const int32_t last = iy0 + (k_h - 1) * p->dil_h;  /* the window's last input row */
+    const int8_t *base = p->dil_w == 1 && iy0 >= 0 && last < p->in_h ? in + iy0 * in_row : 0;
+    /* the last window column whose padded rows stay inside the input */
+    const int32_t room = (p->in_h - last) * in_row - row4, ix_end = room < 0 ? -1 : room / c;
+    const int32_t step = p->dil_h * in_row;
+    for (int32_t ox = 0, ix0 = -p->pad_w; ox < out_w; ox += 2, ix0 += 2 * sw) {
+        const int pair = ox + 1 < out_w;
+        const int32_t ix1 = pair ? ix0 + sw : ix0;
+        if (base && ix0 >= 0 && ix1 + k_w <= in_w && ix1 <= ix_end)
+            td_pack_pair_rows(base + ix0 * c, (ix1 - ix0) * c, step, k_h, row4 >> 2, xq);
+        else
+            pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq, 0, 0);
+        job->o0 = orow + ox * out_c;
+        job->o1 = pair ? out_c : (int32_t)(dummy - job->o0);
+        conv_pairs_sat8(job);
+    }
+}
+#endif
+
 /* Scratch: the window buffer (p->quads: the quad buffer, 8 * k bytes, else the pixel pair buffer,
  * 4 * k bytes; k = k_h * kernel rows padded to 4 values), two assembled window rows and a row of
  * zero points (row4 bytes each), a dummy output pixel (out_c rounded up to 4) for an odd last
@@ -447,8 +479,13 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     pair_job job = {blk, blk + asm_pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, 0, 0};
 #endif
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
+        int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+        if (oy < p->out_h && job.w != job.w_end) {
+            asm_row(p, in, oy, orow, dummy, &job, xq, tmp0, tmp1, zero_row);
+        } else
+#endif
         if (oy < p->out_h) {
-            int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
             for (int ox = 0; ox < p->out_w;) {
                 const int ix = ox * p->stride_w - p->pad_w;
                 if (quads && ox + 4 <= p->out_w && ix >= 0
@@ -465,15 +502,6 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
                 const int pair = ox + 1 < p->out_w;
                 pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq, xa, xb);
                 int8_t *o0 = orow + (int32_t)ox * p->out_c;
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-                if (job.w != job.w_end) {
-                    job.o0 = o0;
-                    job.o1 = pair ? p->out_c : (int32_t)(dummy - o0);
-                    conv_pairs_sat8(&job);
-                    ox += 2;
-                    continue;
-                }
-#endif
                 conv_pixel_pair(p, w, &px, k4, o0, pair ? o0 + p->out_c : dummy);
                 ox += 2;
             }

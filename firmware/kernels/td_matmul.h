@@ -95,44 +95,69 @@ static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int
 }
 
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-/* `rows` rows of two vectors into the pixel pair buffer, as td_pack_pair row by row: vector a's
- * rows start at a, `stride` bytes apart, vector b's `gap` bytes after a's; n is a multiple of 8.
- * One loop of assembly for all rows: per pass, two groups of both vectors (b's words read at
- * [a, gap]); the row count lives on the stack, the 14 registers hold the rest. */
+/* `rows` rows of two vectors into the pixel pair buffer, `groups` (> 0) groups of four values a
+ * row, as td_pack_pair row by row: vector a's rows start at a, `stride` bytes apart, vector b's
+ * `gap` bytes after a's. One loop of assembly for all rows: per pass two groups of both vectors
+ * (b's words read at [a, gap]), then with an odd count one more group; the row count lives on the
+ * stack, the 14 registers hold the rest. */
 static inline void td_pack_pair_rows(const int8_t *a, int32_t gap, int32_t stride, int32_t rows,
-                                     int32_t n, int16_t *xq) {
+                                     int32_t groups, int16_t *xq) {
     register int32_t a0e __asm__("r0"), b0e __asm__("r1"), a0o __asm__("r2"), b0o __asm__("r3"),
         a1e __asm__("r8"), b1e __asm__("r9"), a1o __asm__("r10"), b1o __asm__("r11");
-    const int32_t passes = n >> 3, skip = stride - n;
+    const int32_t passes = groups >> 1, skip = stride - 4 * groups;
     int32_t left = rows, count;
-    __asm__("1:\n\t"
-            "mov %[count], %[passes]\n\t"
-            "2:\n\t"
-            "ldr %[b0o], [%[a], %[gap]]\n\t"
-            "ldr %[a0o], [%[a]], #4\n\t"
-            "ldr %[b1o], [%[a], %[gap]]\n\t"
-            "ldr %[a1o], [%[a]], #4\n\t"
-            "sxtb16 %[a0e], %[a0o]\n\t"
-            "sxtb16 %[a0o], %[a0o], ror #8\n\t"
-            "sxtb16 %[b0e], %[b0o]\n\t"
-            "sxtb16 %[b0o], %[b0o], ror #8\n\t"
-            "sxtb16 %[a1e], %[a1o]\n\t"
-            "sxtb16 %[a1o], %[a1o], ror #8\n\t"
-            "sxtb16 %[b1e], %[b1o]\n\t"
-            "sxtb16 %[b1o], %[b1o], ror #8\n\t"
-            "stmia %[xq]!, {%[a0e], %[b0e], %[a0o], %[b0o], %[a1e], %[b1e], %[a1o], %[b1o]}\n\t"
-            "subs %[count], %[count], #1\n\t"
-            "bne 2b\n\t"
-            "add %[a], %[a], %[skip]\n\t"
-            "ldr %[count], %[left]\n\t"
-            "subs %[count], %[count], #1\n\t"
-            "str %[count], %[left]\n\t"
-            "bne 1b"
-            : [a] "+r"(a), [xq] "+r"(xq), [count] "=&r"(count), [left] "+m"(left),
-              [a0e] "=&r"(a0e), [b0e] "=&r"(b0e), [a0o] "=&r"(a0o), [b0o] "=&r"(b0o),
-              [a1e] "=&r"(a1e), [b1e] "=&r"(b1e), [a1o] "=&r"(a1o), [b1o] "=&r"(b1o)
-            : [gap] "r"(gap), [passes] "r"(passes), [skip] "r"(skip)
-            : "cc", "memory");
+#define TD_PACK_TWO                                                                               \
+    "ldr %[b0o], [%[a], %[gap]]\n\t"                                                              \
+    "ldr %[a0o], [%[a]], #4\n\t"                                                                  \
+    "ldr %[b1o], [%[a], %[gap]]\n\t"                                                              \
+    "ldr %[a1o], [%[a]], #4\n\t"                                                                  \
+    "sxtb16 %[a0e], %[a0o]\n\t"                                                                   \
+    "sxtb16 %[a0o], %[a0o], ror #8\n\t"                                                           \
+    "sxtb16 %[b0e], %[b0o]\n\t"                                                                   \
+    "sxtb16 %[b0o], %[b0o], ror #8\n\t"                                                           \
+    "sxtb16 %[a1e], %[a1o]\n\t"                                                                   \
+    "sxtb16 %[a1o], %[a1o], ror #8\n\t"                                                           \
+    "sxtb16 %[b1e], %[b1o]\n\t"                                                                   \
+    "sxtb16 %[b1o], %[b1o], ror #8\n\t"                                                           \
+    "stmia %[xq]!, {%[a0e], %[b0e], %[a0o], %[b0o], %[a1e], %[b1e], %[a1o], %[b1o]}\n\t"
+#define TD_PACK_ROWS_OPERANDS                                                                     \
+    : [a] "+r"(a), [xq] "+r"(xq), [count] "=&r"(count), [left] "+m"(left), [a0e] "=&r"(a0e),     \
+      [b0e] "=&r"(b0e), [a0o] "=&r"(a0o), [b0o] "=&r"(b0o), [a1e] "=&r"(a1e), [b1e] "=&r"(b1e),  \
+      [a1o] "=&r"(a1o), [b1o] "=&r"(b1o)                                                         \
+    : [gap] "r"(gap), [passes] "r"(passes), [skip] "r"(skip)                                      \
+    : "cc", "memory"
+#define TD_PACK_ROW_END                                                                           \
+    "add %[a], %[a], %[skip]\n\t"                                                                 \
+    "ldr %[count], %[left]\n\t"                                                                   \
+    "subs %[count], %[count], #1\n\t"                                                             \
+    "str %[count], %[left]\n\t"                                                                   \
+    "bne 1b"
+    if (!(groups & 1)) {
+        __asm__("1:\n\t"
+                "mov %[count], %[passes]\n\t"
+                "2:\n\t" TD_PACK_TWO
+                "subs %[count], %[count], #1\n\t"
+                "bne 2b\n\t" TD_PACK_ROW_END TD_PACK_ROWS_OPERANDS);
+    } else {
+        __asm__("1:\n\t"
+                "movs %[count], %[passes]\n\t"
+                "beq 3f\n"
+                "2:\n\t" TD_PACK_TWO
+                "subs %[count], %[count], #1\n\t"
+                "bne 2b\n"
+                "3:\n\t"
+                "ldr %[b0o], [%[a], %[gap]]\n\t"
+                "ldr %[a0o], [%[a]], #4\n\t"
+                "sxtb16 %[a0e], %[a0o]\n\t"
+                "sxtb16 %[a0o], %[a0o], ror #8\n\t"
+                "sxtb16 %[b0e], %[b0o]\n\t"
+                "sxtb16 %[b0o], %[b0o], ror #8\n\t"
+                "stmia %[xq]!, {%[a0e], %[b0e], %[a0o], %[b0o]}\n\t" TD_PACK_ROW_END
+                TD_PACK_ROWS_OPERANDS);
+    }
+#undef TD_PACK_TWO
+#undef TD_PACK_ROWS_OPERANDS
+#undef TD_PACK_ROW_END
 }
 #endif
 
