@@ -37,10 +37,10 @@ typedef struct {
  * pinned: the pixel pair's words in r0-r3, the pair of weight rows' in r4-r7 (one LDM each per
  * group of four values: 10 instructions for 16 MACs), the four accumulators in r8-r11, the
  * buffer and block pointers in r12 and lr; the rest lives on the stack. The groups are unrolled
- * sixteen times; a count that is not a multiple of 16 enters the first pass part way in (each
- * group is 40 bytes of code). The block pointer walks the biases (one LDM into the
+ * 32 times; a count that is not a multiple of 32 enters the first pass part way in (each group is
+ * 40 bytes of code). The block pointer walks the biases (one LDM into the
  * accumulators), the rows and the records (one LDM into r0-r5); each doubled accumulator is
- * requantized (td_requant2, SSAT) and stored. */
+ * requantized (td_requant2, SSAT) in place and a pixel's two channels stored as one halfword. */
 __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job) {
     (void)job;
 #define PJ_GROUP                                                                                 \
@@ -55,12 +55,12 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
     "smlad r10, r7, r2, r10\n\t"                                                                 \
     "smlad r11, r7, r3, r11\n\t"
 #define PJ_GROUP4 PJ_GROUP PJ_GROUP PJ_GROUP PJ_GROUP
-/* a doubled accumulator to int8 with the record {m, e, k} in registers, into r6 */
+/* a doubled accumulator to int8 in its own register, with the record {m, e, k} in registers */
 #define PJ_OUT(acc, m, e, k)                                                                     \
     "smmlar r6, " acc ", " m ", " k "\n\t"                                                       \
-    "add r6, r6, " acc ", asr #31\n\t"                                                           \
-    "asr r6, r6, " e "\n\t"                                                                      \
-    "ssat r6, #8, r6\n\t"
+    "add " acc ", r6, " acc ", asr #31\n\t"                                                      \
+    "asr " acc ", " acc ", " e "\n\t"                                                            \
+    "ssat " acc ", #8, " acc "\n\t"
     /* stack: 0 w_end, 4 xq_end, 8 xq, 12 entry, 16 pixel 0's output, 20 pixel 1's */
     __asm__(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
@@ -71,10 +71,10 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
         "str r4, [sp, #4]\n\t"
         "add r6, r6, r5\n\t"
         "strd r5, r6, [sp, #16]\n\t"
-        /* entry = the loop + 40 * ((-groups) mod 16), Thumb bit set; 16 * groups = r4 - r3 */
+        /* entry = the loop + 40 * ((-groups) mod 32), Thumb bit set; 16 * groups = r4 - r3 */
         "sub r4, r4, r3\n\t"
         "rsb r4, r4, #0\n\t"
-        "and r4, r4, #240\n\t"
+        "and r4, r4, #496\n\t"
         "add r4, r4, r4, lsl #2\n\t"
         "lsr r4, r4, #1\n\t"
         "adr.w r1, 2f\n\t"
@@ -87,7 +87,7 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
         "bx r0\n\t"
         ".p2align 2\n"
         "2:\n\t"
-        PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4
+        PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4
         "ldr r0, [sp, #4]\n\t"
         "cmp r12, r0\n\t"
         "bne 2b\n\t"
@@ -95,15 +95,13 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
         "ldmia lr!, {r0, r1, r2, r3, r4, r5}\n\t"
         "ldrd r12, r7, [sp, #16]\n\t"
         PJ_OUT("r8", "r0", "r1", "r2")
-        "strb r6, [r12]\n\t"
-        PJ_OUT("r9", "r0", "r1", "r2")
-        "strb r6, [r7]\n\t"
         PJ_OUT("r10", "r3", "r4", "r5")
-        "strb r6, [r12, #1]\n\t"
+        "bfi r8, r10, #8, #8\n\t"
+        "strh r8, [r12], #2\n\t"  /* both channels of pixel 0 */
+        PJ_OUT("r9", "r0", "r1", "r2")
         PJ_OUT("r11", "r3", "r4", "r5")
-        "strb r6, [r7, #1]\n\t"
-        "add r12, r12, #2\n\t"
-        "add r7, r7, #2\n\t"
+        "bfi r9, r11, #8, #8\n\t"
+        "strh r9, [r7], #2\n\t"
         "strd r12, r7, [sp, #16]\n\t"
         "ldr r0, [sp, #0]\n\t"
         "cmp lr, r0\n\t"
