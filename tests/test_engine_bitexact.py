@@ -99,11 +99,12 @@ def test_depthwise_3x3_tap_pairs(hwc, pad, act):
 
 # (input h, w, c), filters, kernel, stride, padding, dilation: odd and even pixel counts and
 # channel counts, window rows of 1 to 80 bytes (multiples of 8, of 4, neither), windows at every
-# edge, and the 1x1 path
+# edge (two columns a side; an odd inside column paired with an odd edge column), and the 1x1 path
 CONV_SHAPES = [((9, 7, 3), 8, 3, 1, "same", 1), ((10, 9, 1), 6, (5, 2), 2, "same", 1),
                ((8, 8, 16), 7, 3, 1, "same", 1), ((7, 6, 5), 4, 3, 2, "valid", 1),
                ((9, 9, 8), 10, 3, 1, "same", 2), ((6, 5, 12), 9, 1, 1, "valid", 1),
-               ((12, 10, 1), 8, (10, 8), 2, "same", 1), ((5, 11, 20), 2, (1, 4), 1, "same", 1)]
+               ((12, 10, 1), 8, (10, 8), 2, "same", 1), ((5, 11, 20), 2, (1, 4), 1, "same", 1),
+               ((8, 8, 4), 6, 3, 2, "same", 1)]
 
 
 def test_conv_pairs_assembly_shapes(tmp_path):

@@ -412,8 +412,10 @@ static void pack_quad_windows(const td_conv_params *p, const int8_t *in, int oy,
 }
 
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-/* Output row oy's pixel pairs on the assembly path (a job for every channel pair), into orow:
- * windows inside the input go straight through td_pack_pair_rows, the rest through
+/* Output row oy's pixels on the assembly path (a job for every channel pair), into orow. The
+ * columns whose windows lie inside the input go in pairs of neighbours straight through
+ * td_pack_pair_rows; those at the edges are paired with each other (the left edge's with the
+ * right's, so a row has one pair that needs its windows assembled rather than two) through
  * pack_windows. A window row of k_w * in_c values not a multiple of 4 is read on to the padded
  * length where the input holds those bytes: the weights of the padding are zero, so whatever the
  * bytes are adds nothing. The shape is read into locals once; after each assembly statement
@@ -426,18 +428,50 @@ static void asm_row(const td_conv_params *p, const int8_t *in, int oy, int8_t *o
     const int32_t row4 = (k_w * c + 3) & ~3, iy0 = oy * p->stride_h - p->pad_h;
     const int32_t last = iy0 + (k_h - 1) * p->dil_h;  /* the window's last input row */
     const int8_t *base = p->dil_w == 1 && iy0 >= 0 && last < p->in_h ? in + iy0 * in_row : 0;
-    /* the last window column whose padded rows stay inside the input */
+    /* the columns [lo, hi) whose windows, rows read on to row4 values, lie inside the input */
     const int32_t room = (p->in_h - last) * in_row - row4, ix_end = room < 0 ? -1 : room / c;
-    const int32_t step = p->dil_h * in_row;
-    for (int32_t ox = 0, ix0 = -p->pad_w; ox < out_w; ox += 2, ix0 += 2 * sw) {
-        const int pair = ox + 1 < out_w;
-        const int32_t ix1 = pair ? ix0 + sw : ix0;
-        if (base && ix0 >= 0 && ix1 + k_w <= in_w && ix1 <= ix_end)
-            td_pack_pair_rows(base + ix0 * c, (ix1 - ix0) * c, step, k_h, row4 >> 2, xq);
-        else
-            pack_windows(p, in, oy, ox, pair ? ox + 1 : ox, tmp0, tmp1, zero_row, xq, 0, 0);
+    int32_t lo = 0, hi = 0;
+    if (base) {
+        while (lo < out_w && lo * sw - p->pad_w < 0) ++lo;
+        for (hi = lo; hi < out_w; ++hi) {
+            const int32_t ix = hi * sw - p->pad_w;
+            if (ix + k_w > in_w || ix > ix_end) break;
+        }
+    }
+    const int32_t step = p->dil_h * in_row, inside = hi - lo;
+    for (int32_t ox = lo; ox + 1 < hi; ox += 2) {
+        const int32_t ix0 = ox * sw - p->pad_w;
+        td_pack_pair_rows(base + ix0 * c, sw * c, step, k_h, row4 >> 2, xq);
         job->o0 = orow + ox * out_c;
-        job->o1 = pair ? out_c : (int32_t)(dummy - job->o0);
+        job->o1 = out_c;
+        conv_pairs_sat8(job);
+    }
+    /* the edge columns [0, lo) and [hi, out_w) two at a time, then what is left: an odd
+     * inside column and an odd edge column go together */
+    const int32_t edges = lo + out_w - hi;
+    for (int32_t k = 0; k <= edges; k += 2) {
+        int32_t ox = k < lo ? k : hi + k - lo, ox1 = k + 1 < lo ? k + 1 : hi + k + 1 - lo;
+        if (k + 1 >= edges) {  /* the leftovers */
+            const int odd_edge = k < edges, odd_inside = inside & 1;
+            if (!odd_edge && !odd_inside) break;
+            if (!odd_edge) {  /* one inside column alone: its window twice */
+                td_pack_pair_rows(base + ((hi - 1) * sw - p->pad_w) * c, 0, step, k_h,
+                                  row4 >> 2, xq);
+                job->o0 = orow + (hi - 1) * out_c;
+                job->o1 = (int32_t)(dummy - job->o0);
+                conv_pairs_sat8(job);
+                break;
+            }
+            ox1 = odd_inside ? hi - 1 : ox;
+            if (ox1 < ox) {
+                const int32_t t = ox;
+                ox = ox1;
+                ox1 = t;
+            }
+        }
+        pack_windows(p, in, oy, ox, ox1, tmp0, tmp1, zero_row, xq, 0, 0);
+        job->o0 = orow + ox * out_c;
+        job->o1 = ox1 != ox ? (ox1 - ox) * out_c : (int32_t)(dummy - job->o0);
         conv_pairs_sat8(job);
     }
 }
