@@ -31,7 +31,13 @@ typedef struct {
     const int16_t *xq, *xq_end;  /* the pixel pair buffer: 16 bytes per group of 4 values */
     int8_t *o0;                  /* pixel 0's first output */
     int32_t o1;                  /* pixel 1's outputs: o0 + o1 */
+    int32_t skip;                /* bytes of the unrolled loop the first pass skips (pair_skip) */
 } pair_job;
+
+/* 40 bytes of code per group the first pass of conv_pairs_sat8's 32-fold loop leaves out */
+static inline int32_t pair_skip(int32_t k4) {
+    return 40 * (-(k4 >> 2) & 31);
+}
 
 /* Both pixels, every full channel pair of the job, in one loop of assembly with every value
  * pinned: the pixel pair's words in r0-r3, the pair of weight rows' in r4-r7 (one LDM each per
@@ -65,20 +71,15 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
     __asm__(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "sub sp, sp, #24\n\t"
-        "ldm r0, {r1, r2, r3, r4, r5, r6}\n\t"
+        "ldm r0, {r1, r2, r3, r4, r5, r6, r7}\n\t"
         "mov lr, r1\n\t"
         "str r2, [sp, #0]\n\t"
         "str r4, [sp, #4]\n\t"
         "add r6, r6, r5\n\t"
         "strd r5, r6, [sp, #16]\n\t"
-        /* entry = the loop + 40 * ((-groups) mod 32), Thumb bit set; 16 * groups = r4 - r3 */
-        "sub r4, r4, r3\n\t"
-        "rsb r4, r4, #0\n\t"
-        "and r4, r4, #496\n\t"
-        "add r4, r4, r4, lsl #2\n\t"
-        "lsr r4, r4, #1\n\t"
+        /* entry = the loop + skip, Thumb bit set */
         "adr.w r1, 2f\n\t"
-        "add r1, r1, r4\n\t"
+        "add r1, r1, r7\n\t"
         "orr r4, r1, #1\n\t"
         "strd r3, r4, [sp, #8]\n\t"
         "1:\n\t"  /* a channel pair: accumulators from the biases, then the groups */
@@ -138,7 +139,7 @@ static TD_ALWAYS_INLINE void conv_blocks(const td_conv_params *p, const int32_t 
     if (sat8 && out_c >= 2) {  /* the full channel pairs in assembly */
         const int32_t pairs = out_c >> 1;
         const pair_job job = {blk, blk + pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, o0,
-                              (int32_t)(o1 - o0)};
+                              (int32_t)(o1 - o0), pair_skip(k4)};
         conv_pairs_sat8(&job);
         oc = 2 * pairs;
         blk = job.w_end;
@@ -508,7 +509,7 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     /* an even channel count on the assembly path: one job for every pixel pair */
     const int32_t *blk = (const int32_t *)w;
     const int32_t asm_pairs = pairs_in_asm(p) && !(p->out_c & 1) ? p->out_c >> 1 : 0;
-    pair_job job = {blk, blk + asm_pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, 0, 0};
+    pair_job job = {blk, blk + asm_pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, 0, 0, pair_skip(k4)};
 #endif
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
         int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
@@ -575,7 +576,7 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, con
     if (pairs_in_asm(p) && !(p->out_c & 1)) {  /* one job for every pixel pair but the last */
         const int32_t *blk = (const int32_t *)w;
         pair_job job = {blk, blk + (p->out_c >> 1) * BLOCK_WORDS(k4), xq, xq + 2 * k4, out,
-                        p->out_c};
+                        p->out_c, pair_skip(k4)};
         for (; i + 2 <= pixels; i += 2, job.o0 += 2 * p->out_c) {
             td_pack_pair(in + i * n, in + i * n + n, n, xq);
             conv_pairs_sat8(&job);
