@@ -21,12 +21,37 @@ static int add_dense_sat8(const td_binary_params *p, const int8_t *x1, const int
     out[i] = (int8_t)td_sat8(td_requant2(m, e, k, t1[(uint8_t)x1[i]] + t2[(uint8_t)x2[i]]))
     int32_t n = d[0] * cube;
     for (; n & 3; --n, ++out, ++x1, ++x2) ADD_ONE(0);
+#ifdef TD_DSP
+    if (n) {  /* the same in assembly: post-indexed loads and stores, no pointer arithmetic */
+        const int8_t *const end = out + n;
+        int32_t a, b;
+#define ADD_ASM                                                                                  \
+        "ldrb %[a], [%[x1]], #1\n\t"                                                             \
+        "ldrb %[b], [%[x2]], #1\n\t"                                                             \
+        "ldr %[a], [%[t1], %[a], lsl #2]\n\t"                                                    \
+        "ldr %[b], [%[t2], %[b], lsl #2]\n\t"                                                    \
+        "add %[a], %[a], %[b]\n\t"                                                               \
+        "smmlar %[b], %[a], %[m], %[k]\n\t"                                                      \
+        "add %[b], %[b], %[a], asr #31\n\t"                                                      \
+        "asr %[b], %[b], %[e]\n\t"                                                               \
+        "ssat %[b], #8, %[b]\n\t"                                                                \
+        "strb %[b], [%[out]], #1\n\t"
+        __asm__ volatile("1:\n\t" ADD_ASM ADD_ASM ADD_ASM ADD_ASM
+                "cmp %[out], %[end]\n\t"
+                "bne 1b"
+                : [a] "=&r"(a), [b] "=&r"(b), [x1] "+r"(x1), [x2] "+r"(x2), [out] "+r"(out)
+                : [t1] "r"(t1), [t2] "r"(t2), [m] "r"(m), [e] "r"(e), [k] "r"(k), [end] "r"(end)
+                : "cc", "memory");
+#undef ADD_ASM
+    }
+#else
     for (int8_t *const end = out + n; out != end; out += 4, x1 += 4, x2 += 4) {
         ADD_ONE(0);
         ADD_ONE(1);
         ADD_ONE(2);
         ADD_ONE(3);
     }
+#endif
 #undef ADD_ONE
     return 1;
 }

@@ -61,7 +61,7 @@ static inline void td_pack_pair(const int8_t *a, const int8_t *b, int32_t n, int
             b0o __asm__("r3"), a1e __asm__("r8"), b1e __asm__("r9"), a1o __asm__("r10"),
             b1o __asm__("r11");
         int32_t passes = n >> 3;
-        __asm__("1:\n\t"
+        __asm__ volatile("1:\n\t"
                 "ldr %[a0o], [%[a]], #4\n\t"
                 "ldr %[b0o], [%[b]], #4\n\t"
                 "ldr %[a1o], [%[a]], #4\n\t"
@@ -133,13 +133,13 @@ static inline void td_pack_pair_rows(const int8_t *a, int32_t gap, int32_t strid
     "str %[count], %[left]\n\t"                                                                   \
     "bne 1b"
     if (!(groups & 1)) {
-        __asm__("1:\n\t"
+        __asm__ volatile("1:\n\t"
                 "mov %[count], %[passes]\n\t"
                 "2:\n\t" TD_PACK_TWO
                 "subs %[count], %[count], #1\n\t"
                 "bne 2b\n\t" TD_PACK_ROW_END TD_PACK_ROWS_OPERANDS);
     } else {
-        __asm__("1:\n\t"
+        __asm__ volatile("1:\n\t"
                 "movs %[count], %[passes]\n\t"
                 "beq 3f\n"
                 "2:\n\t" TD_PACK_TWO
