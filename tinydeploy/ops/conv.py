@@ -247,9 +247,9 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
     pairs_3x3 = (k_h == k_w == 3 and sh == sw == 1 and records is not None and dh == dw == 1
                  and out_c % 4 == 0)
     if depthwise and not as_conv and depth_multiplier == 1 and pairs_3x3:
-        # weights, folded biases and records in one block per channel pair; the ring holds two
-        # rows of vertical int16 pixel pairs, 4 bytes per channel and padded column, and a row
-        # of zero points
+        # weights, records and folded bias in one block per channel; the ring holds two rows of
+        # vertical int16 pixel pairs, 4 bytes per channel and padded column, and a row of zero
+        # points
         blocks = wl.depthwise_3x3_blocks(wa.reshape(taps, out_c), bias_folded, records)
         return Layer(ctx.op, DEPTHWISE3X3,
                      params(rq=None, bias_folded=None, ring_rows=2),
