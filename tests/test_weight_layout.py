@@ -11,8 +11,8 @@ def _word(lo: int, hi: int) -> int:
 
 
 def test_depthwise_3x3_blocks_layout():
-    """Per channel: per kernel column the words E = (w0, w1) and F = (w1, w2) down the column,
-    with the taps doubled; then the record and the doubled bias. A record with multiplier 0
+    """Per channel: the record, then per kernel column the words E = (w0, w1) and F = (w1, w2)
+    down the column, with the taps doubled, then the doubled bias. A record with multiplier 0
     (constant output) gets bias 0, whatever the bias, so that doubling cannot overflow."""
     c = 4
     w = np.arange(9 * c, dtype=np.int64).reshape(9, c) - 18  # taps [ky * 3 + kx][channel]
@@ -27,8 +27,8 @@ def test_depthwise_3x3_blocks_layout():
     for ch in range(c):
         b = blocks[ch]
         for kx in range(3):
-            assert b[2 * kx] == _word(tap(0, kx, ch), tap(1, kx, ch))      # E
-            assert b[2 * kx + 1] == _word(tap(1, kx, ch), tap(2, kx, ch))  # F
-        assert list(b[6:9]) == list(records[3 * ch: 3 * ch + 3])
+            assert b[3 + 2 * kx] == _word(tap(0, kx, ch), tap(1, kx, ch))  # E
+            assert b[4 + 2 * kx] == _word(tap(1, kx, ch), tap(2, kx, ch))  # F
+        assert list(b[0:3]) == list(records[3 * ch: 3 * ch + 3])
     assert list(blocks[:, 9]) == [20, -40, 0, 14]  # channel 2's record is constant
-    assert blocks[1, 0] == _word(-256, tap(1, 0, 1))  # -128 doubled still fits int16
+    assert blocks[1, 3] == _word(-256, tap(1, 0, 1))  # -128 doubled still fits int16

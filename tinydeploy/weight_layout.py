@@ -91,8 +91,8 @@ def _halves(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def depthwise_3x3_blocks(w: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
     """A 3x3 depthwise layer as int32 words [C][10], one block per channel for
-    td_depthwise_conv3x3_s8: per kernel column the weight words E = (w0, w1) and F = (w1, w2) down
-    the column, then the requantization record {m, e, k}, then the folded bias. Weights and bias
+    td_depthwise_conv3x3_s8: the requantization record {m, e, k}, then per kernel column the
+    weight words E = (w0, w1) and F = (w1, w2) down the column, then the folded bias. Weights and bias
     are stored doubled (int16 holds 2 * int8) so that the kernel accumulates the doubled
     accumulator td_requant2 takes.
 
@@ -108,4 +108,4 @@ def depthwise_3x3_blocks(w: np.ndarray, bias_folded: np.ndarray, records: np.nda
     # a constant record (multiplier 0) ignores its accumulator: its bias, which may lie far
     # outside the range where doubling is safe, becomes 0
     bias2 = np.where(rec[:, 0] == 0, 0, 2 * np.asarray(bias_folded, np.int64))
-    return np.concatenate([kernel, rec, bias2[:, None]], axis=1).astype(np.int64).reshape(-1)
+    return np.concatenate([rec, kernel, bias2[:, None]], axis=1).astype(np.int64).reshape(-1)
