@@ -76,13 +76,13 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
  * record and weights go to a stack frame beside s (output row 2i + 1 less row 2i, 0 for a lone
  * row: its stores come first and row 2i's overwrite them), cn (the channel count: one output
  * column) and the end of its column loop; the layer's constants follow. Frame: s cn end m e k
- * E0 F0 E1 F1 E2 F2 | block in_skip out_skip span blocks_end odd. The bias stays in r12, the
+ * E0 F0 E1 F1 E2 F2 | in_skip out_skip span blocks_end block odd. The bias stays in r12, the
  * input in r10 (X and Y: a column's slots 0 and 1, P_i and P_i+1 or the other way round as i is
  * even or odd), the output in r11. A pass makes output columns ox and ox + 1 (accumulators r0 lr
  * and r1 r2) from input columns ox to ox + 3: one LDM of two columns, one LDRD each for the other
  * two and for each kernel column's weights, 24 multiplies, one LDM of the frame, then per output
  * SMMLAR, ADD, ASR, SSAT, STRB (td_requant2): 55 instructions for four outputs. An odd width
- * ends with one column; then the next channel (21 instructions a channel beside the passes). */
+ * ends with one column; then the next channel (17 instructions a channel beside the passes). */
 #define DW3_FIRST(T, U, A, B)                                                                    \
     "smlad " T ", " A ", r5, r12\n\t"                                                            \
     "smlatb " U ", " A ", r5, r12\n\t"                                                           \
@@ -103,18 +103,18 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "sub sp, sp, #72\n\t"                                                                    \
         "strd r8, r9, [sp]\n\t"                                                                  \
         "add r0, sp, #48\n\t"                                                                    \
-        "stm r0, {r1, r2, r3, r4, r5, r6}\n"                                                     \
+        "stm r0, {r1, r2, r3, r4, r5, r6}\n\t"                                                  \
+        "mov r12, r5\n\t"                                                                        \
+        "mov r2, r3\n"                                                                           \
         "4:\n\t"                                                                                 \
-        "ldr r12, [sp, #48]\n\t"                                                                 \
+        "add lr, r10, r2\n\t"                                                                    \
         "ldm r12!, {r0, r1, r2, r3, r4, r5, r6, r7, r8, r9}\n\t"                                 \
-        "str r12, [sp, #48]\n\t"                                                                 \
+        "str r12, [sp, #64]\n\t"                                                                 \
         "add r12, sp, #12\n\t"                                                                   \
         "stm r12, {r0, r1, r2, r3, r4, r5, r6, r7, r8}\n\t"                                      \
         "mov r12, r9\n\t"                                                                        \
-        "ldr r0, [sp, #60]\n\t"                                                                  \
-        "add r5, r10, r0\n\t"                                                                    \
-        "str r5, [sp, #8]\n\t"                                                                   \
-        "cmp r10, r5\n\t"                                                                        \
+        "str lr, [sp, #8]\n\t"                                                                   \
+        "cmp r10, lr\n\t"                                                                        \
         "beq 2f\n"                                                                               \
         "1:\n\t"                                                                                 \
         "ldm r10!, {r1, r2, r3, r4}\n\t"                                                         \
@@ -144,8 +144,7 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "bne 1b\n"                                                                               \
         "2:\n\t"                                                                                 \
         "ldr r0, [sp, #68]\n\t"                                                                  \
-        "cmp r0, #0\n\t"                                                                         \
-        "beq 3f\n\t"                                                                             \
+        "cbz r0, 3f\n\t"                                                                         \
         "ldm r10, {r1, r2, r3, r4}\n\t"                                                          \
         "ldrd r7, r8, [r10, #16]\n\t"                                                            \
         "ldrd r5, r6, [sp, #24]\n\t"                                                             \
@@ -160,12 +159,11 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "strb r0, [r11, r3]\n\t"                                                                 \
         "strb r9, [r11]\n"                                                                       \
         "3:\n\t"                                                                                 \
-        "ldrd r0, r1, [sp, #52]\n\t"                                                             \
+        "add r0, sp, #48\n\t"                                                                    \
+        "ldm r0, {r0, r1, r2, r3, r12}\n\t"                                                      \
         "add r10, r10, r0\n\t"                                                                   \
         "add r11, r11, r1\n\t"                                                                   \
-        "ldr r0, [sp, #48]\n\t"                                                                  \
-        "ldr r1, [sp, #64]\n\t"                                                                  \
-        "cmp r0, r1\n\t"                                                                         \
+        "cmp r12, r3\n\t"                                                                        \
         "bne 4b\n\t"                                                                             \
         "add sp, sp, #72\n\t"                                                                    \
         : "+r"(x_in), "+r"(x_out), "+r"(x_blk), "+r"(x_in_skip), "+r"(x_out_skip),              \
@@ -178,11 +176,11 @@ static TD_ALWAYS_INLINE void dw3_rows(const int32_t *ring, const int32_t *blocks
     const int32_t pairs = out_w / 2;
     register const int32_t *x_in __asm__("r10") = ring;
     register int8_t *x_out __asm__("r11") = o;
-    register const int32_t *x_blk __asm__("r1") = blocks;
-    register int32_t x_in_skip __asm__("r2") = 8 * (out_w + 2) - 16 * pairs;
-    register int32_t x_out_skip __asm__("r3") = 1 - 2 * pairs * c_n;
-    register int32_t x_span __asm__("r4") = 16 * pairs;
-    register const int32_t *x_blocks_end __asm__("r5") = blocks + c_n * BLOCK_WORDS;
+    register int32_t x_in_skip __asm__("r1") = 8 * (out_w + 2) - 16 * pairs;
+    register int32_t x_out_skip __asm__("r2") = 1 - 2 * pairs * c_n;
+    register int32_t x_span __asm__("r3") = 16 * pairs;
+    register const int32_t *x_blocks_end __asm__("r4") = blocks + c_n * BLOCK_WORDS;
+    register const int32_t *x_blk __asm__("r5") = blocks;
     register int32_t x_odd __asm__("r6") = out_w & 1;
     register int32_t x_s __asm__("r8") = s, x_cn __asm__("r9") = c_n;
     if (odd)
