@@ -61,13 +61,14 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         for (int32_t col = 0; col < cols; ++col)
             if (col < first || col >= end || rows == 0)
                 for (int32_t c = 0; c < c_n; ++c) slot[c * plane + 2 * col] = zz;
+    if (rows == 0) return;
     const int8_t *src = in + (rows == 2 ? yb : ya) * row;
     int32_t *d = slot + 2 * first;
     if (rows == 3)
         pack_columns(src, row, end - first, c_n, zp4, d, plane, 3);
     else if (rows == 2)
         pack_columns(src, row, end - first, c_n, zp4, d, plane, 2);
-    else if (rows == 1)
+    else
         pack_columns(src, row, end - first, c_n, zp4, d, plane, 1);
 }
 

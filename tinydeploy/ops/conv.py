@@ -78,7 +78,7 @@ CONV = Kernel("td_conv2d_s8", ConvParams, _ARGS, "general convolution windows")
 CONV1X1 = Kernel("td_conv1x1_s8", ConvParams, _ARGS, "1x1, stride 1, no padding")
 DEPTHWISE = Kernel("td_depthwise_conv2d_s8", ConvParams, _ARGS, "depth multiplier 1")
 DEPTHWISE3X3 = Kernel("td_depthwise_conv3x3_s8", ConvParams, _ARGS,
-                      "3x3, stride 1, channels in pairs: vertical tap pairs")
+                      "3x3, stride 1, channels in fours: vertical tap pairs")
 DEPTHWISE_DM = Kernel("td_depthwise_conv2d_dm_s8", ConvParams, _ARGS[:-1], "any depth multiplier")
 
 
