@@ -60,7 +60,8 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
     if (q < 2 || rows == 0)
         for (int32_t col = 0; col < cols; ++col)
             if (col < first || col >= end || rows == 0)
-                for (int32_t c = 0; c < c_n; ++c) slot[c * plane + 2 * col] = zz;
+                for (int32_t *d = slot + 2 * col, *e = d + c_n * plane; d != e; d += 4 * plane)
+                    d[0] = d[plane] = d[2 * plane] = d[3 * plane] = zz;
     if (rows == 0) return;
     const int8_t *src = in + (rows == 2 ? yb : ya) * row;
     int32_t *d = slot + 2 * first;
