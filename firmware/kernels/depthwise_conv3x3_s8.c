@@ -81,10 +81,11 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
  * E0 F0 E1 F1 E2 F2 | in_skip out_skip span blocks_end block odd. The bias stays in r12, the
  * input in r10 (X and Y: a column's slots 0 and 1, P_i and P_i+1 or the other way round as i is
  * even or odd), the output in r11. A pass makes output columns ox and ox + 1 (accumulators r0 lr
- * and r1 r2) from input columns ox to ox + 3: one LDM of two columns, one LDRD each for the other
- * two and for each kernel column's weights, 24 multiplies, one LDM of the frame, then per output
- * SMMLAR, ADD, ASR, SSAT, STRB (td_requant2): 55 instructions for four outputs. An odd width
- * ends with one column; then the next channel (17 instructions a channel beside the passes). */
+ * and r1 r2) from input columns ox to ox + 3: two LDMs of two columns each (the second once
+ * column ox + 1 is done with), one LDRD for each kernel column's weights, 24 multiplies, one LDM
+ * of the frame, then per output SMMLAR, ADD, ASR, SSAT, STRB (td_requant2): 54 instructions for
+ * four outputs. An odd width ends with one column; then the next channel (17 instructions a
+ * channel beside the passes). */
 #define DW3_FIRST(T, U, A, B)                                                                    \
     "smlad " T ", " A ", r5, r12\n\t"                                                            \
     "smlatb " U ", " A ", r5, r12\n\t"                                                           \
@@ -123,14 +124,13 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "ldrd r5, r6, [sp, #24]\n\t"                                                             \
         DW3_FIRST("r0", "lr", X0, Y0)                                                            \
         DW3_FIRST("r1", "r2", X1, Y1)                                                            \
-        "ldrd r7, r8, [r10]\n\t"                                                                 \
         "ldrd r5, r6, [sp, #32]\n\t"                                                             \
         DW3_NEXT("r0", "lr", X1, Y1)                                                             \
-        DW3_NEXT("r1", "r2", X2, Y2)                                                             \
-        "ldrd r3, r4, [r10, #8]\n\t"                                                             \
-        "ldrd r5, r6, [sp, #40]\n\t"                                                             \
-        DW3_NEXT("r0", "lr", X2, Y2)                                                             \
+        "ldm r10, {r3, r4, r7, r8}\n\t"                                                          \
         DW3_NEXT("r1", "r2", X1, Y1)                                                             \
+        "ldrd r5, r6, [sp, #40]\n\t"                                                             \
+        DW3_NEXT("r0", "lr", X1, Y1)                                                             \
+        DW3_NEXT("r1", "r2", X2, Y2)                                                             \
         "ldm sp, {r3, r4, r5, r6, r7, r8}\n\t"                                                   \
         DW3_OUT("r9", "r0")                                                                      \
         DW3_OUT("r0", "lr")                                                                      \
@@ -147,8 +147,7 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "2:\n\t"                                                                                 \
         "ldr r0, [sp, #68]\n\t"                                                                  \
         "cbz r0, 3f\n\t"                                                                         \
-        "ldm r10, {r1, r2, r3, r4}\n\t"                                                          \
-        "ldrd r7, r8, [r10, #16]\n\t"                                                            \
+        "ldm r10, {r1, r2, r3, r4, r7, r8}\n\t"                                                  \
         "ldrd r5, r6, [sp, #24]\n\t"                                                             \
         DW3_FIRST("r0", "lr", X0, Y0)                                                            \
         "ldrd r5, r6, [sp, #32]\n\t"                                                             \
