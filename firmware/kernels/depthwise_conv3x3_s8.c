@@ -77,14 +77,16 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
 /* Output rows 2i and 2i + 1 of every channel in one asm block, every register pinned. A channel's
  * record and weights go to a stack frame beside s (output row 2i + 1 less row 2i, 0 for a lone
  * row: its stores come first and row 2i's overwrite them), cn (the channel count: one output
- * column) and the end of its column loop; the layer's constants follow. Frame: s cn end m e k
- * E0 F0 E1 F1 E2 F2 | in_skip out_skip span blocks_end block odd. The bias stays in r12, the
- * input in r10 (X and Y: a column's slots 0 and 1, P_i and P_i+1 or the other way round as i is
- * even or odd), the output in r11. A pass makes output columns ox and ox + 1 (accumulators r0 lr
+ * column) and the end of its column loop; the layer's constants follow. Frame (72 bytes, sp
+ * stays 8-byte aligned): s cn end m e k E0 F0 E1 F1 E2 F2 | in_skip out_skip span blocks_end
+ * block. The column loop runs while the input is below its end, span - 8 bytes on for an odd
+ * width, so that the last compare also tells whether one column is left. The bias stays in r12,
+ * the input in r10 (X and Y: a column's slots 0 and 1, P_i and P_i+1 or the other way round as i
+ * is even or odd), the output in r11. A pass makes output columns ox and ox + 1 (accumulators r0 lr
  * and r1 r2) from input columns ox to ox + 3: two LDMs of two columns each (the second once
  * column ox + 1 is done with), one LDRD for each kernel column's weights, 24 multiplies, one LDM
  * of the frame, then per output SMMLAR, ADD, ASR, SSAT, STRB (td_requant2): 54 instructions for
- * four outputs. An odd width ends with one column; then the next channel (17 instructions a
+ * four outputs. An odd width ends with one column; then the next channel (16 instructions a
  * channel beside the passes). */
 #define DW3_FIRST(T, U, A, B)                                                                    \
     "smlad " T ", " A ", r5, r12\n\t"                                                            \
@@ -106,7 +108,7 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "sub sp, sp, #72\n\t"                                                                    \
         "strd r8, r9, [sp]\n\t"                                                                  \
         "add r0, sp, #48\n\t"                                                                    \
-        "stm r0, {r1, r2, r3, r4, r5, r6}\n\t"                                                  \
+        "stm r0, {r1, r2, r3, r4, r5}\n\t"                                                       \
         "mov r12, r5\n\t"                                                                        \
         "mov r2, r3\n"                                                                           \
         "4:\n\t"                                                                                 \
@@ -118,7 +120,7 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "mov r12, r9\n\t"                                                                        \
         "str lr, [sp, #8]\n\t"                                                                   \
         "cmp r10, lr\n\t"                                                                        \
-        "beq 2f\n"                                                                               \
+        "bhs 2f\n"                                                                               \
         "1:\n\t"                                                                                 \
         "ldm r10!, {r1, r2, r3, r4}\n\t"                                                         \
         "ldrd r5, r6, [sp, #24]\n\t"                                                             \
@@ -143,10 +145,9 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "strb r9, [r11]\n\t"                                                                     \
         "add r11, r11, r4\n\t"                                                                   \
         "cmp r10, r5\n\t"                                                                        \
-        "bne 1b\n"                                                                               \
+        "blo 1b\n"                                                                               \
         "2:\n\t"                                                                                 \
-        "ldr r0, [sp, #68]\n\t"                                                                  \
-        "cbz r0, 3f\n\t"                                                                         \
+        "beq 3f\n\t"                                                                             \
         "ldm r10, {r1, r2, r3, r4, r7, r8}\n\t"                                                  \
         "ldrd r5, r6, [sp, #24]\n\t"                                                             \
         DW3_FIRST("r0", "lr", X0, Y0)                                                            \
@@ -168,8 +169,8 @@ static void pack_pair_row(const td_conv_params *p, const int8_t *in, int q, int3
         "bne 4b\n\t"                                                                             \
         "add sp, sp, #72\n\t"                                                                    \
         : "+r"(x_in), "+r"(x_out), "+r"(x_blk), "+r"(x_in_skip), "+r"(x_out_skip),              \
-          "+r"(x_span), "+r"(x_blocks_end), "+r"(x_odd), "+r"(x_s), "+r"(x_cn)                      \
-        : : "r0", "r7", "r12", "lr", "cc", "memory")
+          "+r"(x_span), "+r"(x_blocks_end), "+r"(x_s), "+r"(x_cn)                                  \
+        : : "r0", "r6", "r7", "r12", "lr", "cc", "memory")
 
 /* Output rows 2i and 2i + 1 (s apart; s = 0: row 2i alone) of every channel, odd = i & 1. */
 static TD_ALWAYS_INLINE void dw3_rows(const int32_t *ring, const int32_t *blocks, int8_t *o,
@@ -179,10 +180,9 @@ static TD_ALWAYS_INLINE void dw3_rows(const int32_t *ring, const int32_t *blocks
     register int8_t *x_out __asm__("r11") = o;
     register int32_t x_in_skip __asm__("r1") = 8 * (out_w + 2) - 16 * pairs;
     register int32_t x_out_skip __asm__("r2") = 1 - 2 * pairs * c_n;
-    register int32_t x_span __asm__("r3") = 16 * pairs;
+    register int32_t x_span __asm__("r3") = 16 * pairs - 8 * (out_w & 1);
     register const int32_t *x_blocks_end __asm__("r4") = blocks + c_n * BLOCK_WORDS;
     register const int32_t *x_blk __asm__("r5") = blocks;
-    register int32_t x_odd __asm__("r6") = out_w & 1;
     register int32_t x_s __asm__("r8") = s, x_cn __asm__("r9") = c_n;
     if (odd)
         DW3_ASM("r2", "r1", "r4", "r3", "r8", "r7");
