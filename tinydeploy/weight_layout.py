@@ -112,26 +112,22 @@ def _halves(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def depthwise_3x3_blocks(w: np.ndarray, bias_folded: np.ndarray, records: np.ndarray) -> np.ndarray:
-    """A 3x3 depthwise layer as int32 words [C/2][32], one block per pair of channels (c, c+1)
-    for td_depthwise_conv3x3_s8: per kernel column the weight words A, C, B, D, each for c then
-    c+1, then both folded biases, then both requantization records {m, e, k}. Weights and biases
+    """A 3x3 depthwise layer as int32 words [C][10], one block per channel for
+    td_depthwise_conv3x3_s8: the requantization record {m, e, k}, then per kernel column the
+    weight words E = (w0, w1) and F = (w1, w2) down the column, then the folded bias. Weights and bias
     are stored doubled (int16 holds 2 * int8) so that the kernel accumulates the doubled
     accumulator td_requant2 takes.
 
-    The kernel's input holds vertical pixel pairs (x[2i], x[2i+1]) of rows; output row 2i is
-    P_i . A + P_i+1 . B and output row 2i + 1 is P_i . C + P_i+1 . D, with A = (w0, w1),
-    B = (w2, 0), C = (0, w0), D = (w1, w2) down the kernel column: one SMLAD per pair of taps."""
+    The kernel's input holds vertical pixel pairs P_i = (x[2i], x[2i+1]) of rows; output row 2i is
+    P_i . E + bottom(P_i+1) * top(F) and output row 2i + 1 is top(P_i) * bottom(E) + P_i+1 . F:
+    per kernel column two SMLADs and two halfword multiplies for six taps, from two words."""
     taps, c = w.shape
     assert taps == 9 and c % 2 == 0
-    k = 2 * w.reshape(3, 3, c).astype(np.int64).transpose(1, 0, 2)  # [column][row][channel]
-    zero = np.zeros((3, c), dtype=np.int64)
-    words = [_halves(k[:, 0], k[:, 1]), _halves(zero, k[:, 0]),   # A, C
-             _halves(k[:, 2], zero), _halves(k[:, 1], k[:, 2])]   # B, D
-    kernel = np.stack(words, axis=1).reshape(3, 4, c // 2, 2)     # [column][word][pair][channel]
-    kernel = kernel.transpose(2, 0, 1, 3).reshape(c // 2, 24)
+    k = 2 * w.reshape(3, 3, c).astype(np.int64).transpose(2, 1, 0)  # [channel][column][row]
+    kernel = np.stack([_halves(k[:, :, 0], k[:, :, 1]), _halves(k[:, :, 1], k[:, :, 2])],
+                      axis=2).reshape(c, 6)                          # [channel][column][E, F]
     rec = np.asarray(records, np.int64).reshape(c, 3)
     # a constant record (multiplier 0) ignores its accumulator: its bias, which may lie far
     # outside the range where doubling is safe, becomes 0
     bias2 = np.where(rec[:, 0] == 0, 0, 2 * np.asarray(bias_folded, np.int64))
-    tail = np.concatenate([bias2.reshape(c // 2, 2), rec.reshape(c // 2, 6)], axis=1)
-    return np.concatenate([kernel, tail], axis=1).astype(np.int64).reshape(-1)
+    return np.concatenate([rec, kernel, bias2[:, None]], axis=1).astype(np.int64).reshape(-1)

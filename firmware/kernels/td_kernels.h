@@ -867,7 +867,7 @@ void td_depthwise_conv2d_s16(const td_conv_ref_params *p, const int16_t *in, con
 void td_depthwise_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv2d_s8_scratch(const td_conv_params *p);
-/* 3x3, stride 1, channels in pairs: vertical tap pairs */
+/* 3x3, stride 1, channels in fours: vertical tap pairs */
 void td_depthwise_conv3x3_s8(const td_conv_params *p, const int8_t *in, const void *w,
     const int32_t *bias, int8_t *out, int8_t *scratch);
 int32_t td_depthwise_conv3x3_s8_scratch(const td_conv_params *p);

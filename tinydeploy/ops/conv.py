@@ -82,7 +82,7 @@ CONV = Kernel("td_conv2d_s8", ConvParams, _ARGS, "general convolution windows")
 CONV1X1 = Kernel("td_conv1x1_s8", ConvParams, _ARGS, "1x1, stride 1, no padding")
 DEPTHWISE = Kernel("td_depthwise_conv2d_s8", ConvParams, _ARGS, "depth multiplier 1")
 DEPTHWISE3X3 = Kernel("td_depthwise_conv3x3_s8", ConvParams, _ARGS,
-                      "3x3, stride 1, channels in pairs: vertical tap pairs")
+                      "3x3, stride 1, channels in fours: vertical tap pairs")
 DEPTHWISE_DM = Kernel("td_depthwise_conv2d_dm_s8", ConvParams, _ARGS[:-1], "any depth multiplier")
 
 
@@ -251,14 +251,13 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
     pairs_3x3 = (k_h == k_w == 3 and sh == sw == 1 and records is not None and dh == dw == 1
                  and out_c % 4 == 0)
     if depthwise and not as_conv and depth_multiplier == 1 and pairs_3x3:
-        # weights, folded biases and records in one block per channel pair; the ring holds two
-        # rows of vertical int16 pixel pairs, 4 bytes per channel and padded column, and a row
-        # of zero points
+        # records, weights and folded bias in one block per channel; the ring holds two rows of
+        # vertical int16 pixel pairs, 4 bytes per channel and padded column
         blocks = wl.depthwise_3x3_blocks(wa.reshape(taps, out_c), bias_folded, records)
         return Layer(ctx.op, DEPTHWISE3X3,
                      params(rq=None, bias_folded=None, ring_rows=2),
                      [ctx.const("w", "int32_t", blocks)], args, [x.index], [y.index], macs,
-                     2 * (out_w + 2) * out_c * 4 + out_c, unit)
+                     2 * (out_w + 2) * out_c * 4, unit)
     scratch, ring, inplace, quads, layout = 0, 0, False, 0, 0
     lay: str | None = None  # the weight layout, where the kernel takes one
     if depthwise and not as_conv:
