@@ -63,7 +63,9 @@ def _ceil(n: int, k: int) -> int:
 def _conv_groups(p: ConvParams, func: str, quads: bool) -> tuple[int, int]:
     """Output pixels a convolution computes four at a time and two at a time (an odd last pixel
     counts as a pair), following td_conv2d_s8's and td_conv1x1_s8's loops: fours only with the
-    fast path, and in td_conv2d_s8 only where the four windows lie inside the input's width."""
+    fast path, and in td_conv2d_s8 only where the four windows lie inside the input's width. On
+    a core with the DSP extension a TD_W16B layer with the int8 clamp takes pairs everywhere
+    (its assembly loop); the fit is per core, so there both counts get the pair loop's cost."""
     if func == "td_conv1x1_s8":
         n = p.out_h * p.out_w
         fours = n // 4 if quads else 0
