@@ -28,7 +28,7 @@ from tinydeploy.ops import register
 from tinydeploy.ops.base import (GeneratedOp, Kernel, Layer, OpContext, OpSpec, Params, Tensor,
                                  TensorArg, TensorListArg, broadcast_shape, cfield)
 from tinydeploy.ops.elementwise import (ACTIVATIONS, ADD, ADD16, ARITH_F32, ARITH_S32, OPS,
-                                        ArithParams, BinaryParams, _binary_layer,
+                                        ArithParams, BinaryParams, _binary_layer, add_layer,
                                         lower_add_sub16)
 from tinydeploy.ops.elementwise import _geometry as _int8_geometry
 
@@ -155,23 +155,11 @@ def lower_arith(ctx: OpContext, dtype: str) -> Layer:
 # ---- int8 ----
 
 def _lower_sub_s8(ctx: OpContext) -> Layer:
-    a, b, y, geo = _int8_geometry(ctx)
+    a, b, y, _ = _int8_geometry(ctx)
     q = qm.add_params(a.scale0, b.scale0, y.scale0)
     ctx.require(q["output_shift"] <= 0, "output scale too small for TFLite's int8 SUB (its "
                                         "rescale needs a multiplier below one)")
-    t1 = qm.add_input_table(a.zp0, q["left_shift"], q["input1_multiplier"], q["input1_shift"])
-    t2 = -qm.add_input_table(b.zp0, q["left_shift"], q["input2_multiplier"], q["input2_shift"])
-    bound = np.abs(t1).max() + np.abs(t2).max()
-    act = qm.activation_range(ctx.activation, y.scale0, y.zp0)
-    rq = qm.requant_records([q["output_multiplier"]], [q["output_shift"]], y.zp0,
-                            np.array([[-bound, bound]]), act)
-    consts = [ctx.const("table1", "int32_t", t1), ctx.const("table2", "int32_t", t2)]
-    if rq is not None:
-        consts.append(ctx.const("rq", "int32_t", rq))
-    params = BinaryParams(**geo, **q, act_min=act[0], act_max=act[1],  # type: ignore[arg-type]
-                          table1=f"{ctx.name}_table1", table2=f"{ctx.name}_table2",
-                          out_rq=f"{ctx.name}_rq" if rq is not None else None)
-    return _binary_layer(ctx, ADD, a, b, y, params, consts)
+    return add_layer(ctx, second_sign=-1)
 
 
 def _lower_maxmin(ctx: OpContext) -> Layer:

@@ -144,17 +144,22 @@ def _binary_layer(ctx: OpContext, kernel: Kernel, a: Tensor, b: Tensor, y: Tenso
                  inplace=not a.is_constant and a.size == y.size)
 
 
-def _lower_add(ctx: OpContext) -> Layer:
+def add_layer(ctx: OpContext, second_sign: int = 1) -> Layer:
+    """int8 ADD (second_sign 1) or SUB (-1, the second input's rescaled table negated: TFLite's
+    SUB is ADD's arithmetic on -b) on td_add_s8: both tables, and the output's fast record where
+    it is exact, with the tables doubled then (the kernel takes the doubled sum td_requant2
+    wants)."""
     a, b, y, geo = _geometry(ctx)
     q = qm.add_params(a.scale0, b.scale0, y.scale0)
     t1 = qm.add_input_table(a.zp0, q["left_shift"], q["input1_multiplier"], q["input1_shift"])
-    t2 = qm.add_input_table(b.zp0, q["left_shift"], q["input2_multiplier"], q["input2_shift"])
+    t2 = second_sign * qm.add_input_table(b.zp0, q["left_shift"], q["input2_multiplier"],
+                                          q["input2_shift"])
     bound = np.abs(t1).max() + np.abs(t2).max()
     act = qm.activation_range(ctx.activation, y.scale0, y.zp0)
     rq = qm.requant_records([q["output_multiplier"]], [q["output_shift"]], y.zp0,
                             np.array([[-bound, bound]]), act)
     name = ctx.name
-    if rq is not None:  # with a record the kernel takes the doubled sum td_requant2 wants
+    if rq is not None:
         t1, t2 = t1 * 2, t2 * 2
     consts = [ctx.const("table1", "int32_t", t1), ctx.const("table2", "int32_t", t2)]
     if rq is not None:
@@ -290,7 +295,7 @@ def _spec(opcode: str, int8: Callable[[OpContext], Layer], int8_kernel: Kernel,
 
 
 register(
-    _spec("ADD", _lower_add, ADD, lambda ctx: lower_add_sub16(ctx, subtract=False), ADD16,
+    _spec("ADD", add_layer, ADD, lambda ctx: lower_add_sub16(ctx, subtract=False), ADD16,
           "AddOptions"),
     _spec("MUL", _lower_mul, MUL, _lower_mul16, MUL16, "MulOptions"),
 )
