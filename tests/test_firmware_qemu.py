@@ -39,7 +39,8 @@ def test_build_measures_flash_and_ram(kws_firmware):
     b = kws_firmware.build
     assert b.elf.is_file() and b.bin.is_file()
     weights = kws_firmware.compiled.weight_bytes
-    assert weights < b.flash_bytes < weights + 32 * 1024  # weights plus a small engine
+    # weights plus a small engine (its unrolled assembly loops included)
+    assert weights < b.flash_bytes < weights + 40 * 1024
     assert kws_firmware.compiled.arena_bytes < b.ram_bytes < 64 * 1024
 
 

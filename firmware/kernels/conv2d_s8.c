@@ -20,6 +20,12 @@ typedef struct {
     int32_t n;
 } pixel_pair;
 
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#define PAIRS_ASM 1  /* conv_pairs_sat8 exists */
+#else
+#define PAIRS_ASM 0
+#endif
+
 /* Words in a TD_W16B block of k4 values a row: 4 biases, the two rows (k4 words), 6 records. */
 #define BLOCK_WORDS(k4) ((k4) + 10)
 
@@ -117,12 +123,7 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
 
 /* Where conv_pairs_sat8 takes the pixel pairs, they beat the quad path. */
 static inline int pairs_in_asm(const td_conv_params *p) {
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-    return p->layout == TD_W16B && p->act_min == -128 && p->act_max == 127;
-#else
-    (void)p;
-    return 0;
-#endif
+    return PAIRS_ASM && p->layout == TD_W16B && p->act_min == -128 && p->act_max == 127;
 }
 
 /* The channel pairs of conv_pixel_pair from TD_W16B blocks, each record applied to both pixels;
@@ -386,10 +387,12 @@ static TD_ALWAYS_INLINE void conv_quad(const td_conv_params *p, const int32_t *b
 
 /* conv_quad for each clamp, kept out of line: inlined into td_conv1x1_s8, td_mm_4x2_w16's 14
  * registers cannot all be found once the FPU is enabled ("impossible constraints") */
+#if !PAIRS_ASM  /* with the pair loop in assembly a quad never has the int8 clamp */
 static __attribute__((noinline)) void conv_quad_sat8(const td_conv_params *p, const int32_t *blk,
                                                      const int16_t *xq, int32_t k4, int8_t *o) {
     conv_quad(p, blk, xq, k4, o, 1);
 }
+#endif
 
 static __attribute__((noinline)) void conv_quad_clamp(const td_conv_params *p, const int32_t *blk,
                                                       const int16_t *xq, int32_t k4, int8_t *o) {
@@ -496,7 +499,9 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     const int32_t row4 = ((int32_t)p->k_w * p->in_c + 3) & ~3, k4 = p->k_h * row4;
     const int32_t row = (int32_t)p->out_w * p->out_c;
     const int quads = p->quads && p->dil_w == 1 && !pairs_in_asm(p);
+#if !PAIRS_ASM
     const int sat8 = p->act_min == -128 && p->act_max == 127;
+#endif
     int16_t *xq = (int16_t *)(void *)scratch;
     int8_t *tmp0 = scratch + (p->quads ? 8 : 4) * k4, *tmp1 = tmp0 + row4;
     int8_t *zero_row = tmp1 + row4;
@@ -525,9 +530,11 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
                     && ix + 3 * p->stride_w + p->k_w <= p->in_w) {
                     pack_quad_windows(p, in, oy, ox, zero_row, xq);
                     int8_t *o0 = orow + (int32_t)ox * p->out_c;
+#if !PAIRS_ASM
                     if (sat8)
                         conv_quad_sat8(p, (const int32_t *)w, xq, k4, o0);
                     else
+#endif
                         conv_quad_clamp(p, (const int32_t *)w, xq, k4, o0);
                     ox += 4;
                     continue;
@@ -563,12 +570,16 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, con
     int8_t *dummy = scratch + (p->quads ? 8 : 4) * k4;
     int32_t i = 0;
     if (p->quads && !pairs_in_asm(p)) {
+#if !PAIRS_ASM
         const int sat8 = p->act_min == -128 && p->act_max == 127;
+#endif
         for (; i + 4 <= pixels; i += 4) {
             td_pack_quad(in + i * n, n, n, xq);
+#if !PAIRS_ASM
             if (sat8)
                 conv_quad_sat8(p, (const int32_t *)w, xq, k4, out + i * p->out_c);
             else
+#endif
                 conv_quad_clamp(p, (const int32_t *)w, xq, k4, out + i * p->out_c);
         }
     }
