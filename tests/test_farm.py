@@ -191,14 +191,15 @@ def test_bench_on_a_place_equals_local_bench(lab, tiny_fc, tmp_path):
                  "--json", str(tmp_path / "farm.json")]) == 0
     local, farm = _report(tmp_path / "local.json"), _report(tmp_path / "farm.json")
     assert farm["mismatches"] == 0 and farm["inputs"] == 5 and farm["place"] == "qemu-a"
-    for key in ("latency_instructions_min", "latency_instructions_median", "flash_bytes",
-                "arena_bytes_device"):
+    for key in ("flash_bytes", "arena_bytes_device"):
         assert farm[key] == local[key], key
     # SysTick counts 40 instructions a tick on this machine, and where a run starts within a tick
-    # depends on how long the firmware polled its UART (host timing): one-sample figures, the
-    # slowest input and the last input's layers, may differ by a tick, as between local runs
+    # depends on how long the firmware polled its UART (host timing): a latency may differ by a
+    # tick, as between local runs
     tick = 1e9 / get_board("qemu-m4").clock_hz
-    assert abs(farm["latency_instructions_max"] - local["latency_instructions_max"]) <= tick
+    for key in ("latency_instructions_min", "latency_instructions_median",
+                "latency_instructions_max"):
+        assert abs(farm[key] - local[key]) <= tick, key
     assert [x["layer"] for x in farm["layers"]] == [x["layer"] for x in local["layers"]]
     for f, loc in zip(farm["layers"], local["layers"]):
         assert abs(f["instructions"] - loc["instructions"]) <= tick

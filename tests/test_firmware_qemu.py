@@ -183,7 +183,7 @@ def test_bench_engine_script(tmp_path):
     rows = {r["model"]: r for r in json.loads(out.read_text())["rows"]}
     ad = rows["mlperf/ad01"]
     assert ad["bit_exact"] and ad["repeatable"]
-    assert ad["instructions_per_inference"] > ad["macs"]  # at least an instruction per MAC
+    assert ad["instructions_per_inference"] > ad["macs"] / 2  # an SMLAD does two MACs
     assert ad["ratio_vs_tflm_cmsis_nn"] == round(ad["instructions_per_inference"] / 580000, 3)
     assert 0 < ad["code_bytes"] < 20000 and ad["arena_bytes"] == 768
     assert "2 of 2 models bit-exact" in proc.stdout
