@@ -30,19 +30,27 @@ static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32
  * groups and blocks): per block of four rows the folded biases (one LDM), the groups (below), then
  * per row SMMLA (product high word plus the record's constant), ASR, SSAT and a byte store.
  * Registers: r0-r3 the four sums, r4-r7 the input words, r8-r11 four weight words, r12 the weight
- * pointer (blocks are consecutive), lr the input pointer; the rest lives in a struct on the stack.
- * Groups run in pairs (one LDM of the pair's input), FC_PASS pairs per pass of the loop, after an
- * odd first group; the first pass is entered part-way (a computed branch, `entry` bytes into the
- * pass) so that any number of pairs takes whole passes. FC_ROWS: a group's 16 MACs against input
- * words xe (x0, x2) and xo (x1, x3), two LDMs of four widened weight words and eight SMLADs. */
+ * pointer (blocks are consecutive), lr the input pointer, r10 the output pointer between blocks;
+ * the rest lives in a struct on the stack. Groups run in pairs (one LDM of the pair's input),
+ * FC_PASS pairs per pass of the loop, after an odd first group. A block starts with a computed
+ * branch (`start` bytes on): to the odd group, which ends with a second one (`entry` bytes into
+ * the pass), or straight into the pass, so that any number of pairs takes whole passes. The
+ * biases' address is bias_d + 4 * out (one ADD, no pointer to store). FC_ROWS: a group's 16 MACs
+ * against input words xe (x0, x2) and xo (x1, x3), two LDMs of four widened weight words and eight
+ * SMLADs. */
 typedef struct {
-    const int32_t *bias, *rq;      /* advanced per block (rq only per channel) */
-    int8_t *out, *out_end;
-    const void *x, *x_end;         /* the input row; x_end: where the pairs end */
-    int32_t odd, entry, per_channel;
+    uint32_t bias_d;               /* bias address - 4 * out address (mod 2^32) */
+    const void *x;                 /* the input row */
+    int8_t *out;                   /* advanced per block */
+    const int32_t *rq;             /* advanced per block, per channel only */
+    int8_t *out_end;
+    const void *x_end;             /* where the pairs end */
+    int32_t start, entry, per_channel;
 } fc_run_ctx;
 
-#define FC_PASS 4
+#define FC_STR_(v) #v
+#define FC_STR(v) FC_STR_(v)
+#define FC_PASS 8
 #define FC_ROWS(xe, xo) \
     "ldm.w r12!, {r8-r11}\n\t" \
     "smlad r0, r8, " xe ", r0\n\t" \
@@ -56,6 +64,7 @@ typedef struct {
     "smlad r3, r11, " xo ", r3\n\t"
 /* input widened beforehand: a group's words are (x0, x2) (x1, x3) */
 #define FC_ODD_WIDE "ldrd r4, r5, [lr], #8\n\t" FC_ROWS("r4", "r5")
+#define FC_ODD_WIDE_BYTES 44
 #define FC_PAIR_WIDE "ldm.w lr!, {r4-r7}\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
 #define FC_PAIR_WIDE_BYTES 84
 /* int8 input: each word widened by two SXTB16s */
@@ -63,6 +72,7 @@ typedef struct {
     "ldr.w r5, [lr], #4\n\t" \
     "sxtb16 r4, r5\n\t" \
     "sxtb16 r5, r5, ror #8\n\t" FC_ROWS("r4", "r5")
+#define FC_ODD_S8_BYTES 52
 #define FC_PAIR_S8 \
     "ldm.w lr!, {r5, r7}\n\t" \
     "sxtb16 r4, r5\n\t" \
@@ -76,36 +86,38 @@ typedef struct {
     "asr " t ", " t ", " e "\n\t" \
     "ssat " t ", #8, " t "\n\t" \
     "strb " t ", [r10], #1\n\t"
-#define FC_LAYER(ODD, PAIR) \
+/* the byte counts above are what the computed branches skip; the assembler checks them */
+#define FC_LAYER(ODD, ODD_BYTES, PAIR, PAIR_BYTES) \
     __asm__ volatile( \
+        "ldr r10, %[out]\n\t" \
         "0:\n\t" \
-        "ldr r4, %[bias]\n\t" \
-        "ldm r4!, {r0-r3}\n\t" \
-        "str r4, %[bias]\n\t" \
-        "ldr lr, %[x]\n\t" \
-        "ldr r4, %[odd]\n\t" \
-        "cbz r4, 1f\n\t" \
+        "ldrd r4, lr, %[bias_d]\n\t" \
+        "add r4, r4, r10, lsl #2\n\t" \
+        "ldm r4, {r0-r3}\n\t" \
+        "str r10, %[out]\n\t" \
+        "ldr.w r4, %[start]\n\t" \
+        "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 5 */ \
+        "nop\n\t" \
+        "5:\n\t" \
         ODD \
-        "1:\n\t" \
-        "ldr r4, %[entry]\n\t" \
-        "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 2 */ \
+        "ldr.w r4, %[entry]\n\t" \
+        "add pc, r4\n\t"           /* label 2 */ \
         "nop\n\t" \
         "2:\n\t" \
-        PAIR PAIR PAIR PAIR \
+        PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR \
+        "6:\n\t" \
+        ".if (6b - 2b) - " FC_STR(FC_PASS) " * " FC_STR(PAIR_BYTES) "\n\t" \
+        ".error \"fully_connected_s8: pair size\"\n\t" \
+        ".endif\n\t" \
+        ".if (2b - 5b) - 8 - " FC_STR(ODD_BYTES) "\n\t" \
+        ".error \"fully_connected_s8: odd group size\"\n\t" \
+        ".endif\n\t" \
         "ldr r4, %[x_end]\n\t" \
         "cmp lr, r4\n\t" \
         "bne 2b\n\t" \
-        "ldr r10, %[out]\n\t" \
-        "ldr r11, %[rq]\n\t" \
+        "ldrd r10, r11, %[out]\n\t" \
         "ldr r4, %[per_channel]\n\t" \
-        "cbnz r4, 3f\n\t" \
-        "ldm r11, {r7-r9}\n\t" \
-        FC_OUT("r4", "r0", "r7", "r8", "r9") \
-        FC_OUT("r5", "r1", "r7", "r8", "r9") \
-        FC_OUT("r6", "r2", "r7", "r8", "r9") \
-        FC_OUT("r11", "r3", "r7", "r8", "r9") \
-        "b 4f\n\t" \
-        "3:\n\t" \
+        "cbz r4, 3f\n\t" \
         "ldm r11!, {r4-r9}\n\t" \
         FC_OUT("r4", "r0", "r4", "r5", "r6") \
         FC_OUT("r7", "r1", "r7", "r8", "r9") \
@@ -113,32 +125,45 @@ typedef struct {
         FC_OUT("r4", "r2", "r4", "r5", "r6") \
         FC_OUT("r7", "r3", "r7", "r8", "r9") \
         "str r11, %[rq]\n\t" \
+        "b 4f\n\t" \
+        "3:\n\t" \
+        "ldm r11, {r7-r9}\n\t" \
+        FC_OUT("r4", "r0", "r7", "r8", "r9") \
+        FC_OUT("r5", "r1", "r7", "r8", "r9") \
+        FC_OUT("r6", "r2", "r7", "r8", "r9") \
+        FC_OUT("r11", "r3", "r7", "r8", "r9") \
         "4:\n\t" \
-        "str r10, %[out]\n\t" \
         "ldr r4, %[out_end]\n\t" \
         "cmp r10, r4\n\t" \
         "bne 0b\n\t" \
-        : [wp] "+r"(wp), [bias] "+m"(c.bias), [rq] "+m"(c.rq), [out] "+m"(c.out) \
-        : [out_end] "m"(c.out_end), [x] "m"(c.x), [x_end] "m"(c.x_end), [odd] "m"(c.odd), \
-          [entry] "m"(c.entry), [per_channel] "m"(c.per_channel) \
+        : [wp] "+r"(wp), [rq] "+m"(c.rq), [out] "+m"(c.out) \
+        : [bias_d] "m"(c.bias_d), [out_end] "m"(c.out_end), [x_end] "m"(c.x_end), \
+          [start] "m"(c.start), [entry] "m"(c.entry), [per_channel] "m"(c.per_channel), \
+          "m"(c) /* x, read with bias_d */ \
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", \
           "memory")
 
-/* rows [0, 4 * blocks) of one input row x (int8, or widened where wide); n a multiple of 4 */
+/* an output row at least this much longer than its widened input takes it at its end: widening
+ * costs about 7 instructions per group, every block that uses it saves 2 */
+#define FC_TAIL_MIN 16
+
+/* rows [0, 4 * blocks) of one input row x (int8, or widened where wide); blocks > 0 */
 __attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const void *x, int wide,
                                                   int32_t groups, const int32_t *bias,
                                                   const int32_t *rq, int32_t per_channel,
                                                   int8_t *out, int32_t blocks) {
-    const int32_t pairs = groups >> 1, skip = pairs ? (FC_PASS - pairs % FC_PASS) % FC_PASS
-                                                    : FC_PASS;
-    fc_run_ctx c = {bias, rq, out, out + 4 * blocks, x,
-                    (const int8_t *)x + (wide ? 8 : 4) * groups, groups & 1,
-                    skip * (wide ? FC_PAIR_WIDE_BYTES : FC_PAIR_S8_BYTES), per_channel};
+    const int32_t pairs = groups >> 1;
+    const int32_t skip = pairs ? (FC_PASS - pairs % FC_PASS) % FC_PASS : FC_PASS;
+    const int32_t entry = skip * (wide ? FC_PAIR_WIDE_BYTES : FC_PAIR_S8_BYTES);
+    fc_run_ctx c = {(uint32_t)(uintptr_t)bias - 4u * (uint32_t)(uintptr_t)out, x, out, rq,
+                    out + 4 * blocks, (const int8_t *)x + (wide ? 8 : 4) * groups,
+                    (groups & 1) ? 0 : entry + 8 + (wide ? FC_ODD_WIDE_BYTES : FC_ODD_S8_BYTES),
+                    entry, per_channel};
     register const int16_t *wp __asm__("r12") = w;
     if (wide)
-        FC_LAYER(FC_ODD_WIDE, FC_PAIR_WIDE);
+        FC_LAYER(FC_ODD_WIDE, FC_ODD_WIDE_BYTES, FC_PAIR_WIDE, FC_PAIR_WIDE_BYTES);
     else
-        FC_LAYER(FC_ODD_S8, FC_PAIR_S8);
+        FC_LAYER(FC_ODD_S8, FC_ODD_S8_BYTES, FC_PAIR_S8, FC_PAIR_S8_BYTES);
 }
 #endif
 
@@ -163,9 +188,23 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
             int32_t o = 0;
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
             if (layout == TD_W16 && rq && sat8 && groups && !(n & 3) && p->out_depth >= 4) {
-                o = p->out_depth & ~3;
-                fc_w16_layer((const int16_t *)w, wide_input ? (const void *)xw : row, wide_input,
-                             groups, p->bias_folded, rq, per_channel, ob, o >> 2);
+                /* without scratch, the input widened into the end of the output row (its own
+                 * buffer, written last) serves the blocks that finish before they write there */
+                const int32_t blocks = p->out_depth >> 2, tail = p->out_depth - 8 * groups;
+                int16_t *xt = (int16_t *)(void *)(ob + tail);
+                int32_t first = wide_input ? blocks : 0;
+                if (!wide_input && tail >= FC_TAIL_MIN && !((uintptr_t)xt & 3)) {
+                    td_widen_groups(row, groups, xt);
+                    first = tail / 4 + 1;
+                }
+                if (first)
+                    fc_w16_layer((const int16_t *)w, wide_input ? xw : xt, 1, groups,
+                                 p->bias_folded, rq, per_channel, ob, first);
+                if (first < blocks)
+                    fc_w16_layer((const int16_t *)w + 16 * groups * first, row, 0, groups,
+                                 p->bias_folded + 4 * first, rq + (per_channel ? 12 * first : 0),
+                                 per_channel, ob + 4 * first, blocks - first);
+                o = 4 * blocks;
             }
 #endif
             for (; o < p->out_depth; o += 4) {
