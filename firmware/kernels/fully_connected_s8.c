@@ -50,7 +50,7 @@ typedef struct {
 
 #define FC_STR_(v) #v
 #define FC_STR(v) FC_STR_(v)
-#define FC_PASS 8
+#define FC_PASS 16
 #define FC_ROWS(xe, xo) \
     "ldm.w r12!, {r8-r11}\n\t" \
     "smlad r0, r8, " xe ", r0\n\t" \
@@ -104,7 +104,7 @@ typedef struct {
         "add pc, r4\n\t"           /* label 2 */ \
         "nop\n\t" \
         "2:\n\t" \
-        PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR \
+        PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR \
         "6:\n\t" \
         ".if (6b - 2b) - " FC_STR(FC_PASS) " * " FC_STR(PAIR_BYTES) "\n\t" \
         ".error \"fully_connected_s8: pair size\"\n\t" \
@@ -165,6 +165,63 @@ __attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const void 
     else
         FC_LAYER(FC_ODD_S8, FC_ODD_S8_BYTES, FC_PAIR_S8, FC_PAIR_S8_BYTES);
 }
+/* the input row widened: per four groups one LDM, eight SXTB16s and two STMs */
+static void fc_widen(const int8_t *x, int32_t groups, int16_t *xw) {
+    int32_t quads = groups >> 2;
+    td_widen_groups(x, groups & 3, xw);
+    x += 4 * (groups & 3);
+    xw += 4 * (groups & 3);
+    if (quads)
+        __asm__ volatile(
+            "1:\n\t"
+            "ldm %[x]!, {r4-r7}\n\t"
+            "sxtb16 r8, r4\n\t"
+            "sxtb16 r9, r4, ror #8\n\t"
+            "sxtb16 r10, r5\n\t"
+            "sxtb16 r11, r5, ror #8\n\t"
+            "sxtb16 r4, r6\n\t"
+            "sxtb16 r5, r6, ror #8\n\t"
+            "sxtb16 r6, r7\n\t"
+            "sxtb16 r7, r7, ror #8\n\t"
+            "stm %[xw]!, {r8-r11}\n\t"
+            "stm %[xw]!, {r4-r7}\n\t"
+            "subs %[q], %[q], #1\n\t"
+            "bne 1b\n\t"
+            : [x] "+r"(x), [xw] "+r"(xw), [q] "+r"(quads)
+            :
+            : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "cc", "memory");
+}
+
+/* the layers fc_w16_layer takes whole (but for the rows after the last block of four) */
+static int fc_fast(const td_fc_params *p) {
+    return p->bias_folded && p->layout == TD_W16 && p->rq && p->act_min == -128 &&
+           p->act_max == 127 && p->in_depth >= 4 && !(p->in_depth & 3) && p->out_depth >= 4;
+}
+
+/* one input row's blocks of four rows; the number of rows done. Without scratch, the input widened
+ * into the end of the output row (its own buffer, written last) serves the blocks that finish
+ * before they write there. */
+static int32_t fc_w16_row(const td_fc_params *p, const int8_t *row, const int16_t *w, int8_t *ob,
+                          int16_t *xw) {
+    const int32_t groups = p->in_depth >> 2, blocks = p->out_depth >> 2;
+    const int32_t tail = p->out_depth - 8 * groups, per_channel = p->per_channel;
+    int32_t first = 0;
+    if (p->wide_input) {
+        first = blocks;
+    } else if (tail >= FC_TAIL_MIN && !((uintptr_t)(ob + tail) & 3)) {
+        xw = (int16_t *)(void *)(ob + tail);
+        first = tail / 4 + 1;
+    }
+    if (first) {
+        fc_widen(row, groups, xw);
+        fc_w16_layer(w, xw, 1, groups, p->bias_folded, p->rq, per_channel, ob, first);
+    }
+    if (first < blocks)
+        fc_w16_layer(w + 16 * groups * first, row, 0, groups, p->bias_folded + 4 * first,
+                     p->rq + (per_channel ? 12 * first : 0), per_channel, ob + 4 * first,
+                     blocks - first);
+    return 4 * blocks;
+}
 #endif
 
 /* Scratch: where wide_input was granted, the input row widened (2 bytes per value of its whole
@@ -175,6 +232,17 @@ int32_t td_fully_connected_s8_scratch(const td_fc_params *p) {
 
 void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
                            const int32_t *bias, int8_t *restrict out, int8_t *scratch) {
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    const int fast = fc_fast(p);
+    if (fast && !(p->out_depth & 3)) {  /* all in fc_w16_row */
+        for (int32_t b = 0; b < p->batches; ++b)
+            fc_w16_row(p, in + b * p->in_depth, (const int16_t *)w, out + b * p->out_depth,
+                       (int16_t *)(void *)scratch);
+        return;
+    }
+#else
+    const int fast = 0;
+#endif
     const int32_t n = p->in_depth, k4 = (n + 3) & ~3, groups = n >> 2;
     const int32_t *rq = p->rq, lo = p->act_min, hi = p->act_max, sat8 = lo == -128 && hi == 127;
     const int layout = p->layout, per_channel = p->per_channel;
@@ -183,30 +251,14 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *row = in + b * n;
         int8_t *ob = out + b * p->out_depth;
-        if (wide_input) td_widen_groups(row, groups, xw);
         if (p->bias_folded) {
             int32_t o = 0;
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
-            if (layout == TD_W16 && rq && sat8 && groups && !(n & 3) && p->out_depth >= 4) {
-                /* without scratch, the input widened into the end of the output row (its own
-                 * buffer, written last) serves the blocks that finish before they write there */
-                const int32_t blocks = p->out_depth >> 2, tail = p->out_depth - 8 * groups;
-                int16_t *xt = (int16_t *)(void *)(ob + tail);
-                int32_t first = wide_input ? blocks : 0;
-                if (!wide_input && tail >= FC_TAIL_MIN && !((uintptr_t)xt & 3)) {
-                    td_widen_groups(row, groups, xt);
-                    first = tail / 4 + 1;
-                }
-                if (first)
-                    fc_w16_layer((const int16_t *)w, wide_input ? xw : xt, 1, groups,
-                                 p->bias_folded, rq, per_channel, ob, first);
-                if (first < blocks)
-                    fc_w16_layer((const int16_t *)w + 16 * groups * first, row, 0, groups,
-                                 p->bias_folded + 4 * first, rq + (per_channel ? 12 * first : 0),
-                                 per_channel, ob + 4 * first, blocks - first);
-                o = 4 * blocks;
-            }
+            if (fast)  /* widens the row where wide_input */
+                o = fc_w16_row(p, row, (const int16_t *)w, ob, xw);
 #endif
+            if (wide_input && !fast)
+                td_widen_groups(row, groups, xw);
             for (; o < p->out_depth; o += 4) {
                 int32_t acc[4] = {p->bias_folded[o], p->bias_folded[o + 1], p->bias_folded[o + 2],
                                   p->bias_folded[o + 3]};
