@@ -29,28 +29,31 @@ static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32
 /* The whole layer in one assembly block (pre-widened weights, fast records, int8 saturation, whole
  * groups and blocks): per block of four rows the folded biases (one LDM), the groups (below), then
  * per row SMMLA (product high word plus the record's constant), ASR, SSAT and a byte store.
- * Registers: r0-r3 the four sums, r4-r7 the input words, r8-r11 four weight words, r12 the weight
- * pointer (blocks are consecutive), lr the input pointer, r10 the output pointer between blocks;
- * the rest lives in a struct on the stack. Groups run in pairs (one LDM of the pair's input),
- * FC_PASS pairs per pass of the loop, after an odd first group. A block starts with a computed
- * branch (`start` bytes on): to the odd group, which ends with a second one (`entry` bytes into
- * the pass), or straight into the pass, so that any number of pairs takes whole passes. The
- * biases' address is bias_d + 4 * out (one ADD, no pointer to store). FC_ROWS: a group's 16 MACs
- * against input words xe (x0, x2) and xo (x1, x3), two LDMs of four widened weight words and eight
- * SMLADs. */
+ * Registers: r0-r3 the four sums, r4-r5 (r4-r7 for a pair) the input words, r6-r11 (r8-r11) the
+ * weight words, r12 the weight pointer (blocks are consecutive), lr the input pointer, r10 the
+ * output pointer between blocks; the rest lives in a struct on the stack. Groups run in threes
+ * (FC_TRIPLE: per group one load of its input, per 48 MACs four LDMs of six weight words, 31
+ * instructions where pairs of groups would take 31.5), FC_PASS threes per pass of the loop, after
+ * the one or two groups left over (FC_ODD, FC_PAIR). A block starts with a computed branch (`start`
+ * bytes on) to the odd group (which jumps on past the pair), to the pair, or straight into the
+ * pass; the first two end with a second one (`entry` bytes into the pass), so that any number of
+ * threes takes whole passes. The biases' address is bias_d + 4 * out (one ADD, no pointer to
+ * store). */
 typedef struct {
     uint32_t bias_d;               /* bias address - 4 * out address (mod 2^32) */
     const void *x;                 /* the input row */
     int8_t *out;                   /* advanced per block */
     const int32_t *rq;             /* advanced per block, per channel only */
     int8_t *out_end;
-    const void *x_end;             /* where the pairs end */
+    const void *x_end;             /* where the groups end */
     int32_t start, entry, per_channel;
 } fc_run_ctx;
 
 #define FC_STR_(v) #v
 #define FC_STR(v) FC_STR_(v)
-#define FC_PASS 16
+#define FC_PASS 11
+/* a group's 16 MACs against input words xe (x0, x2) and xo (x1, x3): two LDMs of four weight
+ * words, eight SMLADs */
 #define FC_ROWS(xe, xo) \
     "ldm.w r12!, {r8-r11}\n\t" \
     "smlad r0, r8, " xe ", r0\n\t" \
@@ -62,16 +65,38 @@ typedef struct {
     "smlad r2, r9, " xo ", r2\n\t" \
     "smlad r3, r10, " xe ", r3\n\t" \
     "smlad r3, r11, " xo ", r3\n\t"
+/* row r's two SMLADs against r4 r5 with weight words we, wo */
+#define FC_ROW(r, we, wo) \
+    "smlad " r ", " we ", r4, " r "\n\t" \
+    "smlad " r ", " wo ", r5, " r "\n\t"
+/* three groups, LD loading each one's input words into r4 r5 */
+#define FC_TRIPLE(LD) \
+    LD \
+    "ldm.w r12!, {r6-r11}\n\t" \
+    FC_ROW("r0", "r6", "r7") FC_ROW("r1", "r8", "r9") FC_ROW("r2", "r10", "r11") \
+    "ldm.w r12!, {r6-r11}\n\t" \
+    FC_ROW("r3", "r6", "r7") \
+    LD \
+    FC_ROW("r0", "r8", "r9") FC_ROW("r1", "r10", "r11") \
+    "ldm.w r12!, {r6-r11}\n\t" \
+    FC_ROW("r2", "r6", "r7") FC_ROW("r3", "r8", "r9") \
+    LD \
+    FC_ROW("r0", "r10", "r11") \
+    "ldm.w r12!, {r6-r11}\n\t" \
+    FC_ROW("r1", "r6", "r7") FC_ROW("r2", "r8", "r9") FC_ROW("r3", "r10", "r11")
 /* input widened beforehand: a group's words are (x0, x2) (x1, x3) */
-#define FC_ODD_WIDE "ldrd r4, r5, [lr], #8\n\t" FC_ROWS("r4", "r5")
+#define FC_LD_WIDE "ldrd r4, r5, [lr], #8\n\t"
+#define FC_ODD_WIDE FC_LD_WIDE FC_ROWS("r4", "r5")
 #define FC_ODD_WIDE_BYTES 44
 #define FC_PAIR_WIDE "ldm.w lr!, {r4-r7}\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
 #define FC_PAIR_WIDE_BYTES 84
+#define FC_TRIPLE_WIDE_BYTES 124
 /* int8 input: each word widened by two SXTB16s */
-#define FC_ODD_S8 \
+#define FC_LD_S8 \
     "ldr.w r5, [lr], #4\n\t" \
     "sxtb16 r4, r5\n\t" \
-    "sxtb16 r5, r5, ror #8\n\t" FC_ROWS("r4", "r5")
+    "sxtb16 r5, r5, ror #8\n\t"
+#define FC_ODD_S8 FC_LD_S8 FC_ROWS("r4", "r5")
 #define FC_ODD_S8_BYTES 52
 #define FC_PAIR_S8 \
     "ldm.w lr!, {r5, r7}\n\t" \
@@ -80,6 +105,7 @@ typedef struct {
     "sxtb16 r6, r7\n\t" \
     "sxtb16 r7, r7, ror #8\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
 #define FC_PAIR_S8_BYTES 100
+#define FC_TRIPLE_S8_BYTES 148
 /* sum a to an int8 at [r10] through record (m, e, k): SMMLA gives (a * m >> 32) + k */
 #define FC_OUT(t, a, m, e, k) \
     "smmla " t ", " a ", " m ", " k "\n\t" \
@@ -87,7 +113,11 @@ typedef struct {
     "ssat " t ", #8, " t "\n\t" \
     "strb " t ", [r10], #1\n\t"
 /* the byte counts above are what the computed branches skip; the assembler checks them */
-#define FC_LAYER(ODD, ODD_BYTES, PAIR, PAIR_BYTES) \
+#define FC_CHECK(expr, what) \
+    ".if " expr "\n\t" \
+    ".error \"fully_connected_s8: " what " size\"\n\t" \
+    ".endif\n\t"
+#define FC_LAYER(V) \
     __asm__ volatile( \
         "ldr r10, %[out]\n\t" \
         "0:\n\t" \
@@ -99,19 +129,22 @@ typedef struct {
         "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 5 */ \
         "nop\n\t" \
         "5:\n\t" \
-        ODD \
+        FC_ODD_##V \
+        "b.w 7f\n\t" \
+        "8:\n\t" \
+        FC_PAIR_##V \
+        "7:\n\t" \
         "ldr.w r4, %[entry]\n\t" \
         "add pc, r4\n\t"           /* label 2 */ \
         "nop\n\t" \
         "2:\n\t" \
-        PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR PAIR \
+        FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
+        FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
+        FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
         "6:\n\t" \
-        ".if (6b - 2b) - " FC_STR(FC_PASS) " * " FC_STR(PAIR_BYTES) "\n\t" \
-        ".error \"fully_connected_s8: pair size\"\n\t" \
-        ".endif\n\t" \
-        ".if (2b - 5b) - 8 - " FC_STR(ODD_BYTES) "\n\t" \
-        ".error \"fully_connected_s8: odd group size\"\n\t" \
-        ".endif\n\t" \
+        FC_CHECK("(6b - 2b) - " FC_STR(FC_PASS) " * " FC_STR(FC_TRIPLE_##V##_BYTES), "three") \
+        FC_CHECK("(8b - 5b) - 4 - " FC_STR(FC_ODD_##V##_BYTES), "odd group") \
+        FC_CHECK("(7b - 8b) - " FC_STR(FC_PAIR_##V##_BYTES), "pair") \
         "ldr r4, %[x_end]\n\t" \
         "cmp lr, r4\n\t" \
         "bne 2b\n\t" \
@@ -152,18 +185,20 @@ __attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const void 
                                                   int32_t groups, const int32_t *bias,
                                                   const int32_t *rq, int32_t per_channel,
                                                   int8_t *out, int32_t blocks) {
-    const int32_t pairs = groups >> 1;
-    const int32_t skip = pairs ? (FC_PASS - pairs % FC_PASS) % FC_PASS : FC_PASS;
-    const int32_t entry = skip * (wide ? FC_PAIR_WIDE_BYTES : FC_PAIR_S8_BYTES);
+    const int32_t threes = groups / 3, left = groups - 3 * threes;
+    const int32_t skip = threes ? (FC_PASS - threes % FC_PASS) % FC_PASS : FC_PASS;
+    const int32_t odd = wide ? FC_ODD_WIDE_BYTES : FC_ODD_S8_BYTES;
+    const int32_t pair = wide ? FC_PAIR_WIDE_BYTES : FC_PAIR_S8_BYTES;
+    const int32_t entry = skip * (wide ? FC_TRIPLE_WIDE_BYTES : FC_TRIPLE_S8_BYTES);
     fc_run_ctx c = {(uint32_t)(uintptr_t)bias - 4u * (uint32_t)(uintptr_t)out, x, out, rq,
                     out + 4 * blocks, (const int8_t *)x + (wide ? 8 : 4) * groups,
-                    (groups & 1) ? 0 : entry + 8 + (wide ? FC_ODD_WIDE_BYTES : FC_ODD_S8_BYTES),
-                    entry, per_channel};
+                    left == 1 ? 0 : left == 2 ? odd + 4 : odd + 4 + pair + 8 + entry, entry,
+                    per_channel};
     register const int16_t *wp __asm__("r12") = w;
     if (wide)
-        FC_LAYER(FC_ODD_WIDE, FC_ODD_WIDE_BYTES, FC_PAIR_WIDE, FC_PAIR_WIDE_BYTES);
+        FC_LAYER(WIDE);
     else
-        FC_LAYER(FC_ODD_S8, FC_ODD_S8_BYTES, FC_PAIR_S8, FC_PAIR_S8_BYTES);
+        FC_LAYER(S8);
 }
 /* the input row widened: per four groups one LDM, eight SXTB16s and two STMs */
 static void fc_widen(const int8_t *x, int32_t groups, int16_t *xw) {
