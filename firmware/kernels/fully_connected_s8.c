@@ -31,22 +31,28 @@ static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32
  * per row SMMLA (product high word plus the record's constant), ASR, SSAT and a byte store.
  * Registers: r0-r3 the four sums, r4-r5 (r4-r7 for a pair) the input words, r6-r11 (r8-r11) the
  * weight words, r12 the weight pointer (blocks are consecutive), lr the input pointer, r10 the
- * output pointer between blocks; the rest lives in a struct on the stack. Groups run in threes
+ * output pointer between blocks; the rest lives in a struct on the stack.
+ * A row's first groups take the int8 input (each word widened by two SXTB16s), its last ones an
+ * input widened beforehand; either part may be empty. Each part runs its groups in threes
  * (FC_TRIPLE: per group one load of its input, per 48 MACs four LDMs of six weight words, 31
- * instructions where pairs of groups would take 31.5), FC_PASS threes per pass of the loop, after
+ * instructions where pairs of groups would take 31.5), FC_PASS threes per pass of its loop, after
  * the one or two groups left over (FC_ODD, FC_PAIR). A block starts with a computed branch (`start`
- * bytes on) to the odd group (which jumps on past the pair), to the pair, or straight into the
- * pass; the first two end with a second one (`entry` bytes into the pass), so that any number of
- * threes takes whole passes. The biases' address is bias_d + 4 * out (one ADD, no pointer to
- * store). */
+ * bytes on) into its first part: to the odd group (which jumps on past the pair), to the pair, or
+ * straight into the pass; the first two end with a second one (`entry` bytes into the pass), so
+ * that any number of threes takes whole passes. After the int8 part a third one (`start_w`) enters
+ * the widened part the same way, or skips it. The biases' address is bias_d + 4 * out (one ADD, no
+ * pointer to store). A part's loop ends at its x_end less per_channel: the flags the last compare
+ * leaves tell the requantization which records to read. */
 typedef struct {
     uint32_t bias_d;               /* bias address - 4 * out address (mod 2^32) */
-    const void *x;                 /* the input row */
+    const void *x;                 /* the row's first part */
     int8_t *out;                   /* advanced per block */
     const int32_t *rq;             /* advanced per block, per channel only */
+    const void *xw;                /* the widened part's input */
+    int32_t start_w;               /* read with xw */
     int8_t *out_end;
-    const void *x_end;             /* where the groups end */
-    int32_t start, entry, per_channel;
+    int32_t start, entry_s, entry_w;
+    const void *xs_end, *xw_end;   /* where each part ends, less per_channel */
 } fc_run_ctx;
 
 #define FC_STR_(v) #v
@@ -85,27 +91,30 @@ typedef struct {
     "ldm.w r12!, {r6-r11}\n\t" \
     FC_ROW("r1", "r6", "r7") FC_ROW("r2", "r8", "r9") FC_ROW("r3", "r10", "r11")
 /* input widened beforehand: a group's words are (x0, x2) (x1, x3) */
-#define FC_LD_WIDE "ldrd r4, r5, [lr], #8\n\t"
-#define FC_ODD_WIDE FC_LD_WIDE FC_ROWS("r4", "r5")
-#define FC_ODD_WIDE_BYTES 44
-#define FC_PAIR_WIDE "ldm.w lr!, {r4-r7}\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
-#define FC_PAIR_WIDE_BYTES 84
-#define FC_TRIPLE_WIDE_BYTES 124
+#define FC_LD_W "ldrd r4, r5, [lr], #8\n\t"
+#define FC_ODD_W FC_LD_W FC_ROWS("r4", "r5")
+#define FC_ODD_W_BYTES 44
+#define FC_PAIR_W "ldm.w lr!, {r4-r7}\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
+#define FC_PAIR_W_BYTES 84
+#define FC_TRIPLE_W_BYTES 124
 /* int8 input: each word widened by two SXTB16s */
-#define FC_LD_S8 \
+#define FC_LD_S \
     "ldr.w r5, [lr], #4\n\t" \
     "sxtb16 r4, r5\n\t" \
     "sxtb16 r5, r5, ror #8\n\t"
-#define FC_ODD_S8 FC_LD_S8 FC_ROWS("r4", "r5")
-#define FC_ODD_S8_BYTES 52
-#define FC_PAIR_S8 \
+#define FC_ODD_S FC_LD_S FC_ROWS("r4", "r5")
+#define FC_ODD_S_BYTES 52
+#define FC_PAIR_S \
     "ldm.w lr!, {r5, r7}\n\t" \
     "sxtb16 r4, r5\n\t" \
     "sxtb16 r5, r5, ror #8\n\t" \
     "sxtb16 r6, r7\n\t" \
     "sxtb16 r7, r7, ror #8\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
-#define FC_PAIR_S8_BYTES 100
-#define FC_TRIPLE_S8_BYTES 148
+#define FC_PAIR_S_BYTES 100
+#define FC_TRIPLE_S_BYTES 148
+/* a part's byte count from its odd group to the end of its loop */
+#define FC_PART_BYTES(V) \
+    (FC_ODD_##V##_BYTES + 4 + FC_PAIR_##V##_BYTES + 8 + FC_PASS * FC_TRIPLE_##V##_BYTES + 12)
 /* sum a to an int8 at [r10] through record (m, e, k): SMMLA gives (a * m >> 32) + k */
 #define FC_OUT(t, a, m, e, k) \
     "smmla " t ", " a ", " m ", " k "\n\t" \
@@ -117,7 +126,29 @@ typedef struct {
     ".if " expr "\n\t" \
     ".error \"fully_connected_s8: " what " size\"\n\t" \
     ".endif\n\t"
-#define FC_LAYER(V) \
+/* one part, V: S (int8) or W (widened); label a: its start, b: its pass; [entry]: the operand */
+#define FC_PART(V, a, b, entry, end) \
+    a ":\n\t" \
+    FC_ODD_##V \
+    "b.w 7f\n\t" \
+    "8:\n\t" \
+    FC_PAIR_##V \
+    "7:\n\t" \
+    "ldr.w r4, " entry "\n\t" \
+    "add pc, r4\n\t" \
+    "nop\n\t" \
+    b ":\n\t" \
+    FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
+    FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
+    FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
+    "ldr.w r4, " end "\n\t" \
+    "cmp.w lr, r4\n\t" \
+    "blo.w " b "b\n\t" \
+    "6:\n\t" \
+    FC_CHECK("(6b - " a "b) - " FC_STR(FC_PART_BYTES(V)), "part") \
+    FC_CHECK("(8b - " a "b) - 4 - " FC_STR(FC_ODD_##V##_BYTES), "odd group") \
+    FC_CHECK("(7b - 8b) - " FC_STR(FC_PAIR_##V##_BYTES), "pair")
+#define FC_LAYER \
     __asm__ volatile( \
         "ldr r10, %[out]\n\t" \
         "0:\n\t" \
@@ -126,31 +157,25 @@ typedef struct {
         "ldm r4, {r0-r3}\n\t" \
         "str r10, %[out]\n\t" \
         "ldr.w r4, %[start]\n\t" \
-        "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 5 */ \
+        "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 1 */ \
         "nop\n\t" \
-        "5:\n\t" \
-        FC_ODD_##V \
-        "b.w 7f\n\t" \
-        "8:\n\t" \
-        FC_PAIR_##V \
-        "7:\n\t" \
-        "ldr.w r4, %[entry]\n\t" \
-        "add pc, r4\n\t"           /* label 2 */ \
+        FC_PART(S, "1", "2", "%[entry_s]", "%[xs_end]") \
+        "ldrd lr, r4, %[xw]\n\t" \
+        "add pc, r4\n\t"           /* label 5 */ \
         "nop\n\t" \
-        "2:\n\t" \
-        FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
-        FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
-        FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
-        "6:\n\t" \
-        FC_CHECK("(6b - 2b) - " FC_STR(FC_PASS) " * " FC_STR(FC_TRIPLE_##V##_BYTES), "three") \
-        FC_CHECK("(8b - 5b) - 4 - " FC_STR(FC_ODD_##V##_BYTES), "odd group") \
-        FC_CHECK("(7b - 8b) - " FC_STR(FC_PAIR_##V##_BYTES), "pair") \
-        "ldr r4, %[x_end]\n\t" \
-        "cmp lr, r4\n\t" \
-        "bne 2b\n\t" \
+        FC_PART(W, "5", "9", "%[entry_w]", "%[xw_end]") \
         "ldrd r10, r11, %[out]\n\t" \
-        "ldr r4, %[per_channel]\n\t" \
-        "cbz r4, 3f\n\t" \
+        "bne 3f\n\t"               /* per channel */ \
+        "ldm r11, {r7-r9}\n\t" \
+        FC_OUT("r4", "r0", "r7", "r8", "r9") \
+        FC_OUT("r5", "r1", "r7", "r8", "r9") \
+        FC_OUT("r6", "r2", "r7", "r8", "r9") \
+        FC_OUT("r11", "r3", "r7", "r8", "r9") \
+        "ldr r4, %[out_end]\n\t" \
+        "cmp r10, r4\n\t" \
+        "bne 0b\n\t" \
+        "b 4f\n\t" \
+        "3:\n\t" \
         "ldm r11!, {r4-r9}\n\t" \
         FC_OUT("r4", "r0", "r4", "r5", "r6") \
         FC_OUT("r7", "r1", "r7", "r8", "r9") \
@@ -158,48 +183,58 @@ typedef struct {
         FC_OUT("r4", "r2", "r4", "r5", "r6") \
         FC_OUT("r7", "r3", "r7", "r8", "r9") \
         "str r11, %[rq]\n\t" \
-        "b 4f\n\t" \
-        "3:\n\t" \
-        "ldm r11, {r7-r9}\n\t" \
-        FC_OUT("r4", "r0", "r7", "r8", "r9") \
-        FC_OUT("r5", "r1", "r7", "r8", "r9") \
-        FC_OUT("r6", "r2", "r7", "r8", "r9") \
-        FC_OUT("r11", "r3", "r7", "r8", "r9") \
-        "4:\n\t" \
         "ldr r4, %[out_end]\n\t" \
         "cmp r10, r4\n\t" \
         "bne 0b\n\t" \
+        "4:\n\t" \
         : [wp] "+r"(wp), [rq] "+m"(c.rq), [out] "+m"(c.out) \
-        : [bias_d] "m"(c.bias_d), [out_end] "m"(c.out_end), [x_end] "m"(c.x_end), \
-          [start] "m"(c.start), [entry] "m"(c.entry), [per_channel] "m"(c.per_channel), \
-          "m"(c) /* x, read with bias_d */ \
+        : [bias_d] "m"(c.bias_d), [out_end] "m"(c.out_end), [start] "m"(c.start), \
+          [entry_s] "m"(c.entry_s), [entry_w] "m"(c.entry_w), [xs_end] "m"(c.xs_end), \
+          [xw_end] "m"(c.xw_end), [xw] "m"(c.xw), \
+          "m"(c) /* x and start_w, read with bias_d and xw */ \
         : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", \
           "memory")
 
-/* an output row at least this much longer than its widened input takes it at its end: widening
- * costs about 7 instructions per group, every block that uses it saves 2 */
-#define FC_TAIL_MIN 16
-
-/* rows [0, 4 * blocks) of one input row x (int8, or widened where wide); blocks > 0 */
-__attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const void *x, int wide,
-                                                  int32_t groups, const int32_t *bias,
-                                                  const int32_t *rq, int32_t per_channel,
-                                                  int8_t *out, int32_t blocks) {
-    const int32_t threes = groups / 3, left = groups - 3 * threes;
-    const int32_t skip = threes ? (FC_PASS - threes % FC_PASS) % FC_PASS : FC_PASS;
-    const int32_t odd = wide ? FC_ODD_WIDE_BYTES : FC_ODD_S8_BYTES;
-    const int32_t pair = wide ? FC_PAIR_WIDE_BYTES : FC_PAIR_S8_BYTES;
-    const int32_t entry = skip * (wide ? FC_TRIPLE_WIDE_BYTES : FC_TRIPLE_S8_BYTES);
-    fc_run_ctx c = {(uint32_t)(uintptr_t)bias - 4u * (uint32_t)(uintptr_t)out, x, out, rq,
-                    out + 4 * blocks, (const int8_t *)x + (wide ? 8 : 4) * groups,
-                    left == 1 ? 0 : left == 2 ? odd + 4 : odd + 4 + pair + 8 + entry, entry,
-                    per_channel};
-    register const int16_t *wp __asm__("r12") = w;
-    if (wide)
-        FC_LAYER(WIDE);
-    else
-        FC_LAYER(S8);
+/* a part's computed branches for n groups, odd, pair and triple its code's sizes: *entry into
+ * the pass, the return value from the part's start */
+static int32_t fc_part_start(int32_t n, int32_t odd, int32_t pair, int32_t triple,
+                             int32_t *entry) {
+    const int32_t threes = n / 3, left = n - 3 * threes;
+    *entry = triple * (threes ? (FC_PASS - threes % FC_PASS) % FC_PASS : FC_PASS);
+    return left == 1 ? 0 : left == 2 ? odd + 4 : odd + 4 + pair + 8 + *entry;
 }
+
+/* rows [0, 4 * blocks) of one input row: its first ns groups int8 at x, the other nw widened at
+ * xw; blocks > 0 */
+__attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const int8_t *x, int32_t ns,
+                                                  const int16_t *xw, int32_t nw,
+                                                  const int32_t *bias, const int32_t *rq,
+                                                  int32_t per_channel, int8_t *out,
+                                                  int32_t blocks) {
+    fc_run_ctx c;
+    const int32_t start_s = fc_part_start(ns, FC_ODD_S_BYTES, FC_PAIR_S_BYTES, FC_TRIPLE_S_BYTES,
+                                          &c.entry_s);
+    const int32_t start_w = fc_part_start(nw, FC_ODD_W_BYTES, FC_PAIR_W_BYTES, FC_TRIPLE_W_BYTES,
+                                          &c.entry_w);
+    c.bias_d = (uint32_t)(uintptr_t)bias - 4u * (uint32_t)(uintptr_t)out;
+    c.out = out;
+    c.rq = rq;
+    c.out_end = out + 4 * blocks;
+    c.xs_end = x + 4 * ns - per_channel;
+    c.xw = xw;
+    c.xw_end = (const int8_t *)xw + 8 * nw - per_channel;
+    if (ns) {
+        c.x = x;
+        c.start = start_s;
+        c.start_w = nw ? start_w : FC_PART_BYTES(W);
+    } else {  /* straight into the widened part */
+        c.x = xw;
+        c.start = FC_PART_BYTES(S) + 8 + start_w;
+    }
+    register const int16_t *wp __asm__("r12") = w;
+    FC_LAYER;
+}
+
 /* the input row widened: per four groups one LDM, eight SXTB16s and two STMs */
 static void fc_widen(const int8_t *x, int32_t groups, int16_t *xw) {
     int32_t quads = groups >> 2;
@@ -233,28 +268,43 @@ static int fc_fast(const td_fc_params *p) {
            p->act_max == 127 && p->in_depth >= 4 && !(p->in_depth & 3) && p->out_depth >= 4;
 }
 
-/* one input row's blocks of four rows; the number of rows done. Without scratch, the input widened
- * into the end of the output row (its own buffer, written last) serves the blocks that finish
- * before they write there. */
+/* the fewest widened groups worth a part of their own (they save 2 instructions each per block,
+ * the second part costs about 5) and the fewest blocks worth widening for */
+#define FC_WIDE_MIN 4
+#define FC_TAIL_BLOCKS 4
+
+/* one input row's blocks of four rows; the number of rows done. Without scratch, the row's last
+ * groups, widened into the end of the output row (its own buffer, written last), serve the blocks
+ * that finish before they write there: as many as fit with FC_TAIL_BLOCKS blocks before them,
+ * then half as many for the blocks up to their start, and so on. */
 static int32_t fc_w16_row(const td_fc_params *p, const int8_t *row, const int16_t *w, int8_t *ob,
                           int16_t *xw) {
     const int32_t groups = p->in_depth >> 2, blocks = p->out_depth >> 2;
-    const int32_t tail = p->out_depth - 8 * groups, per_channel = p->per_channel;
-    int32_t first = 0;
+    const int32_t per_channel = p->per_channel;
+    int32_t nw = groups, done = 0;
     if (p->wide_input) {
-        first = blocks;
-    } else if (tail >= FC_TAIL_MIN && !((uintptr_t)(ob + tail) & 3)) {
-        xw = (int16_t *)(void *)(ob + tail);
-        first = tail / 4 + 1;
-    }
-    if (first) {
         fc_widen(row, groups, xw);
-        fc_w16_layer(w, xw, 1, groups, p->bias_folded, p->rq, per_channel, ob, first);
+        fc_w16_layer(w, row, 0, xw, groups, p->bias_folded, p->rq, per_channel, ob, blocks);
+        return 4 * blocks;
     }
-    if (first < blocks)
-        fc_w16_layer(w + 16 * groups * first, row, 0, groups, p->bias_folded + 4 * first,
-                     p->rq + (per_channel ? 12 * first : 0), per_channel, ob + 4 * first,
-                     blocks - first);
+    if ((p->out_depth - 4 * FC_TAIL_BLOCKS) / 8 < nw)
+        nw = (p->out_depth - 4 * FC_TAIL_BLOCKS) / 8;
+    if (nw < FC_WIDE_MIN || ((uintptr_t)ob & 3) || (p->out_depth & 3))
+        nw = 0;
+    else
+        fc_widen(row + 4 * (groups - nw), nw, (int16_t *)(void *)(ob + p->out_depth - 8 * nw));
+    for (; nw >= FC_WIDE_MIN && done < blocks; nw >>= 1) {
+        const int32_t at = p->out_depth - 8 * nw, end = at / 4 + 1 < blocks ? at / 4 + 1 : blocks;
+        if (end > done)
+            fc_w16_layer(w + 16 * groups * done, row, groups - nw, (const int16_t *)(ob + at), nw,
+                         p->bias_folded + 4 * done, p->rq + (per_channel ? 12 * done : 0),
+                         per_channel, ob + 4 * done, end - done);
+        done = done > end ? done : end;
+    }
+    if (done < blocks)
+        fc_w16_layer(w + 16 * groups * done, row, groups, 0, 0, p->bias_folded + 4 * done,
+                     p->rq + (per_channel ? 12 * done : 0), per_channel, ob + 4 * done,
+                     blocks - done);
     return 4 * blocks;
 }
 #endif
