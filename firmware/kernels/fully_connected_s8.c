@@ -31,33 +31,37 @@ static void fc_tail(const void *w, int layout, const int8_t *x, int32_t n, int32
  * per row SMMLA (product high word plus the record's constant), ASR, SSAT and a byte store.
  * Registers: r0-r3 the four sums, r4-r5 (r4-r7 for a pair) the input words, r6-r11 (r8-r11) the
  * weight words, r12 the weight pointer (blocks are consecutive), lr the input pointer, r10 the
- * output pointer between blocks; the rest lives in a struct on the stack.
+ * output pointer between blocks; the rest lives in a frame the block pushes (fc_run_ctx), read by
+ * LDM and LDRD from sp.
  * A row's first groups take the int8 input (each word widened by two SXTB16s), its last ones an
  * input widened beforehand; either part may be empty. Each part runs its groups in threes
  * (FC_TRIPLE: per group one load of its input, per 48 MACs four LDMs of six weight words, 31
  * instructions where pairs of groups would take 31.5), FC_PASS threes per pass of its loop, after
- * the one or two groups left over (FC_ODD, FC_PAIR). A block starts with a computed branch (`start`
- * bytes on) into its first part: to the odd group (which jumps on past the pair), to the pair, or
- * straight into the pass; the first two end with a second one (`entry` bytes into the pass), so
- * that any number of threes takes whole passes. After the int8 part a third one (`start_w`) enters
- * the widened part the same way, or skips it. The biases' address is bias_d + 4 * out (one ADD, no
- * pointer to store). A part's loop ends at its x_end less per_channel: the flags the last compare
- * leaves tell the requantization which records to read. */
+ * the one or two groups left over (FC_ODD, FC_PAIR). A block starts with a branch to `start` (an
+ * address) in its first part: to the odd group or the pair just before the pass when the threes
+ * fill whole passes, else to a copy of them that ends with a computed branch (`entry` bytes into
+ * the pass), or straight into the pass. After the int8 part a computed branch (`start_w`) enters
+ * the widened part the same way, or goes to its loop's end. The biases' address is
+ * bias_d + 4 * out (one ADD, no pointer to store). The last part's loop ends at its x_end less
+ * per_channel: the flags the last compare leaves tell the requantization which records to read
+ * (a per-tensor record is in the frame, read with x_end and out). */
 typedef struct {
-    uint32_t bias_d;               /* bias address - 4 * out address (mod 2^32) */
-    const void *x;                 /* the row's first part */
+    const void *x_end;             /* the last part's end, less per_channel */
+    int32_t rec[3];                /* per tensor: the record */
     int8_t *out;                   /* advanced per block */
-    const int32_t *rq;             /* advanced per block, per channel only */
-    const void *xw;                /* the widened part's input */
-    int32_t start_w;               /* read with xw */
+    uint32_t bias_d;               /* bias address - 4 * out address (mod 2^32) */
+    int32_t start;                 /* bytes from the int8 part's start; made an address */
     int8_t *out_end;
-    int32_t start, entry_s, entry_w;
-    const void *xs_end, *xw_end;   /* where each part ends, less per_channel */
+    const void *x;                 /* the row's first part */
+    const int32_t *rq;             /* per channel: advanced per block */
+    const void *xs_end;            /* the int8 part's end, less per_channel */
+    const void *xw;                /* the widened part's input */
+    int32_t start_w, entry_s, entry_w;
 } fc_run_ctx;
 
 #define FC_STR_(v) #v
 #define FC_STR(v) FC_STR_(v)
-#define FC_PASS 11
+#define FC_PASS 10
 /* a group's 16 MACs against input words xe (x0, x2) and xo (x1, x3): two LDMs of four weight
  * words, eight SMLADs */
 #define FC_ROWS(xe, xo) \
@@ -112,9 +116,9 @@ typedef struct {
     "sxtb16 r7, r7, ror #8\n\t" FC_ROWS("r4", "r5") FC_ROWS("r6", "r7")
 #define FC_PAIR_S_BYTES 100
 #define FC_TRIPLE_S_BYTES 148
-/* a part's byte count from its odd group to the end of its loop */
-#define FC_PART_BYTES(V) \
-    (FC_ODD_##V##_BYTES + 4 + FC_PAIR_##V##_BYTES + 8 + FC_PASS * FC_TRIPLE_##V##_BYTES + 12)
+/* a part's byte counts from its start: to its pass, and to the end of its loop */
+#define FC_PASS_AT(V) (2 * FC_ODD_##V##_BYTES + 2 * FC_PAIR_##V##_BYTES + 16)
+#define FC_PART_BYTES(V) (FC_PASS_AT(V) + FC_PASS * FC_TRIPLE_##V##_BYTES + 12)
 /* sum a to an int8 at [r10] through record (m, e, k): SMMLA gives (a * m >> 32) + k */
 #define FC_OUT(t, a, m, e, k) \
     "smmla " t ", " a ", " m ", " k "\n\t" \
@@ -126,82 +130,98 @@ typedef struct {
     ".if " expr "\n\t" \
     ".error \"fully_connected_s8: " what " size\"\n\t" \
     ".endif\n\t"
-/* one part, V: S (int8) or W (widened); label a: its start, b: its pass; [entry]: the operand */
-#define FC_PART(V, a, b, entry, end) \
+/* one part, V: S (int8) or W (widened); labels a its start, b its pass; entry the frame offset of
+ * its entry, test its loop's compare (TEST: the end in r4) */
+#define FC_PART(V, a, b, entry, TEST) \
     a ":\n\t" \
     FC_ODD_##V \
     "b.w 7f\n\t" \
-    "8:\n\t" \
     FC_PAIR_##V \
     "7:\n\t" \
-    "ldr.w r4, " entry "\n\t" \
-    "add pc, r4\n\t" \
+    "ldr.w r4, [sp, #" entry "]\n\t" \
+    "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 8 */ \
     "nop\n\t" \
+    "8:\n\t" \
+    FC_ODD_##V \
+    "b.w " b "f\n\t" \
+    FC_PAIR_##V \
     b ":\n\t" \
     FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
     FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
-    FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
-    "ldr.w r4, " end "\n\t" \
+    FC_TRIPLE(FC_LD_##V) FC_TRIPLE(FC_LD_##V) \
+    TEST \
     "cmp.w lr, r4\n\t" \
     "blo.w " b "b\n\t" \
     "6:\n\t" \
     FC_CHECK("(6b - " a "b) - " FC_STR(FC_PART_BYTES(V)), "part") \
-    FC_CHECK("(8b - " a "b) - 4 - " FC_STR(FC_ODD_##V##_BYTES), "odd group") \
-    FC_CHECK("(7b - 8b) - " FC_STR(FC_PAIR_##V##_BYTES), "pair")
+    FC_CHECK("(" b "b - " a "b) - " FC_STR(FC_PASS_AT(V)), "pass") \
+    FC_CHECK("(8b - " a "b) - 12 - (" FC_STR(FC_ODD_##V##_BYTES + FC_PAIR_##V##_BYTES) ")", \
+             "entry")
+/* the next block: end at out_end, else load its biases, save out, go to start */
+#define FC_NEXT \
+    "ldrd r6, lr, [sp, #28]\n\t" \
+    "cmp r10, r6\n\t" \
+    "beq.w 10f\n\t" \
+    "ldrd r4, r5, [sp, #20]\n\t" \
+    "add r4, r4, r10, lsl #2\n\t" \
+    "ldm r4, {r0-r3}\n\t" \
+    "str r10, [sp, #16]\n\t" \
+    "mov pc, r5\n\t"
 #define FC_LAYER \
     __asm__ volatile( \
-        "ldr r10, %[out]\n\t" \
-        "0:\n\t" \
-        "ldrd r4, lr, %[bias_d]\n\t" \
-        "add r4, r4, r10, lsl #2\n\t" \
-        "ldm r4, {r0-r3}\n\t" \
-        "str r10, %[out]\n\t" \
-        "ldr.w r4, %[start]\n\t" \
-        "add pc, r4\n\t"           /* reads pc as this instruction + 4: label 1 */ \
-        "nop\n\t" \
-        FC_PART(S, "1", "2", "%[entry_s]", "%[xs_end]") \
-        "ldrd lr, r4, %[xw]\n\t" \
+        "sub sp, #60\n\t" \
+        "ldm r0!, {r1-r8}\n\t" \
+        "stm sp, {r1-r8}\n\t" \
+        "ldm r0, {r1-r7}\n\t" \
+        "add r8, sp, #32\n\t" \
+        "stm r8, {r1-r7}\n\t" \
+        "adr r4, 1f\n\t" \
+        "ldr r5, [sp, #24]\n\t" \
+        "add r5, r4\n\t" \
+        "str r5, [sp, #24]\n\t" \
+        "ldr r10, [sp, #16]\n\t" \
+        FC_NEXT \
+        ".p2align 2\n\t" \
+        FC_PART(S, "1", "2", "52", "ldr.w r4, [sp, #40]\n\t") \
+        "ldrd lr, r4, [sp, #44]\n\t" \
         "add pc, r4\n\t"           /* label 5 */ \
         "nop\n\t" \
-        FC_PART(W, "5", "9", "%[entry_w]", "%[xw_end]") \
-        "ldrd r10, r11, %[out]\n\t" \
+        FC_PART(W, "5", "9", "56", "ldm.w sp, {r4, r7-r10}\n\t") \
         "bne 3f\n\t"               /* per channel */ \
-        "ldm r11, {r7-r9}\n\t" \
         FC_OUT("r4", "r0", "r7", "r8", "r9") \
         FC_OUT("r5", "r1", "r7", "r8", "r9") \
         FC_OUT("r6", "r2", "r7", "r8", "r9") \
         FC_OUT("r11", "r3", "r7", "r8", "r9") \
-        "ldr r4, %[out_end]\n\t" \
-        "cmp r10, r4\n\t" \
-        "bne 0b\n\t" \
-        "b 4f\n\t" \
+        FC_NEXT \
         "3:\n\t" \
+        "ldr r11, [sp, #36]\n\t" \
         "ldm r11!, {r4-r9}\n\t" \
         FC_OUT("r4", "r0", "r4", "r5", "r6") \
         FC_OUT("r7", "r1", "r7", "r8", "r9") \
         "ldm r11!, {r4-r9}\n\t" \
         FC_OUT("r4", "r2", "r4", "r5", "r6") \
         FC_OUT("r7", "r3", "r7", "r8", "r9") \
-        "str r11, %[rq]\n\t" \
-        "ldr r4, %[out_end]\n\t" \
-        "cmp r10, r4\n\t" \
-        "bne 0b\n\t" \
-        "4:\n\t" \
-        : [wp] "+r"(wp), [rq] "+m"(c.rq), [out] "+m"(c.out) \
-        : [bias_d] "m"(c.bias_d), [out_end] "m"(c.out_end), [start] "m"(c.start), \
-          [entry_s] "m"(c.entry_s), [entry_w] "m"(c.entry_w), [xs_end] "m"(c.xs_end), \
-          [xw_end] "m"(c.xw_end), [xw] "m"(c.xw), \
-          "m"(c) /* x and start_w, read with bias_d and xw */ \
-        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", \
+        "str r11, [sp, #36]\n\t" \
+        FC_NEXT \
+        "10:\n\t" \
+        "add sp, #60\n\t" \
+        : [wp] "+r"(wp), [c] "+r"(cp) \
+        : "m"(c) \
+        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", \
           "memory")
 
-/* a part's computed branches for n groups, odd, pair and triple its code's sizes: *entry into
- * the pass, the return value from the part's start */
+/* a part's branch targets for n groups, odd, pair and triple its code's sizes: *entry bytes into
+ * the pass from the end of the computed branch before it, the return value bytes from the
+ * part's start */
 static int32_t fc_part_start(int32_t n, int32_t odd, int32_t pair, int32_t triple,
                              int32_t *entry) {
     const int32_t threes = n / 3, left = n - 3 * threes;
-    *entry = triple * (threes ? (FC_PASS - threes % FC_PASS) % FC_PASS : FC_PASS);
-    return left == 1 ? 0 : left == 2 ? odd + 4 : odd + 4 + pair + 8 + *entry;
+    const int32_t skip = threes ? (FC_PASS - threes % FC_PASS) % FC_PASS : FC_PASS;
+    const int32_t pass = 2 * odd + 2 * pair + 16;
+    *entry = odd + 4 + pair + triple * skip;
+    if (left == 0) return pass + triple * skip;
+    if (skip) return left == 1 ? 0 : odd + 4;
+    return left == 1 ? odd + pair + 12 : 2 * odd + pair + 16;
 }
 
 /* rows [0, 4 * blocks) of one input row: its first ns groups int8 at x, the other nw widened at
@@ -216,22 +236,27 @@ __attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const int8_
                                           &c.entry_s);
     const int32_t start_w = fc_part_start(nw, FC_ODD_W_BYTES, FC_PAIR_W_BYTES, FC_TRIPLE_W_BYTES,
                                           &c.entry_w);
-    c.bias_d = (uint32_t)(uintptr_t)bias - 4u * (uint32_t)(uintptr_t)out;
+    c.x_end = (const int8_t *)xw + 8 * nw - per_channel;
+    c.rec[0] = rq[0];
+    c.rec[1] = rq[1];
+    c.rec[2] = rq[2];
     c.out = out;
-    c.rq = rq;
+    c.bias_d = (uint32_t)(uintptr_t)bias - 4u * (uint32_t)(uintptr_t)out;
     c.out_end = out + 4 * blocks;
+    c.rq = rq;
     c.xs_end = x + 4 * ns - per_channel;
     c.xw = xw;
-    c.xw_end = (const int8_t *)xw + 8 * nw - per_channel;
     if (ns) {
         c.x = x;
         c.start = start_s;
-        c.start_w = nw ? start_w : FC_PART_BYTES(W);
+        c.start_w = nw ? start_w : FC_PART_BYTES(W) - 12;  /* the loop's compare */
     } else {  /* straight into the widened part */
         c.x = xw;
         c.start = FC_PART_BYTES(S) + 8 + start_w;
+        c.start_w = 0;
     }
     register const int16_t *wp __asm__("r12") = w;
+    register fc_run_ctx *cp __asm__("r0") = &c;
     FC_LAYER;
 }
 
