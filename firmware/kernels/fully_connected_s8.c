@@ -232,6 +232,8 @@ __attribute__((noinline)) static void fc_w16_layer(const int16_t *w, const int8_
                                                   int32_t per_channel, int8_t *out,
                                                   int32_t blocks) {
     fc_run_ctx c;
+    if (!nw)  /* the widened part's loop compares lr, its start, with its end less per_channel */
+        xw = (const int16_t *)(const void *)(x + 4 * ns);
     const int32_t start_s = fc_part_start(ns, FC_ODD_S_BYTES, FC_PAIR_S_BYTES, FC_TRIPLE_S_BYTES,
                                           &c.entry_s);
     const int32_t start_w = fc_part_start(nw, FC_ODD_W_BYTES, FC_PAIR_W_BYTES, FC_TRIPLE_W_BYTES,
@@ -288,7 +290,7 @@ static void fc_widen(const int8_t *x, int32_t groups, int16_t *xw) {
 }
 
 /* the layers fc_w16_layer takes whole (but for the rows after the last block of four) */
-static int fc_fast(const td_fc_params *p) {
+static inline __attribute__((always_inline)) int fc_fast(const td_fc_params *p) {
     return p->bias_folded && p->layout == TD_W16 && p->rq && p->act_min == -128 &&
            p->act_max == 127 && p->in_depth >= 4 && !(p->in_depth & 3) && p->out_depth >= 4;
 }
@@ -340,16 +342,12 @@ int32_t td_fully_connected_s8_scratch(const td_fc_params *p) {
     return p->wide_input ? 2 * (p->in_depth & ~3) : 0;
 }
 
-void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
-                           const int32_t *bias, int8_t *restrict out, int8_t *scratch) {
+/* every layer but those fc_w16_row takes whole */
+__attribute__((noinline)) static void fc_general(const td_fc_params *p, const int8_t *in,
+                                                const void *w, const int32_t *bias,
+                                                int8_t *restrict out, int8_t *scratch) {
 #if defined(TD_DSP) && defined(TD_LDM_LOOPS)
     const int fast = fc_fast(p);
-    if (fast && !(p->out_depth & 3)) {  /* all in fc_w16_row */
-        for (int32_t b = 0; b < p->batches; ++b)
-            fc_w16_row(p, in + b * p->in_depth, (const int16_t *)w, out + b * p->out_depth,
-                       (int16_t *)(void *)scratch);
-        return;
-    }
 #else
     const int fast = 0;
 #endif
@@ -411,4 +409,17 @@ void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *
             ob[o] = fc_out(p, acc, o);
         }
     }
+}
+
+void td_fully_connected_s8(const td_fc_params *p, const int8_t *in, const void *w,
+                           const int32_t *bias, int8_t *restrict out, int8_t *scratch) {
+#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+    if (fc_fast(p) && !(p->out_depth & 3)) {
+        for (int32_t b = 0; b < p->batches; ++b)
+            fc_w16_row(p, in + b * p->in_depth, (const int16_t *)w, out + b * p->out_depth,
+                       (int16_t *)(void *)scratch);
+        return;
+    }
+#endif
+    fc_general(p, in, w, bias, out, scratch);
 }
