@@ -159,10 +159,11 @@ def _per_tensor(tflite: bytes) -> bytes:
 
 
 # (input shape, units of each Dense layer, per channel): one layer (no scratch: the input row
-# widened into the end of the output row, whole, then half of it, then none; threes that fill a
-# pass, two passes, one or two groups left over; no room at all; three rows; a block of fewer than
-# four rows left to the C path), and a chain whose later layers get their widening scratch
-FC_SHAPES = [((32,), (100,), False), ((120,), (272,), True), ((132,), (8,), False),
+# widened into the end of the output row, whole, then half of it and a quarter, then none; threes
+# that fill a pass, two passes, one or two groups left over; no room at all; three rows; a block
+# of fewer than four rows left to the C path), and a chain whose later layers get their widening
+# scratch
+FC_SHAPES = [((48,), (140,), False), ((120,), (272,), True), ((132,), (8,), False),
              ((64,), (40,), True), ((3, 24), (64,), False), ((12,), (6,), False),
              ((256,), (20, 44, 28, 36), True), ((256,), (20, 44, 28, 36), False)]
 

@@ -296,8 +296,9 @@ static inline __attribute__((always_inline)) int fc_fast(const td_fc_params *p) 
 }
 
 /* the fewest widened groups worth a part of their own (they save 2 instructions each per block,
- * the second part costs about 5) and the fewest blocks worth widening for */
-#define FC_WIDE_MIN 4
+ * the second part's branches and left-over groups cost about 10; on mlperf/ad01 a part of 4
+ * loses) and the fewest blocks worth widening for */
+#define FC_WIDE_MIN 6
 #define FC_TAIL_BLOCKS 4
 
 /* one input row's blocks of four rows; the number of rows done. Without scratch, the row's last
