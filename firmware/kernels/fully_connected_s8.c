@@ -2,7 +2,8 @@
  * With symmetric weights (filter_offset 0, TFLite's int8 rule) the input offset is folded into
  * the bias and four output rows share every input load (weights in a td_matmul.h layout: int8 or
  * pre-widened blocks, or plain rows for Helium). With pre-widened weights the input row is widened
- * once into the scratch where the memory plan left room for it (p->wide_input). */
+ * once into the scratch where the memory plan left room for it (p->wide_input); elsewhere the
+ * assembly path widens the row's last groups into the end of the layer's own output row. */
 #include "td_kernels.h"
 #include "td_matmul.h"
 #include "td_quant.h"
