@@ -126,3 +126,72 @@ def test_conv_pairs_assembly_shapes(tmp_path):
         paths.append(path)
     assert_qemu_bitexact(paths, ("qemu-m4", "qemu-m0"), count=3,
                          describe=[str(s) for s in CONV_SHAPES])
+
+
+def _per_tensor(tflite: bytes) -> bytes:
+    """The model with every FULLY_CONNECTED's per-row weight scales made one (the largest; the
+    weights and biases rescaled to it): the per-tensor records of the assembly path."""
+    from tinydeploy.tflite_writer import pack, unpack
+
+    m = unpack(tflite)
+    for g in m.subgraphs:
+        for op in g.operators:
+            if m.operatorCodes[op.opcodeIndex].builtinCode != 9:  # FULLY_CONNECTED
+                continue
+            x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+            rows = np.asarray(w.quantization.scale, np.float64)
+            if rows.size == 1:
+                continue
+            one = float(rows.max())
+            wb = m.buffers[w.buffer]
+            wq = np.frombuffer(bytes(wb.data), np.int8).reshape(w.shape).astype(np.float64)
+            wq = np.clip(np.round(wq * (rows / one)[:, None]), -127, 127)
+            wb.data = wq.astype(np.int8).view(np.uint8).reshape(-1)
+            w.quantization.scale, w.quantization.zeroPoint = [one], [0]
+            if len(op.inputs) > 2 and op.inputs[2] >= 0:
+                b = g.tensors[op.inputs[2]]
+                bb = m.buffers[b.buffer]
+                bq = np.frombuffer(bytes(bb.data), np.int32).astype(np.float64)
+                bb.data = np.round(bq * rows / one).astype(np.int32).view(np.uint8)
+                b.quantization.scale = [float(x.quantization.scale[0]) * one]
+                b.quantization.zeroPoint = [0]
+    return pack(m)
+
+
+# (input shape, units of each Dense layer, per channel): one layer (no scratch: the input row
+# widened into the end of the output row, whole, then half of it and a quarter, then none; threes
+# that fill a pass, two passes, one or two groups left over; no room at all; three rows; a block
+# of fewer than four rows left to the C path), and a chain whose later layers get their widening
+# scratch
+FC_SHAPES = [((48,), (140,), False), ((120,), (272,), True), ((132,), (8,), False),
+             ((64,), (40,), True), ((3, 24), (64,), False), ((12,), (6,), False),
+             ((256,), (20, 44, 28, 36), True), ((256,), (20, 44, 28, 36), False)]
+
+
+def test_fc_assembly_shapes(tmp_path):
+    """FULLY_CONNECTED layers of every shape the whole-layer assembly (qemu-m4) meets: parts of
+    int8 and of widened input, each with 0, 1 or 2 groups before its threes, the computed entries,
+    per-tensor and per-channel records; and the portable loops (qemu-m0), one image per board."""
+    import keras
+
+    from tinydeploy.quantize import quantize_int8
+
+    paths, fast = [], 0
+    for i, (shape, units, per_channel) in enumerate(FC_SHAPES):
+        keras.utils.set_random_seed(20 + i)
+        m = keras.Sequential([keras.Input(shape, batch_size=1)] +
+                             [keras.layers.Dense(u, activation=("relu", None)[j % 2],
+                                                 bias_initializer="random_normal")
+                              for j, u in enumerate(units)])
+        tflite = quantize_int8(m, np.random.default_rng(i).normal(0, 1, (16, *shape)))
+        path = tmp_path / f"fc{i}.tflite"
+        path.write_bytes(tflite if per_channel else _per_tensor(tflite))
+        cm = compile_model(path)
+        fcs = [lay for lay in cm.layers if lay.op.opcode == "FULLY_CONNECTED"]
+        assert all(lay.params.layout == 1 and lay.params.per_channel == per_channel
+                   for lay in fcs)  # TD_W16: the assembly path
+        fast += len(cm.plan.fast)
+        paths.append(path)
+    assert fast >= 4  # the chains' later layers widen into their scratch
+    assert_qemu_bitexact(paths, ("qemu-m4", "qemu-m0"), count=3,
+                         describe=[str(s) for s in FC_SHAPES])
