@@ -15,7 +15,8 @@ from tinydeploy.toolchain import require
     ("cortex-m4", ["-O0"]), ("cortex-m4", ["-Og"]), ("cortex-m4", ["-Os"]), ("cortex-m4", ["-O1"]),
     ("cortex-m4", ["-O2", "-DTD_LDM_LOOPS"]), ("cortex-m7", ["-O3", "-DTD_LDM_LOOPS"]),
     ("cortex-m4", ["-O2", "-DTD_LDM_LOOPS", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]),
-    ("cortex-m7", ["-O2", "-DTD_LDM_LOOPS", "-mfloat-abi=hard", "-mfpu=fpv5-d16"]),
+    ("cortex-m7", ["-O2", "-DTD_LDM_LOOPS", "-DTD_DUAL_ISSUE", "-mfloat-abi=hard",
+                   "-mfpu=fpv5-d16"]),
     ("cortex-m55", ["-O2", "-DTD_LDM_LOOPS", "-mfloat-abi=hard"]),
     ("cortex-m33", ["-O2", "-DTD_LDM_LOOPS"]), ("cortex-m55", ["-Os"]), ("cortex-m0", ["-Os"]),
     ("cortex-m3", ["-O0"])])

@@ -119,6 +119,8 @@ class Board:
     def cpu_flags(self) -> list[str]:
         """gcc flags selecting the core and its floating-point unit."""
         flags = [f"-mcpu={self.core}", "-mthumb"]
+        if self.core == "cortex-m7":  # kernels order loads beside multiplies for its dual issue
+            flags.append("-DTD_DUAL_ISSUE")
         if self.fpu == "none":
             flags.append("-mfloat-abi=soft")
         elif self.fpu == "auto":
