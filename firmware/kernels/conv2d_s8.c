@@ -64,6 +64,14 @@ static inline int32_t pair_skip(int32_t k4) {
  * requantized (td_requant2, SSAT) in place and a pixel's two channels stored as one halfword. */
 __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job) {
     (void)job;
+/* a group's last six SMLADs: row 1 against both pixels' even words, both rows against the odd */
+#define PJ_GROUP_END                                                                             \
+    "smlad r10, r5, r0, r10\n\t"                                                                 \
+    "smlad r11, r5, r1, r11\n\t"                                                                 \
+    "smlad r8, r6, r2, r8\n\t"                                                                   \
+    "smlad r9, r6, r3, r9\n\t"                                                                   \
+    "smlad r10, r7, r2, r10\n\t"                                                                 \
+    "smlad r11, r7, r3, r11\n\t"
 #ifdef TD_DUAL_ISSUE
 /* Cortex-M7: two LDRDs per operand, each beside an SMLAD it can issue with (12 instructions and
  * about 9 cycles a group, where the LDMs below take 10 instructions and about 14 cycles there) */
@@ -73,25 +81,13 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
     "smlad r8, r4, r0, r8\n\t"                                                                   \
     "ldrd r2, r3, [r12], #8\n\t"                                                                \
     "smlad r9, r4, r1, r9\n\t"                                                                   \
-    "ldrd r6, r7, [lr], #8\n\t"                                                                 \
-    "smlad r10, r5, r0, r10\n\t"                                                                 \
-    "smlad r11, r5, r1, r11\n\t"                                                                 \
-    "smlad r8, r6, r2, r8\n\t"                                                                   \
-    "smlad r9, r6, r3, r9\n\t"                                                                   \
-    "smlad r10, r7, r2, r10\n\t"                                                                 \
-    "smlad r11, r7, r3, r11\n\t"
+    "ldrd r6, r7, [lr], #8\n\t" PJ_GROUP_END
 #else
 #define PJ_GROUP                                                                                 \
     "ldmia.w r12!, {r0, r1, r2, r3}\n\t"                                                         \
     "ldmia.w lr!, {r4, r5, r6, r7}\n\t"                                                          \
     "smlad r8, r4, r0, r8\n\t"                                                                   \
-    "smlad r9, r4, r1, r9\n\t"                                                                   \
-    "smlad r10, r5, r0, r10\n\t"                                                                 \
-    "smlad r11, r5, r1, r11\n\t"                                                                 \
-    "smlad r8, r6, r2, r8\n\t"                                                                   \
-    "smlad r9, r6, r3, r9\n\t"                                                                   \
-    "smlad r10, r7, r2, r10\n\t"                                                                 \
-    "smlad r11, r7, r3, r11\n\t"
+    "smlad r9, r4, r1, r9\n\t" PJ_GROUP_END
 #endif
 #define PJ_GROUP4 PJ_GROUP PJ_GROUP PJ_GROUP PJ_GROUP
 /* a doubled accumulator to int8 in its own register, with the record {m, e, k} in registers */
@@ -147,6 +143,7 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
         "add sp, sp, #24\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 #undef PJ_GROUP
+#undef PJ_GROUP_END
 #undef PJ_GROUP4
 #undef PJ_OUT
 }
