@@ -212,13 +212,14 @@ typedef struct {
     const int32_t *mult;                /* per output channel */
     const int32_t *shift;
     /* bias + input_offset * (sum of the channel's weights): windows inside the input run as
-     * plain int8 dot products */
+     * plain int8 dot products (TD_W16B: 0, the blocks hold them) */
     const int32_t *bias_folded;
     const int32_t *rq;                  /* fast requantization records (td_quant.h), or 0 */
     int32_t ring_rows;                  /* rows in the kernel's ring of rows, 0 for none */
     int32_t layout;                     /* conv weights (td_matmul.h): TD_W8, TD_W16, TD_ROWS or TD_W16B */
-    /* TD_W16 weights and fast records: 1 takes output pixels four at a time, with a quad buffer
-     * of 8 bytes per window value in the scratch instead of pairs' 4 */
+    /* TD_W16B weights: 1 takes output pixels four at a time (builds without the assembly pair
+     * loop, or a clamp other than int8's), with a quad buffer of 8 bytes per window value in the
+     * scratch instead of pairs' 4 */
     int32_t quads;
 } td_conv_params;
 

@@ -66,14 +66,15 @@ class ConvParams(Params):
     shift: str | None = cfield("const int32_t *")
     bias_folded: str | None = cfield(
         "const int32_t *", "bias + input_offset * (sum of the channel's weights): windows inside "
-        "the input run as plain int8 dot products")
+        "the input run as plain int8 dot products (TD_W16B: 0, the blocks hold them)")
     rq: str | None = cfield("const int32_t *", "fast requantization records (td_quant.h), or 0")
     ring_rows: int = cfield("int32_t", "rows in the kernel's ring of rows, 0 for none")
     layout: int = cfield("int32_t", "conv weights (td_matmul.h): TD_W8, TD_W16, TD_ROWS or "
                                        "TD_W16B")
-    quads: object = cfield("int32_t", "TD_W16 weights and fast records: 1 takes output pixels four "
-                                      "at a time, with a quad buffer of 8 bytes per window value "
-                                      "in the scratch instead of pairs' 4")
+    quads: object = cfield("int32_t", "TD_W16B weights: 1 takes output pixels four at a time "
+                                      "(builds without the assembly pair loop, or a clamp other "
+                                      "than int8's), with a quad buffer of 8 bytes per window "
+                                      "value in the scratch instead of pairs' 4")
 
 
 _ARGS = ("const int8_t *in", "const void *w", "const int32_t *bias", "int8_t *out",
