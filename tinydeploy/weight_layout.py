@@ -74,8 +74,7 @@ def conv_pair_blocks(w: np.ndarray, bias_folded: np.ndarray, records: np.ndarray
     out_c = w.shape[0]
     pairs = -(-out_c // 2)
     rec = np.zeros((2 * pairs, 3), np.int64)
-    rec[:out_c] = np.asarray(records, np.int64).reshape(-1, 3)[:out_c] if len(records) > 3 \
-        else np.asarray(records, np.int64).reshape(1, 3)
+    rec[:out_c] = np.asarray(records, np.int64).reshape(-1, 3)[:out_c]  # one record: every channel's
     live = rec[:out_c, 0] != 0
     rows = conv_rows(np.asarray(w, np.int64) * 2 * live[:, None], "int16")
     words = _halves(rows[0::2], rows[1::2]).reshape(pairs, -1)

@@ -29,7 +29,7 @@ typedef struct {
 /* Words in a TD_W16B block of k4 values a row: 4 biases, the two rows (k4 words), 6 records. */
 #define BLOCK_WORDS(k4) ((k4) + 10)
 
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#if PAIRS_ASM
 /* What conv_pairs_sat8 reads: a pixel pair buffer and the full channel pairs of a TD_W16B layer
  * whose clamp is the int8 range. */
 typedef struct {
@@ -37,7 +37,7 @@ typedef struct {
     const int16_t *xq, *xq_end;  /* the pixel pair buffer: 16 bytes per group of 4 values */
     int8_t *o0;                  /* pixel 0's first output */
     int32_t o1;                  /* pixel 1's outputs: o0 + o1 */
-    int32_t skip;                /* bytes of the unrolled loop the first pass skips (pair_skip) */
+    int32_t skip;                /* bytes of the unrolled loop the first pass skips */
 } pair_job;
 
 /* Bytes of code per group of four values in conv_pairs_sat8's loop (every instruction 32-bit) */
@@ -49,9 +49,14 @@ typedef struct {
 #define PJ_GROUP_BYTES_S "40"
 #endif
 
-/* The code the first pass of conv_pairs_sat8's 32-fold loop leaves out */
-static inline int32_t pair_skip(int32_t k4) {
-    return PJ_GROUP_BYTES * (-(k4 >> 2) & 31);
+/* A job for the first `pairs` channel pairs of blocks blk against the pixel pair buffer xq of
+ * k4 values a pixel, outputs at o0 and o0 + o1. */
+static inline pair_job pair_job_for(const int32_t *blk, int32_t pairs, const int16_t *xq,
+                                    int32_t k4, int8_t *o0, int32_t o1) {
+    /* the first pass of the 32-fold loop leaves out the code of the groups short of 32 */
+    const pair_job job = {blk, blk + pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, o0, o1,
+                          PJ_GROUP_BYTES * (-(k4 >> 2) & 31)};
+    return job;
 }
 
 /* Both pixels, every full channel pair of the job, in one loop of assembly with every value
@@ -118,7 +123,7 @@ __attribute__((naked, noinline)) static void conv_pairs_sat8(const pair_job *job
         ".p2align 2\n"
         "2:\n\t"
         PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4 PJ_GROUP4
-        "3:\n\t"  /* pair_skip's arithmetic holds only if every group has PJ_GROUP_BYTES */
+        "3:\n\t"  /* pair_job_for's skip holds only if every group has PJ_GROUP_BYTES */
         ".if 3b - 2b - 32 * " PJ_GROUP_BYTES_S "\n\t"
         ".error \"conv_pairs_sat8: a group is not PJ_GROUP_BYTES long\"\n\t"
         ".endif\n\t"
@@ -164,11 +169,10 @@ static TD_ALWAYS_INLINE void conv_blocks(const td_conv_params *p, const int32_t 
 #define OUT(r, a)                                                                                \
     (int8_t)(sat8 ? td_sat8(td_requant2((r)[0], (r)[1], (r)[2], a))                              \
                   : td_clamp(td_requant2((r)[0], (r)[1], (r)[2], a), lo, hi))
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#if PAIRS_ASM
     if (sat8 && out_c >= 2) {  /* the full channel pairs in assembly */
         const int32_t pairs = out_c >> 1;
-        const pair_job job = {blk, blk + pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, o0,
-                              (int32_t)(o1 - o0), pair_skip(k4)};
+        const pair_job job = pair_job_for(blk, pairs, xq, k4, o0, (int32_t)(o1 - o0));
         conv_pairs_sat8(&job);
         oc = 2 * pairs;
         blk = job.w_end;
@@ -346,7 +350,7 @@ static void pack_windows(const td_conv_params *p, const int8_t *in, int oy, int 
     if (p->layout != TD_ROWS && p->dil_w == 1 && ix0 >= 0 && ix1 + p->k_w <= p->in_w) {
         /* both windows inside the input's width (most pairs): rows straight from the input */
         const int32_t row = (int32_t)p->in_w * p->in_c, gap = (int32_t)(ix1 - ix0) * p->in_c;
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#if PAIRS_ASM
         if ((row_bytes & 7) == 0 && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
             /* every row inside: all of them in one loop */
             td_pack_pair_rows(in + iy0 * row + ix0 * p->in_c, gap, p->dil_h * row, p->k_h,
@@ -443,7 +447,7 @@ static void pack_quad_windows(const td_conv_params *p, const int8_t *in, int oy,
     }
 }
 
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#if PAIRS_ASM
 /* Output row oy's pixels on the assembly path (a job for every channel pair), into orow. The
  * columns whose windows lie inside the input go in pairs of neighbours straight through
  * td_pack_pair_rows; those at the edges are paired with each other (the left edge's with the
@@ -538,15 +542,14 @@ void td_conv2d_s8(const td_conv_params *p, const int8_t *in, const void *w, cons
     int8_t *xa = scratch, *xb = xa + k4;  /* TD_ROWS: the two windows in the same space */
     const pixel_pair px = {xq, xa, xb, k4};
     fill_bytes(zero_row, (int8_t)(-p->input_offset), row4);
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#if PAIRS_ASM
     /* an even channel count on the assembly path: one job for every pixel pair */
-    const int32_t *blk = (const int32_t *)w;
     const int32_t asm_pairs = pairs_in_asm(p) && !(p->out_c & 1) ? p->out_c >> 1 : 0;
-    pair_job job = {blk, blk + asm_pairs * BLOCK_WORDS(k4), xq, xq + 2 * k4, 0, 0, pair_skip(k4)};
+    pair_job job = pair_job_for((const int32_t *)w, asm_pairs, xq, k4, 0, 0);
 #endif
     for (int oy = 0; oy < p->out_h + (ring ? p->pad_h : 0); ++oy) {
         int8_t *orow = ring ? ring + (oy % p->ring_rows) * row : out + oy * row;
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#if PAIRS_ASM
         if (oy < p->out_h && job.w != job.w_end) {
             asm_row(p, in, oy, orow, dummy, &job, xq, tmp0, tmp1, zero_row);
         } else
@@ -611,11 +614,9 @@ void td_conv1x1_s8(const td_conv_params *p, const int8_t *in, const void *w, con
                 conv_quad_clamp(p, (const int32_t *)w, xq, k4, out + i * p->out_c);
         }
     }
-#if defined(TD_DSP) && defined(TD_LDM_LOOPS)
+#if PAIRS_ASM
     if (pairs_in_asm(p) && !(p->out_c & 1)) {  /* one job for every pixel pair but the last */
-        const int32_t *blk = (const int32_t *)w;
-        pair_job job = {blk, blk + (p->out_c >> 1) * BLOCK_WORDS(k4), xq, xq + 2 * k4, out,
-                        p->out_c, pair_skip(k4)};
+        pair_job job = pair_job_for((const int32_t *)w, p->out_c >> 1, xq, k4, out, p->out_c);
         for (; i + 2 <= pixels; i += 2, job.o0 += 2 * p->out_c) {
             td_pack_pair(in + i * n, in + i * n + n, n, xq);
             conv_pairs_sat8(&job);

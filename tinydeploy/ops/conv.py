@@ -302,15 +302,13 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> Layer:
             ring = pad_h + 1 if unit else 0
             row4 = -(-k_w * in_c // 4) * 4
             scratch = window_buf + 3 * row4 + dummy + ring * out_w * out_c
-    if quads:  # the biases are in the blocks
-        consts.append(weights)
-        fields: dict[str, object] = dict(bias_folded=None, **rq_fields)
-    else:
-        consts += [weights, ctx.const("bias_folded", "int32_t", wl.padded(bias_folded, block))]
-        fields = {}
+    consts.append(weights)
+    if not quads:  # TD_W16B blocks hold their biases
+        consts.append(ctx.const("bias_folded", "int32_t", wl.padded(bias_folded, block)))
     layer = Layer(ctx.op, kernel,
                   params(ring_rows=ring, layout=layout, quads=FAST if quads else 0,
-                         depth_multiplier=depth_multiplier, **fields),
+                         depth_multiplier=depth_multiplier,
+                         bias_folded=None if quads else f"{name}_bias_folded"),
                   consts, args[:len(kernel.args)], [x.index], [y.index], macs, scratch, inplace)
     layer.layout = lay
     if quads:
